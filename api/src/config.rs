@@ -1,0 +1,127 @@
+//! Server configuration, read once from the environment (and `.env`), every value defaulted.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+/// Everything the server needs to know about its surroundings.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Listen address (`CHAT_BIND`); port 0 picks a free port.
+    pub bind: String,
+    /// `sqlite://PATH` or `postgres://…` (`DATABASE_URL`).
+    pub database_url: String,
+    /// Where the SQLite file, the generated JWT key and the mail outbox live (`DATA_DIR`).
+    pub data_dir: PathBuf,
+    /// Cross-node fan-out through Redis when set (`REDIS_URL`).
+    pub redis_url: Option<String>,
+    /// HMAC key for JWTs (`JWT_SECRET`, or generated once into `DATA_DIR/jwt_secret`).
+    pub jwt_secret: Vec<u8>,
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    pub reset_token_ttl: Duration,
+    pub verify_token_ttl: Duration,
+    pub bcrypt_cost: u32,
+    /// `smtp://host:port` (lettre URL form); `None` writes mails to `DATA_DIR/outbox/`.
+    pub smtp_url: Option<String>,
+    pub mail_from: String,
+    /// Base of links in emails, and the allowed browser origin.
+    pub public_url: String,
+    /// Largest accepted JSON body, in bytes.
+    pub json_body_limit: usize,
+    /// HTTP worker threads.
+    pub workers: usize,
+    /// Multiplies every rate limit's allowance; 0 turns rate limiting off.
+    pub rate_limit_scale: f64,
+    /// `json` for one JSON object per log line, anything else for human-readable text.
+    pub log_format: String,
+}
+
+impl Config {
+    /// Reads the environment. Fails with a message naming the variable that is wrong.
+    pub fn from_env() -> anyhow::Result<Config> {
+        let data_dir = PathBuf::from(var_or("DATA_DIR", "data"));
+        let database_url = var("DATABASE_URL")
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("chat.db").display()));
+        let jwt_secret = match var("JWT_SECRET") {
+            Some(secret) if secret.len() >= 32 => secret.into_bytes(),
+            Some(_) => bail!("JWT_SECRET must be at least 32 characters long"),
+            None => load_or_create_secret(&data_dir.join("jwt_secret"))?,
+        };
+        let bcrypt_cost = parse_var("BCRYPT_COST", 11u32)?;
+        if !(4..=31).contains(&bcrypt_cost) {
+            bail!("BCRYPT_COST must be between 4 and 31");
+        }
+        let public_url = var_or("PUBLIC_URL", "http://127.0.0.1:8000").trim_end_matches('/').to_owned();
+        Ok(Config {
+            bind: var_or("CHAT_BIND", "127.0.0.1:8000"),
+            database_url,
+            data_dir,
+            redis_url: var("REDIS_URL"),
+            jwt_secret,
+            access_token_ttl: Duration::from_secs(parse_var("ACCESS_TOKEN_TTL", 900)?),
+            refresh_token_ttl: Duration::from_secs(parse_var("REFRESH_TOKEN_TTL", 604_800)?),
+            reset_token_ttl: Duration::from_secs(parse_var("RESET_TOKEN_TTL", 3_600)?),
+            verify_token_ttl: Duration::from_secs(parse_var("VERIFY_TOKEN_TTL", 259_200)?),
+            bcrypt_cost,
+            smtp_url: var("SMTP_URL"),
+            mail_from: var_or("MAIL_FROM", "Chat <no-reply@localhost>"),
+            public_url,
+            json_body_limit: parse_var("JSON_BODY_LIMIT", 64 * 1024)?,
+            workers: parse_var("WORKERS", std::thread::available_parallelism().map_or(2, |n| n.get()))?,
+            rate_limit_scale: parse_var("RATE_LIMIT_SCALE", 1.0)?,
+            log_format: var_or("LOG_FORMAT", "text"),
+        })
+    }
+}
+
+/// A set, non-empty environment variable.
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn var_or(name: &str, default: &str) -> String {
+    var(name).unwrap_or_else(|| default.to_owned())
+}
+
+fn parse_var<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T>
+where
+    T::Err: std::fmt::Display,
+{
+    match var(name) {
+        None => Ok(default),
+        Some(raw) => raw.trim().parse().map_err(|e| anyhow::anyhow!("{name}={raw:?} is not valid: {e}")),
+    }
+}
+
+/// The signing key kept in `path`, created (64 random bytes, owner-only) on first start.
+fn load_or_create_secret(path: &Path) -> anyhow::Result<Vec<u8>> {
+    if let Ok(existing) = std::fs::read_to_string(path) {
+        let existing = existing.trim();
+        if existing.len() >= 32 {
+            return Ok(existing.as_bytes().to_vec());
+        }
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let secret = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 64]>());
+    write_private(path, &secret).with_context(|| format!("writing {}", path.display()))?;
+    Ok(secret.into_bytes())
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    file.write_all(contents.as_bytes())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    std::fs::write(path, contents)
+}

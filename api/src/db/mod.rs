@@ -1,0 +1,194 @@
+//! Storage: one connection type over SQLite and PostgreSQL, the r2d2 pool, embedded migrations,
+//! and the helpers that run diesel off the async executor and open write transactions.
+
+pub mod models;
+pub mod schema;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::sqlite::SqliteConnection;
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use crate::error::ApiResult;
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/postgres");
+
+/// A connection to whichever backend `DATABASE_URL` names. Queries are written once against it.
+#[derive(diesel::MultiConnection)]
+pub enum DbConn {
+    Sqlite(SqliteConnection),
+    Pg(PgConnection),
+}
+
+/// Where the data lives, parsed from `DATABASE_URL`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl DatabaseUrl {
+    /// `sqlite://relative/path.db`, `sqlite:///absolute/path.db`, or `postgres://…` / `postgresql://…`.
+    pub fn parse(url: &str) -> anyhow::Result<DatabaseUrl> {
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                bail!("DATABASE_URL {url:?} names no file: use sqlite://data/chat.db");
+            }
+            Ok(DatabaseUrl::Sqlite(PathBuf::from(path)))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(DatabaseUrl::Postgres(url.to_owned()))
+        } else {
+            bail!("DATABASE_URL must start with sqlite:// or postgres://")
+        }
+    }
+}
+
+/// Opens connections for the pool, choosing the backend from the URL scheme (diesel's derived
+/// `establish` would try each backend in turn and hide the real PostgreSQL error).
+#[derive(Debug)]
+pub struct ConnectionManager {
+    url: DatabaseUrl,
+}
+
+impl r2d2::ManageConnection for ConnectionManager {
+    type Connection = DbConn;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<DbConn, Self::Error> {
+        use diesel::r2d2::Error::{ConnectionError, QueryError};
+        match &self.url {
+            DatabaseUrl::Sqlite(path) => {
+                let mut conn = SqliteConnection::establish(&path.to_string_lossy()).map_err(ConnectionError)?;
+                // WAL lets readers run beside the writer; FULL makes every commit durable before
+                // it is acknowledged (the message writer batches, so the fsync is shared).
+                conn.batch_execute(
+                    "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
+                     PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+                )
+                .map_err(QueryError)?;
+                Ok(DbConn::Sqlite(conn))
+            }
+            DatabaseUrl::Postgres(url) => Ok(DbConn::Pg(PgConnection::establish(url).map_err(ConnectionError)?)),
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), Self::Error> {
+        conn.batch_execute("SELECT 1").map_err(diesel::r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConn) -> bool {
+        <DbConn as Connection>::TransactionManager::is_broken_transaction_manager(conn)
+    }
+}
+
+/// The connection pool, cheap to clone, shared by every worker.
+#[derive(Clone)]
+pub struct Db {
+    pool: r2d2::Pool<ConnectionManager>,
+}
+
+impl Db {
+    /// Opens the pool (creating the SQLite file and its folder if needed) and applies pending
+    /// migrations.
+    pub fn connect(database_url: &str) -> anyhow::Result<Db> {
+        let url = DatabaseUrl::parse(database_url)?;
+        let max_size = match &url {
+            DatabaseUrl::Sqlite(path) => {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+                }
+                8
+            }
+            DatabaseUrl::Postgres(_) => 16,
+        };
+        let pool = r2d2::Pool::builder()
+            .max_size(max_size)
+            .connection_timeout(Duration::from_secs(10))
+            .build(ConnectionManager { url })
+            .context("opening the database")?;
+        let db = Db { pool };
+        let mut conn = db.pool.get().context("connecting to the database")?;
+        run_migrations(&mut conn)?;
+        Ok(db)
+    }
+
+    /// Runs `f` with a pooled connection on the blocking thread pool, never on the executor.
+    pub async fn run<T, F>(&self, f: F) -> ApiResult<T>
+    where
+        F: FnOnce(&mut DbConn) -> ApiResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        actix_web::web::block(move || {
+            let mut conn = pool.get()?;
+            f(&mut conn)
+        })
+        .await?
+    }
+
+    /// A pooled connection for synchronous callers (the command line).
+    pub fn get(&self) -> ApiResult<r2d2::PooledConnection<ConnectionManager>> {
+        Ok(self.pool.get()?)
+    }
+}
+
+/// Applies every pending migration of the connection's backend. On PostgreSQL an advisory lock
+/// keeps several nodes starting together from migrating at once.
+pub fn run_migrations(conn: &mut DbConn) -> anyhow::Result<()> {
+    const MIGRATION_LOCK: i64 = 0x63_6861_7461_7069; // "chatapi"
+    let applied = match conn {
+        DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
+        DbConn::Pg(c) => {
+            diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})")).execute(c)?;
+            let result = c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len());
+            diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})")).execute(c)?;
+            result
+        }
+    }
+    .map_err(|e| anyhow::anyhow!("applying migrations: {e}"))?;
+    if applied > 0 {
+        tracing::info!(applied, "database migrations applied");
+    }
+    Ok(())
+}
+
+/// Runs `f` in a transaction that takes the write lock up front. On SQLite a deferred
+/// transaction that reads and then writes can fail with SQLITE_BUSY when another writer got in
+/// between, and the busy timeout does not help then; `BEGIN IMMEDIATE` waits for the lock.
+pub fn write_tx<T>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> ApiResult<T>) -> ApiResult<T> {
+    type Manager = <DbConn as Connection>::TransactionManager;
+    match conn {
+        DbConn::Sqlite(inner) => AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?,
+        DbConn::Pg(_) => Manager::begin_transaction(conn)?,
+    }
+    match f(conn) {
+        Ok(value) => {
+            Manager::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(error) => {
+            if let Err(rollback) = Manager::rollback_transaction(conn) {
+                tracing::error!(error = %rollback, "rollback failed");
+            }
+            Err(error)
+        }
+    }
+}
+
+/// Whether a write failed on a unique index: the database, not a prior check, decides.
+pub fn is_unique_violation(error: &DieselError) -> bool {
+    matches!(error, DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _))
+}
+
+/// The current time as stored: UTC without an offset, microsecond precision on both backends.
+pub fn now() -> chrono::NaiveDateTime {
+    use chrono::{SubsecRound, Utc};
+    Utc::now().naive_utc().trunc_subsecs(6)
+}

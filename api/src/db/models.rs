@@ -1,0 +1,58 @@
+//! Rows as stored: what diesel reads and writes. API shapes live in `dto`.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::{one_time_tokens, sessions, users};
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = users)]
+pub struct User {
+    pub id: i64,
+    pub username: String,
+    pub username_key: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: String,
+    pub bio: String,
+    pub password_hash: String,
+    pub email_verified: bool,
+    pub is_admin: bool,
+    pub is_active: bool,
+    pub date_joined: NaiveDateTime,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = users)]
+pub struct NewUser<'a> {
+    pub username: &'a str,
+    pub username_key: &'a str,
+    pub first_name: &'a str,
+    pub last_name: &'a str,
+    pub email: &'a str,
+    pub password_hash: &'a str,
+    pub email_verified: bool,
+    pub is_admin: bool,
+    pub date_joined: NaiveDateTime,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = sessions)]
+pub struct NewSession<'a> {
+    pub id: &'a str,
+    pub user_id: i64,
+    pub refresh_jti: &'a str,
+    pub created_at: NaiveDateTime,
+    pub last_used_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = one_time_tokens)]
+pub struct NewOneTimeToken<'a> {
+    pub user_id: i64,
+    pub purpose: &'a str,
+    pub token_hash: &'a str,
+    pub created_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+}

@@ -1,0 +1,152 @@
+//! Parsed domain values: a value of these types has passed the contract's rules, so code past
+//! the edge never validates again.
+
+use std::fmt;
+
+/// A username: 3 to 30 ASCII letters, digits, `_`, `.` or `-`. Compared case-insensitively
+/// through [`Username::key`]. ASCII only, so look-alike letters from other scripts cannot
+/// impersonate another user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Username(String);
+
+impl Username {
+    pub fn parse(raw: &str) -> Result<Username, String> {
+        let length = raw.chars().count();
+        if !(3..=30).contains(&length) {
+            return Err("must be 3 to 30 characters long".into());
+        }
+        if !raw.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')) {
+            return Err("may contain only letters, digits and _ . -".into());
+        }
+        Ok(Username(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The lower-cased form that uniqueness and search use.
+    pub fn key(&self) -> String {
+        self.0.to_ascii_lowercase()
+    }
+}
+
+/// An email address, trimmed and lower-cased so that uniqueness is case-insensitive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailAddress(String);
+
+impl EmailAddress {
+    pub fn parse(raw: &str) -> Result<EmailAddress, String> {
+        let normalised = raw.trim().to_lowercase();
+        if normalised.is_empty() {
+            return Err("this field may not be blank".into());
+        }
+        if normalised.len() > 254 {
+            return Err("must be at most 254 characters long".into());
+        }
+        let valid = normalised.parse::<lettre::Address>().is_ok()
+            && normalised.rsplit_once('@').is_some_and(|(local, domain)| local.len() <= 64 && domain.contains('.'));
+        if !valid {
+            return Err("enter a valid email address".into());
+        }
+        Ok(EmailAddress(normalised))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A new password: 8 to 128 characters, not entirely numeric.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(String);
+
+impl Password {
+    pub fn parse(raw: &str) -> Result<Password, String> {
+        let length = raw.chars().count();
+        if length < 8 {
+            return Err("must be at least 8 characters long".into());
+        }
+        if length > 128 {
+            return Err("must be at most 128 characters long".into());
+        }
+        if raw.chars().all(|c| c.is_ascii_digit()) {
+            return Err("may not be entirely numeric".into());
+        }
+        Ok(Password(raw.to_owned()))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(..)")
+    }
+}
+
+/// Free text shown to other people (first name, last name, bio): trimmed, bounded, no control
+/// characters except newlines where `multiline`.
+pub fn parse_text(raw: &str, max_chars: usize, multiline: bool) -> Result<String, String> {
+    let text = raw.trim();
+    if text.chars().count() > max_chars {
+        return Err(format!("must be at most {max_chars} characters long"));
+    }
+    if text.chars().any(|c| c.is_control() && !(multiline && (c == '\n' || c == '\t'))) {
+        return Err("may not contain control characters".into());
+    }
+    Ok(text.to_owned())
+}
+
+/// Longest first or last name.
+pub const NAME_MAX_CHARS: usize = 150;
+/// Longest profile bio.
+pub const BIO_MAX_CHARS: usize = 500;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn username_accepts_the_allowed_alphabet_and_keys_case_insensitively() {
+        let name = Username::parse("Alice_B.c-9").unwrap();
+        assert_eq!(name.as_str(), "Alice_B.c-9");
+        assert_eq!(name.key(), "alice_b.c-9");
+    }
+
+    #[test]
+    fn username_rejects_bad_lengths_and_characters() {
+        for bad in ["ab", &"a".repeat(31), "has space", "émile", "semi;colon", ""] {
+            assert!(Username::parse(bad).is_err(), "{bad:?} should be rejected");
+        }
+        assert!(Username::parse(&"a".repeat(30)).is_ok());
+    }
+
+    #[test]
+    fn email_is_normalised_and_checked() {
+        assert_eq!(EmailAddress::parse("  Bob@Example.COM ").unwrap().as_str(), "bob@example.com");
+        for bad in ["", "bob", "bob@", "@example.com", "bob@localhost", "a b@example.com"] {
+            assert!(EmailAddress::parse(bad).is_err(), "{bad:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn password_rules() {
+        assert!(Password::parse("short1").is_err());
+        assert!(Password::parse("12345678901").is_err());
+        assert!(Password::parse(&"x".repeat(129)).is_err());
+        assert!(Password::parse("correct horse").is_ok());
+        assert_eq!(format!("{:?}", Password::parse("correct horse").unwrap()), "Password(..)");
+    }
+
+    #[test]
+    fn text_is_trimmed_and_bounded() {
+        assert_eq!(parse_text("  Ann ", NAME_MAX_CHARS, false).unwrap(), "Ann");
+        assert!(parse_text(&"x".repeat(151), NAME_MAX_CHARS, false).is_err());
+        assert!(parse_text("a\u{0}b", NAME_MAX_CHARS, false).is_err());
+        assert!(parse_text("line one\nline two", BIO_MAX_CHARS, true).is_ok());
+        assert!(parse_text("line one\nline two", NAME_MAX_CHARS, false).is_err());
+    }
+}

@@ -1,0 +1,115 @@
+//! Request extractors that report failures in the contract's error shape: a JSON body with
+//! per-field messages, and the error handlers for actix's own path and query extractors.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, web};
+use serde::de::DeserializeOwned;
+
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+/// A JSON request body of type `T`. Wrong content type, malformed JSON and wrong or missing
+/// fields become `400 validation_error` naming the field; a body over the limit becomes `413`.
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = ApiResult<JsonBody<T>>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|mime| {
+                let mime = mime.trim().to_ascii_lowercase();
+                mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+            })
+            .unwrap_or(false);
+        let limit = req.app_data::<web::Data<AppState>>().map_or(64 * 1024, |s| s.config.json_body_limit);
+        let payload = actix_web::body::BodyStream::new(payload.take());
+        Box::pin(async move {
+            if !is_json {
+                return Err(ApiError::invalid("the body must be JSON with 'Content-Type: application/json'"));
+            }
+            let bytes = match actix_web::body::to_bytes_limited(payload, limit).await {
+                Ok(Ok(bytes)) => bytes,
+                Ok(Err(_)) => return Err(ApiError::invalid("the request body could not be read")),
+                Err(_) => return Err(ApiError::PayloadTooLarge(format!("the body is larger than {limit} bytes"))),
+            };
+            parse_json(&bytes).map(JsonBody)
+        })
+    }
+}
+
+/// Deserialises `bytes`, naming the offending field in the error.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        let message = inner.to_string();
+        // serde_json appends " at line L column C": useful for syntax errors, noise for fields.
+        let message = message.rsplit_once(" at line ").map_or(message.as_str(), |(m, _)| m).to_owned();
+        if inner.is_syntax() || inner.is_eof() {
+            return ApiError::invalid(format!("malformed JSON: {message}"));
+        }
+        if let Some(field) = message.strip_prefix("missing field `").and_then(|m| m.strip_suffix('`')) {
+            let field = if path == "." { field.to_owned() } else { format!("{path}.{field}") };
+            return ApiError::invalid_field(&field, "this field is required");
+        }
+        if path == "." {
+            return ApiError::invalid(format!("the body must be a JSON object of the documented shape: {message}"));
+        }
+        ApiError::invalid_field(&path, message)
+    })
+}
+
+/// Error handler for `web::Path` extraction.
+pub fn path_error(error: actix_web::error::PathError, _: &HttpRequest) -> actix_web::Error {
+    ApiError::invalid(format!("invalid path parameter: {error}")).into()
+}
+
+/// Error handler for `web::Query` extraction.
+pub fn query_error(error: actix_web::error::QueryPayloadError, _: &HttpRequest) -> actix_web::Error {
+    ApiError::invalid(format!("invalid query string: {error}")).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct Login {
+        email: String,
+        remember: bool,
+    }
+
+    fn fields(error: ApiError) -> crate::error::FieldErrors {
+        match error {
+            ApiError::Validation { fields, .. } => fields,
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn missing_and_mistyped_fields_are_named() {
+        let missing = parse_json::<Login>(br#"{"email":"a@b.c"}"#).unwrap_err();
+        assert_eq!(fields(missing)["remember"], ["this field is required"]);
+        let mistyped = parse_json::<Login>(br#"{"email":"a@b.c","remember":"yes"}"#).unwrap_err();
+        assert!(fields(mistyped)["remember"][0].contains("expected a boolean"));
+    }
+
+    #[test]
+    fn malformed_json_is_a_validation_error_without_fields() {
+        let error = parse_json::<Login>(b"{\"email\":").unwrap_err();
+        assert!(error.to_string().starts_with("malformed JSON"));
+        assert!(fields(error).is_empty());
+    }
+}

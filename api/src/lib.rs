@@ -1,0 +1,16 @@
+//! The chat API server: a JSON REST + WebSocket API over SQLite or PostgreSQL.
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod dto;
+pub mod error;
+pub mod extract;
+pub mod mail;
+pub mod openapi;
+pub mod routes;
+pub mod services;
+pub mod startup;
+pub mod state;
+pub mod telemetry;

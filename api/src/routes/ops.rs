@@ -1,0 +1,39 @@
+//! Operational endpoints: liveness and readiness.
+
+use actix_web::{HttpResponse, get, web};
+use diesel::connection::SimpleConnection;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::error::{ApiResult, ErrorBody};
+use crate::state::AppState;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Status {
+    /// Always `ok` when the response is 200.
+    pub status: &'static str,
+}
+
+/// Liveness: the process is up and serving.
+#[utoipa::path(tag = "operations", responses((status = 200, description = "Up", body = Status)))]
+#[get("/healthz")]
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(Status { status: "ok" })
+}
+
+/// Readiness: the database answers.
+#[utoipa::path(
+    tag = "operations",
+    responses(
+        (status = 200, description = "Ready", body = Status),
+        (status = 503, description = "The database is unreachable", body = ErrorBody),
+    )
+)]
+#[get("/readyz")]
+pub async fn readyz(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
+    state
+        .db
+        .run(|conn| conn.batch_execute("SELECT 1").map_err(|e| crate::error::ApiError::Unavailable(e.into())))
+        .await?;
+    Ok(HttpResponse::Ok().json(Status { status: "ok" }))
+}

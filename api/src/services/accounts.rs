@@ -1,0 +1,421 @@
+//! Accounts: registration, login, token refresh, logout, profile, password change and the
+//! email flows (verification and password reset) built on one-time tokens.
+
+use actix_web::web;
+use diesel::prelude::*;
+use sha2::{Digest, Sha256};
+
+use crate::auth::password::{hash_password, verify_password};
+use crate::auth::sessions::{self, RevokeReason, TokenPair, random_token};
+use crate::auth::{AuthUser, jwt::TokenKind};
+use crate::db::models::{NewOneTimeToken, NewUser, User};
+use crate::db::schema::{one_time_tokens, users};
+use crate::db::{self, DbConn, is_unique_violation, write_tx};
+use crate::domain::{EmailAddress, Password, Username};
+use crate::error::{ApiError, ApiResult};
+use crate::mail;
+use crate::state::AppState;
+
+type State = web::Data<AppState>;
+
+/// What a one-time token proves.
+#[derive(Debug, Clone, Copy)]
+enum Purpose {
+    VerifyEmail,
+    ResetPassword,
+}
+
+impl Purpose {
+    fn as_str(self) -> &'static str {
+        match self {
+            Purpose::VerifyEmail => "verify_email",
+            Purpose::ResetPassword => "reset_password",
+        }
+    }
+}
+
+/// A registration that passed every rule.
+#[derive(Debug)]
+pub struct Registration {
+    pub username: Username,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: EmailAddress,
+    pub password: Password,
+}
+
+/// Profile fields to change; `None` leaves a field as it is.
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = users)]
+pub struct ProfileChanges {
+    pub username: Option<String>,
+    pub username_key: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub bio: Option<String>,
+}
+
+impl ProfileChanges {
+    fn is_empty(&self) -> bool {
+        self.username.is_none() && self.first_name.is_none() && self.last_name.is_none() && self.bio.is_none()
+    }
+}
+
+fn token_hash(raw: &str) -> String {
+    format!("{:x}", Sha256::digest(raw.as_bytes()))
+}
+
+async fn hash_off_executor(state: &State, password: Password) -> ApiResult<String> {
+    let cost = state.config.bcrypt_cost;
+    web::block(move || hash_password(password.expose(), cost)).await?
+}
+
+async fn verify_off_executor(password: String, hash: String) -> ApiResult<bool> {
+    Ok(web::block(move || verify_password(&password, &hash)).await?)
+}
+
+fn load_user(conn: &mut DbConn, user_id: i64) -> ApiResult<User> {
+    users::table
+        .find(user_id)
+        .select(User::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| ApiError::NotFound("user not found".into()))
+}
+
+/// Stores a new one-time token for `user_id` and returns the raw token for the mail link.
+fn issue_one_time_token(conn: &mut DbConn, user_id: i64, purpose: Purpose, ttl: std::time::Duration) -> ApiResult<String> {
+    let raw = random_token(32);
+    let now = db::now();
+    diesel::insert_into(one_time_tokens::table)
+        .values(NewOneTimeToken {
+            user_id,
+            purpose: purpose.as_str(),
+            token_hash: &token_hash(&raw),
+            created_at: now,
+            expires_at: now + chrono::Duration::seconds(ttl.as_secs() as i64),
+        })
+        .execute(conn)?;
+    Ok(raw)
+}
+
+/// A one-time token of `user_id` for `purpose`: its id, whether it was used, whether it expired.
+fn find_one_time_token(conn: &mut DbConn, user_id: i64, purpose: Purpose, raw: &str) -> ApiResult<Option<(i64, bool, bool)>> {
+    let now = db::now();
+    let row: Option<(i64, Option<chrono::NaiveDateTime>, chrono::NaiveDateTime)> = one_time_tokens::table
+        .filter(one_time_tokens::token_hash.eq(token_hash(raw)))
+        .filter(one_time_tokens::user_id.eq(user_id))
+        .filter(one_time_tokens::purpose.eq(purpose.as_str()))
+        .select((one_time_tokens::id, one_time_tokens::used_at, one_time_tokens::expires_at))
+        .first(conn)
+        .optional()?;
+    Ok(row.map(|(id, used_at, expires_at)| (id, used_at.is_some(), expires_at <= now)))
+}
+
+/// Marks a token used if nobody did first; `false` when it was already used.
+fn consume_one_time_token(conn: &mut DbConn, token_id: i64) -> ApiResult<bool> {
+    let updated = diesel::update(one_time_tokens::table.find(token_id).filter(one_time_tokens::used_at.is_null()))
+        .set(one_time_tokens::used_at.eq(db::now()))
+        .execute(conn)?;
+    Ok(updated == 1)
+}
+
+fn invalid_link(field: &str) -> ApiError {
+    ApiError::invalid_field(field, "this link is invalid or has expired")
+}
+
+fn send_verification(state: &State, user: &User, raw_token: &str) {
+    let link = state.mailer.link(&format!("/verify-email/{}/{}", user.id, raw_token));
+    state.mailer.send(mail::verification_mail(&user.email, &user.username, &link));
+}
+
+/// Creates the account, starts its first session and mails a verification link.
+pub async fn register(state: &State, registration: Registration) -> ApiResult<(User, TokenPair)> {
+    let password_hash = hash_off_executor(state, registration.password).await?;
+    let st = state.clone();
+    let (user, tokens, verify_token) = state
+        .db
+        .run(move |conn| {
+            write_tx(conn, |conn| {
+                let email = registration.email.as_str();
+                let username_key = registration.username.key();
+                let email_taken: bool = diesel::select(diesel::dsl::exists(users::table.filter(users::email.eq(email)))).get_result(conn)?;
+                if email_taken {
+                    return Err(ApiError::Conflict("a user with this email already exists".into()));
+                }
+                let name_taken: bool =
+                    diesel::select(diesel::dsl::exists(users::table.filter(users::username_key.eq(&username_key)))).get_result(conn)?;
+                if name_taken {
+                    return Err(ApiError::Conflict("this username is taken".into()));
+                }
+                let id: i64 = diesel::insert_into(users::table)
+                    .values(NewUser {
+                        username: registration.username.as_str(),
+                        username_key: &username_key,
+                        first_name: &registration.first_name,
+                        last_name: &registration.last_name,
+                        email,
+                        password_hash: &password_hash,
+                        email_verified: false,
+                        is_admin: false,
+                        date_joined: db::now(),
+                    })
+                    .returning(users::id)
+                    .get_result(conn)
+                    .map_err(|e| match is_unique_violation(&e) {
+                        true => ApiError::Conflict("this username or email is already taken".into()),
+                        false => e.into(),
+                    })?;
+                let verify_token = issue_one_time_token(conn, id, Purpose::VerifyEmail, st.config.verify_token_ttl)?;
+                let tokens = sessions::start(conn, &st.keys, id)?;
+                Ok((load_user(conn, id)?, tokens, verify_token))
+            })
+        })
+        .await?;
+    tracing::info!(user_id = user.id, "user registered");
+    send_verification(state, &user, &verify_token);
+    Ok((user, tokens))
+}
+
+/// Checks email and password and starts a session. An unknown email costs the same bcrypt
+/// check as a wrong password and gets the same answer.
+pub async fn login(state: &State, email: &str, password: String) -> ApiResult<(User, TokenPair)> {
+    let user = match EmailAddress::parse(email) {
+        Ok(email) => {
+            state
+                .db
+                .run(move |conn| {
+                    Ok(users::table.filter(users::email.eq(email.as_str())).select(User::as_select()).first(conn).optional()?)
+                })
+                .await?
+        }
+        Err(_) => None,
+    };
+    let hash = user.as_ref().map_or_else(|| state.dummy_password_hash.clone(), |u| u.password_hash.clone());
+    let matches = verify_off_executor(password, hash).await?;
+    let user = match user {
+        Some(user) if matches => user,
+        _ => return Err(ApiError::InvalidCredentials),
+    };
+    if !user.is_active {
+        return Err(ApiError::Forbidden("this account has been deactivated".into()));
+    }
+    let st = state.clone();
+    let user_id = user.id;
+    let tokens = state.db.run(move |conn| sessions::start(conn, &st.keys, user_id)).await?;
+    tracing::info!(user_id, "user logged in");
+    Ok((user, tokens))
+}
+
+/// Exchanges a refresh token for a new pair (rotation with reuse detection).
+pub async fn refresh(state: &State, refresh_token: &str) -> ApiResult<TokenPair> {
+    let claims = state.keys.verify(refresh_token, TokenKind::Refresh)?;
+    let st = state.clone();
+    state.db.run(move |conn| sessions::rotate(conn, &st.keys, &claims)).await
+}
+
+/// Revokes the session of `refresh_token`, which must belong to the caller.
+pub async fn logout(state: &State, caller: &AuthUser, refresh_token: &str) -> ApiResult<()> {
+    let claims = state
+        .keys
+        .verify(refresh_token, TokenKind::Refresh)
+        .map_err(|_| ApiError::invalid_field("refresh", "this refresh token is invalid or has expired"))?;
+    if claims.user_id()? != caller.id {
+        return Err(ApiError::Forbidden("this refresh token belongs to another user".into()));
+    }
+    state.db.run(move |conn| sessions::revoke(conn, &claims.sid, RevokeReason::Logout)).await
+}
+
+pub async fn profile(state: &State, user_id: i64) -> ApiResult<User> {
+    state.db.run(move |conn| load_user(conn, user_id)).await
+}
+
+/// Applies `changes` to the caller's profile; a taken username is a conflict.
+pub async fn update_profile(state: &State, user_id: i64, changes: ProfileChanges) -> ApiResult<User> {
+    state
+        .db
+        .run(move |conn| {
+            write_tx(conn, |conn| {
+                if changes.is_empty() {
+                    return load_user(conn, user_id);
+                }
+                if let Some(key) = &changes.username_key {
+                    let taken: bool = diesel::select(diesel::dsl::exists(
+                        users::table.filter(users::username_key.eq(key)).filter(users::id.ne(user_id)),
+                    ))
+                    .get_result(conn)?;
+                    if taken {
+                        return Err(ApiError::Conflict("this username is taken".into()));
+                    }
+                }
+                diesel::update(users::table.find(user_id)).set(&changes).execute(conn).map_err(|e| match is_unique_violation(&e) {
+                    true => ApiError::Conflict("this username is taken".into()),
+                    false => e.into(),
+                })?;
+                load_user(conn, user_id)
+            })
+        })
+        .await
+}
+
+/// Changes the password after checking the current one; every other session is revoked.
+pub async fn change_password(state: &State, caller: &AuthUser, current: String, new: Password) -> ApiResult<()> {
+    let user = profile(state, caller.id).await?;
+    if !verify_off_executor(current, user.password_hash.clone()).await? {
+        return Err(ApiError::invalid_field("current_password", "the current password is not correct"));
+    }
+    if verify_off_executor(new.expose().to_owned(), user.password_hash).await? {
+        return Err(ApiError::invalid_field("password", "the new password must differ from the current one"));
+    }
+    let new_hash = hash_off_executor(state, new).await?;
+    let (user_id, keep) = (caller.id, caller.session_id.clone());
+    state
+        .db
+        .run(move |conn| {
+            write_tx(conn, |conn| {
+                diesel::update(users::table.find(user_id)).set(users::password_hash.eq(&new_hash)).execute(conn)?;
+                sessions::revoke_all(conn, user_id, Some(&keep), RevokeReason::PasswordChange)
+            })
+        })
+        .await?;
+    tracing::info!(user_id, "password changed");
+    Ok(())
+}
+
+/// Mails a reset link when an active account has this email; answers the same either way.
+pub async fn send_reset_email(state: &State, email: EmailAddress) -> ApiResult<()> {
+    let st = state.clone();
+    let issued = state
+        .db
+        .run(move |conn| {
+            let user: Option<User> = users::table
+                .filter(users::email.eq(email.as_str()))
+                .filter(users::is_active.eq(true))
+                .select(User::as_select())
+                .first(conn)
+                .optional()?;
+            match user {
+                Some(user) => {
+                    let raw = issue_one_time_token(conn, user.id, Purpose::ResetPassword, st.config.reset_token_ttl)?;
+                    Ok(Some((user, raw)))
+                }
+                None => Ok(None),
+            }
+        })
+        .await?;
+    if let Some((user, raw)) = issued {
+        let link = state.mailer.link(&format!("/reset-password/{}/{}", user.id, raw));
+        let minutes = state.config.reset_token_ttl.as_secs().div_ceil(60);
+        state.mailer.send(mail::reset_mail(&user.email, &user.username, &link, minutes));
+        tracing::info!(user_id = user.id, "password reset mail queued");
+    }
+    Ok(())
+}
+
+/// Sets a new password from a reset link. The token is single-use; every session is revoked,
+/// and the email counts as verified (the link proved the user reads it).
+pub async fn reset_password(state: &State, user_id: i64, raw_token: String, password: Password) -> ApiResult<()> {
+    let check_token = raw_token.clone();
+    let token = state
+        .db
+        .run(move |conn| find_one_time_token(conn, user_id, Purpose::ResetPassword, &check_token))
+        .await?;
+    let token_id = match token {
+        Some((id, false, false)) => id,
+        _ => return Err(invalid_link("token")),
+    };
+    let new_hash = hash_off_executor(state, password).await?;
+    state
+        .db
+        .run(move |conn| {
+            write_tx(conn, |conn| {
+                if !consume_one_time_token(conn, token_id)? {
+                    return Err(invalid_link("token"));
+                }
+                diesel::update(users::table.find(user_id))
+                    .set((users::password_hash.eq(&new_hash), users::email_verified.eq(true)))
+                    .execute(conn)?;
+                // Any other reset link sent earlier dies with this one.
+                diesel::update(
+                    one_time_tokens::table
+                        .filter(one_time_tokens::user_id.eq(user_id))
+                        .filter(one_time_tokens::purpose.eq(Purpose::ResetPassword.as_str()))
+                        .filter(one_time_tokens::used_at.is_null()),
+                )
+                .set(one_time_tokens::used_at.eq(db::now()))
+                .execute(conn)?;
+                sessions::revoke_all(conn, user_id, None, RevokeReason::PasswordReset)
+            })
+        })
+        .await?;
+    tracing::info!(user_id, "password reset");
+    Ok(())
+}
+
+/// Confirms the email address from a verification link. Opening a valid link again after the
+/// address is verified succeeds.
+pub async fn verify_email(state: &State, user_id: i64, raw_token: String) -> ApiResult<()> {
+    state
+        .db
+        .run(move |conn| {
+            write_tx(conn, |conn| {
+                let Some((token_id, used, expired)) = find_one_time_token(conn, user_id, Purpose::VerifyEmail, &raw_token)? else {
+                    return Err(invalid_link("token"));
+                };
+                if load_user(conn, user_id)?.email_verified {
+                    return Ok(());
+                }
+                if used || expired || !consume_one_time_token(conn, token_id)? {
+                    return Err(invalid_link("token"));
+                }
+                diesel::update(users::table.find(user_id)).set(users::email_verified.eq(true)).execute(conn)?;
+                Ok(())
+            })
+        })
+        .await
+}
+
+/// Mails a fresh verification link to the caller, unless the address is already verified.
+pub async fn resend_verification(state: &State, user_id: i64) -> ApiResult<()> {
+    let st = state.clone();
+    let issued = state
+        .db
+        .run(move |conn| {
+            let user = load_user(conn, user_id)?;
+            if user.email_verified {
+                return Ok(None);
+            }
+            let raw = issue_one_time_token(conn, user_id, Purpose::VerifyEmail, st.config.verify_token_ttl)?;
+            Ok(Some((user, raw)))
+        })
+        .await?;
+    if let Some((user, raw)) = issued {
+        send_verification(state, &user, &raw);
+    }
+    Ok(())
+}
+
+/// Creates an administrator (the `createsuperuser` command). Synchronous: no server runs.
+pub fn create_superuser(conn: &mut DbConn, username: &Username, email: &EmailAddress, password: &Password, cost: u32) -> ApiResult<i64> {
+    let password_hash = hash_password(password.expose(), cost)?;
+    write_tx(conn, |conn| {
+        diesel::insert_into(users::table)
+            .values(NewUser {
+                username: username.as_str(),
+                username_key: &username.key(),
+                first_name: "",
+                last_name: "",
+                email: email.as_str(),
+                password_hash: &password_hash,
+                email_verified: true,
+                is_admin: true,
+                date_joined: db::now(),
+            })
+            .returning(users::id)
+            .get_result(conn)
+            .map_err(|e| match is_unique_violation(&e) {
+                true => ApiError::Conflict("a user with this username or email already exists".into()),
+                false => e.into(),
+            })
+    })
+}

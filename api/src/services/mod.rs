@@ -1,0 +1,3 @@
+//! The rules of each area, one function per operation; handlers only translate HTTP to calls here.
+
+pub mod accounts;

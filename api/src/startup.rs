@@ -1,0 +1,56 @@
+//! Building and running the HTTP server: state, routes, middleware and the listening socket.
+
+use std::net::SocketAddr;
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use utoipa_actix_web::AppExt;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::{extract, openapi, routes, telemetry};
+
+/// Unknown routes answer in the contract's error shape.
+async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound(format!("no route for {} {}", req.method(), req.path())))
+}
+
+/// Binds the listener and builds the server; the returned address has the real port when
+/// `CHAT_BIND` asked for port 0.
+pub fn build(config: Config) -> anyhow::Result<(Server, SocketAddr)> {
+    let workers = config.workers;
+    let listener = std::net::TcpListener::bind(&config.bind).map_err(|e| anyhow::anyhow!("binding {}: {e}", config.bind))?;
+    let address = listener.local_addr()?;
+    let state = web::Data::new(AppState::build(config)?);
+    let server = HttpServer::new(move || {
+        let (app, api) = App::new()
+            .into_utoipa_app()
+            .openapi(openapi::base())
+            .configure(routes::configure)
+            .split_for_parts();
+        app.app_data(state.clone())
+            .app_data(web::PathConfig::default().error_handler(extract::path_error))
+            .app_data(web::QueryConfig::default().error_handler(extract::query_error))
+            .service(SwaggerUi::new("/api/docs/{_:.*}").url("/api/openapi.json", api))
+            .default_service(web::to(not_found))
+            .wrap(from_fn(telemetry::log_request))
+            .wrap(from_fn(telemetry::add_trailing_slash))
+    })
+    .workers(workers)
+    .listen(listener)?
+    .run();
+    Ok((server, address))
+}
+
+/// Runs the server until it is stopped (SIGINT / SIGTERM stop it gracefully).
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let (server, address) = build(config)?;
+    tracing::info!(%address, "chat-api listening");
+    // A fixed line on stdout lets scripts and tests learn the port.
+    println!("chat-api listening on http://{address}");
+    server.await?;
+    Ok(())
+}

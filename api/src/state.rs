@@ -1,0 +1,29 @@
+//! The state every handler shares: configuration, database pool, signing keys and mailer.
+
+use crate::auth::jwt::JwtKeys;
+use crate::auth::password;
+use crate::config::Config;
+use crate::db::Db;
+use crate::mail::Mailer;
+
+pub struct AppState {
+    pub config: Config,
+    pub db: Db,
+    pub keys: JwtKeys,
+    pub mailer: Mailer,
+    /// A hash of a random password at the configured cost: login checks against it when the
+    /// email is unknown, so both cases take the same time.
+    pub dummy_password_hash: String,
+}
+
+impl AppState {
+    /// Connects to the database (applying migrations) and prepares keys and mail.
+    pub fn build(config: Config) -> anyhow::Result<AppState> {
+        let db = Db::connect(&config.database_url)?;
+        let keys = JwtKeys::new(&config.jwt_secret, config.access_token_ttl, config.refresh_token_ttl);
+        let mailer = Mailer::new(&config)?;
+        let dummy_password_hash = password::hash_password(&crate::auth::sessions::random_token(16), config.bcrypt_cost)
+            .map_err(|e| anyhow::anyhow!("hashing the dummy password: {e}"))?;
+        Ok(AppState { config, db, keys, mailer, dummy_password_hash })
+    }
+}

@@ -1,0 +1,316 @@
+//! The test harness: starts the real `chat-api` binary on a free port with a fresh database
+//! (a SQLite file in a temporary folder, or a new PostgreSQL database) and a real SMTP listener,
+//! and speaks HTTP to it.
+
+pub mod smtp;
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+pub use smtp::SmtpServer;
+
+/// The signing key every test server uses, so tests can forge tokens with other keys.
+pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The PostgreSQL server tests create their databases on.
+fn postgres_admin_url() -> String {
+    std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A database made for one test and dropped after it.
+pub struct PgDatabase {
+    pub name: String,
+    pub url: String,
+}
+
+impl PgDatabase {
+    /// Creates a fresh database; `None` (with a loud note) when PostgreSQL is unreachable
+    /// outside CI. Under `CI=true` an unreachable server fails the test.
+    pub fn create() -> Option<PgDatabase> {
+        use diesel::{Connection, RunQueryDsl, pg::PgConnection};
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let admin_url = postgres_admin_url();
+        let mut admin = match PgConnection::establish(&admin_url) {
+            Ok(conn) => conn,
+            Err(error) if std::env::var("CI").as_deref() != Ok("true") => {
+                eprintln!("SKIPPED: PostgreSQL unreachable at {admin_url}: {error}");
+                return None;
+            }
+            Err(error) => panic!("PostgreSQL unreachable at {admin_url} (required under CI=true): {error}"),
+        };
+        let name = format!(
+            "chat_test_{}_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst),
+            rand::random::<u32>()
+        );
+        diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut admin).unwrap();
+        let (base, _) = admin_url.rsplit_once('/').unwrap();
+        Some(PgDatabase { url: format!("{base}/{name}"), name })
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        use diesel::{Connection, RunQueryDsl, pg::PgConnection};
+        if let Ok(mut admin) = PgConnection::establish(&postgres_admin_url()) {
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).execute(&mut admin);
+        }
+    }
+}
+
+/// A running server and what the test needs to talk to it.
+pub struct TestApp {
+    pub address: String,
+    pub database_url: String,
+    pub data_dir: tempfile::TempDir,
+    pub smtp: SmtpServer,
+    pub client: reqwest::Client,
+    child: Option<Child>,
+    extra_env: Vec<(String, String)>,
+    // Declared last: dropped after the server is stopped.
+    _pg: Option<PgDatabase>,
+}
+
+/// An HTTP answer: status and JSON body (`Value::Null` when empty).
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub body: Value,
+}
+
+impl Answer {
+    /// The `error.code` of an error answer.
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+}
+
+/// A registered user with live tokens.
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    pub id: i64,
+    pub email: String,
+    pub password: String,
+    pub access: String,
+    pub refresh: String,
+}
+
+impl TestApp {
+    /// Starts a server on `backend` with extra environment variables (an empty value removes
+    /// the variable); `None` only when PostgreSQL is missing outside CI.
+    pub async fn spawn_with(backend: Backend, env: &[(&str, &str)]) -> Option<TestApp> {
+        let data_dir = tempfile::tempdir().unwrap();
+        let pg = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(tokio::task::spawn_blocking(PgDatabase::create).await.unwrap()?),
+        };
+        let database_url = match &pg {
+            Some(db) => db.url.clone(),
+            None => format!("sqlite://{}", data_dir.path().join("chat.db").display()),
+        };
+        let smtp = SmtpServer::start().await;
+        let extra_env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut app = TestApp {
+            address: String::new(),
+            database_url,
+            smtp,
+            client: reqwest::Client::new(),
+            child: None,
+            extra_env,
+            data_dir,
+            _pg: pg,
+        };
+        app.start_server().await;
+        Some(app)
+    }
+
+    /// The command that runs the binary against this test's database and folders.
+    pub fn command(&self) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_chat-api"));
+        command
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("CHAT_BIND", "127.0.0.1:0")
+            .env("DATABASE_URL", &self.database_url)
+            .env("DATA_DIR", self.data_dir.path())
+            .env("JWT_SECRET", JWT_SECRET)
+            .env("BCRYPT_COST", "4")
+            .env("WORKERS", "2")
+            .env("SMTP_URL", self.smtp.url())
+            .env("PUBLIC_URL", "http://chat.test")
+            .env("RUST_LOG", "info")
+            .current_dir(self.data_dir.path());
+        for (key, value) in &self.extra_env {
+            if value.is_empty() {
+                command.env_remove(key);
+            } else {
+                command.env(key, value);
+            }
+        }
+        command
+    }
+
+    /// Starts (or restarts) the server process and waits until it listens.
+    pub async fn start_server(&mut self) {
+        let log = std::fs::File::create(self.data_dir.path().join("server.log")).unwrap();
+        let mut child = self.command().stdout(Stdio::piped()).stderr(log).spawn().expect("starting chat-api");
+        let stdout = child.stdout.take().unwrap();
+        let address = tokio::task::spawn_blocking(move || {
+            let mut reader = BufReader::new(stdout);
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            // Keep draining stdout so the server never blocks on a full pipe.
+            std::thread::spawn(move || std::io::copy(&mut reader.into_inner(), &mut std::io::sink()));
+            line
+        });
+        let line = tokio::time::timeout(Duration::from_secs(60), address).await.expect("server did not start in 60 s").unwrap();
+        let Some(address) = line.trim().strip_prefix("chat-api listening on ") else {
+            let _ = child.kill();
+            panic!("server failed to start: {line:?}\n{}", self.server_log());
+        };
+        self.address = address.to_owned();
+        self.child = Some(child);
+    }
+
+    /// Kills the server at once (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// What the server wrote to stderr so far.
+    pub fn server_log(&self) -> String {
+        let mut text = String::new();
+        if let Ok(mut file) = std::fs::File::open(self.data_dir.path().join("server.log")) {
+            let _ = file.read_to_string(&mut text);
+        }
+        text
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// Sends a request with an optional JSON body and bearer token.
+    pub async fn request(&self, method: Method, path: &str, body: Option<Value>, token: Option<&str>) -> Answer {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("request failed");
+        Answer::read(response).await
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Answer {
+        self.request(Method::GET, path, None, token).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value, token: Option<&str>) -> Answer {
+        self.request(Method::POST, path, Some(body), token).await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value, token: Option<&str>) -> Answer {
+        self.request(Method::PATCH, path, Some(body), token).await
+    }
+
+    /// Registers `username` (email `<username>@example.com`) and returns its tokens.
+    pub async fn register(&self, username: &str) -> TestUser {
+        let email = format!("{username}@example.com");
+        let password = format!("pw-{username}-secret");
+        let answer = self
+            .post(
+                "/api/account/register/",
+                json!({"username": username, "first_name": "Test", "last_name": username, "email": email,
+                       "password": password, "password2": password, "tc": true}),
+                None,
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::CREATED, "register {username}: {:?}", answer.body);
+        TestUser {
+            id: answer.body["user"]["id"].as_i64().unwrap(),
+            email,
+            password,
+            access: answer.body["access"].as_str().unwrap().to_owned(),
+            refresh: answer.body["refresh"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// Logs `user` in again, as a second device would.
+    pub async fn login(&self, email: &str, password: &str) -> Answer {
+        self.post("/api/account/login/", json!({"email": email, "password": password}), None).await
+    }
+}
+
+impl Answer {
+    pub async fn read(response: reqwest::Response) -> Answer {
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        Answer { status, body }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.kill();
+        if std::thread::panicking() {
+            eprintln!("---- chat-api log ----\n{}", self.server_log());
+        }
+    }
+}
+
+/// Starts a `TestApp` on a backend, or ends the test early when that backend is unavailable
+/// outside CI (the harness prints why).
+#[macro_export]
+macro_rules! spawn_app {
+    ($backend:expr) => {
+        $crate::spawn_app!($backend, &[])
+    };
+    ($backend:expr, $env:expr) => {
+        match $crate::common::TestApp::spawn_with($backend, $env).await {
+            Some(app) => app,
+            None => return,
+        }
+    };
+}
+
+/// Declares each listed `async fn name(backend: Backend)` as a test on SQLite and on
+/// PostgreSQL.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}

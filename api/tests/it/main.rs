@@ -1,0 +1,5 @@
+//! Integration tests: each starts the real `chat-api` binary and talks to it over HTTP.
+
+mod account;
+mod common;
+mod ops;

@@ -1,0 +1,66 @@
+//! Start-up and operations: defaults that work on a fresh machine, the mail outbox, the
+//! generated signing key, and the `migrate` command.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+
+use crate::common::Backend;
+use crate::{on_both_backends, spawn_app};
+
+on_both_backends!(migrate_applies_the_schema_once_and_is_idempotent);
+
+async fn migrate_applies_the_schema_once_and_is_idempotent(backend: Backend) {
+    let app = spawn_app!(backend);
+    for _ in 0..2 {
+        let output = app.command().arg("migrate").output().unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    }
+    app.register("ann").await;
+}
+
+/// With no `DATABASE_URL`, no `JWT_SECRET` and no `SMTP_URL`, the server keeps everything under
+/// `DATA_DIR`: the SQLite file, a generated signing key that survives restarts, and mails as
+/// `.eml` files.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_machine_needs_no_configuration() {
+    let mut app = spawn_app!(Backend::Sqlite, &[("DATABASE_URL", ""), ("JWT_SECRET", ""), ("SMTP_URL", "")]);
+    let user = app.register("ann").await;
+    assert!(app.data_dir.path().join("chat.db").exists(), "the default SQLite file is under DATA_DIR");
+    let key_file = app.data_dir.path().join("jwt_secret");
+    assert!(key_file.exists());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+
+    let outbox = app.data_dir.path().join("outbox");
+    let mut mail = None;
+    for _ in 0..100 {
+        if let Some(entry) = std::fs::read_dir(&outbox).ok().and_then(|mut d| d.next()) {
+            mail = Some(std::fs::read_to_string(entry.unwrap().path()).unwrap());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mail = crate::common::smtp::decode_quoted_printable(&mail.expect("a .eml file in the outbox"));
+    assert!(mail.contains("To: ann@example.com"));
+    assert!(mail.contains("http://chat.test/verify-email/"));
+
+    app.kill();
+    app.start_server().await;
+    let profile = app.get("/api/account/profile/", Some(&user.access)).await;
+    assert_eq!(profile.status, StatusCode::OK, "tokens survive a restart: the key was kept");
+}
+
+#[tokio::test]
+async fn the_server_refuses_to_start_with_a_bad_configuration() {
+    let app = spawn_app!(Backend::Sqlite);
+    let short_secret = app.command().env("JWT_SECRET", "short").output().unwrap();
+    assert!(!short_secret.status.success());
+    assert!(String::from_utf8_lossy(&short_secret.stderr).contains("JWT_SECRET"));
+    let bad_url = app.command().env("DATABASE_URL", "mysql://nope").output().unwrap();
+    assert!(!bad_url.status.success());
+    assert!(String::from_utf8_lossy(&bad_url.stderr).contains("DATABASE_URL"));
+}
