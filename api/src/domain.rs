@@ -100,6 +100,11 @@ pub fn parse_text(raw: &str, max_chars: usize, multiline: bool) -> Result<String
     Ok(text.to_owned())
 }
 
+/// The lower-cased form of a name that prefix search compares (full Unicode lower-casing).
+pub fn search_key(text: &str) -> String {
+    text.to_lowercase()
+}
+
 /// Longest first or last name.
 pub const NAME_MAX_CHARS: usize = 150;
 /// Longest profile bio.

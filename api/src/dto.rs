@@ -5,6 +5,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::db::models::User;
+use crate::db::schema::users;
+use diesel::prelude::*;
 
 /// A stored UTC time as RFC 3339.
 pub fn utc(time: NaiveDateTime) -> DateTime<Utc> {
@@ -48,6 +50,90 @@ pub struct UserPublic {
     pub last_name: String,
     /// Whether the user has a live WebSocket connection.
     pub online: bool,
+}
+
+/// The columns of a user that anyone may see.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = users)]
+pub struct PublicUserRow {
+    pub id: i64,
+    pub username: String,
+    pub first_name: String,
+    pub last_name: String,
+}
+
+impl UserPublic {
+    pub fn new(row: PublicUserRow, online: bool) -> Self {
+        UserPublic { id: row.id, username: row.username, first_name: row.first_name, last_name: row.last_name, online }
+    }
+}
+
+/// Where a friend request stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RequestStatus {
+    Pending,
+    Accepted,
+    Rejected,
+    Cancelled,
+}
+
+impl RequestStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestStatus::Pending => "pending",
+            RequestStatus::Accepted => "accepted",
+            RequestStatus::Rejected => "rejected",
+            RequestStatus::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(stored: &str) -> RequestStatus {
+        match stored {
+            "accepted" => RequestStatus::Accepted,
+            "rejected" => RequestStatus::Rejected,
+            "cancelled" => RequestStatus::Cancelled,
+            _ => RequestStatus::Pending,
+        }
+    }
+}
+
+/// A friend request (`friend_request` in the contract).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FriendRequestView {
+    pub id: i64,
+    pub sender: UserPublic,
+    pub receiver: UserPublic,
+    pub status: RequestStatus,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Pending requests to and from the caller.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FriendRequestLists {
+    pub received: Vec<FriendRequestView>,
+    pub sent: Vec<FriendRequestView>,
+}
+
+/// How a found user relates to the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Relation {
+    None,
+    Friend,
+    RequestSent,
+    RequestReceived,
+}
+
+/// A search result: the public user and its relation to the caller.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FoundUser {
+    pub id: i64,
+    pub username: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub online: bool,
+    pub relation: Relation,
 }
 
 /// An empty JSON object, the body of responses that carry no data.

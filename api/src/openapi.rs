@@ -18,6 +18,7 @@ use utoipa_actix_web::AppExt;
     modifiers(&BearerAuth),
     tags(
         (name = "account", description = "Registration, login, tokens, profile, passwords and email"),
+        (name = "contacts", description = "Friend requests, friends, blocks and people search"),
         (name = "operations", description = "Health and readiness"),
     )
 )]

@@ -182,6 +182,26 @@ pub fn write_tx<T>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> ApiResult<T
     }
 }
 
+/// Runs `f` in a write transaction, again (up to `attempts` times) when it fails on a unique
+/// index: a concurrent writer got there first, and the next attempt sees its row.
+pub fn write_tx_retrying_conflicts<T>(
+    conn: &mut DbConn,
+    attempts: usize,
+    mut f: impl FnMut(&mut DbConn) -> ApiResult<T>,
+) -> ApiResult<T> {
+    let mut attempt = 1;
+    loop {
+        match write_tx(conn, &mut f) {
+            Err(crate::error::ApiError::Internal(cause))
+                if attempt < attempts && cause.downcast_ref::<DieselError>().is_some_and(is_unique_violation) =>
+            {
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Whether a write failed on a unique index: the database, not a prior check, decides.
 pub fn is_unique_violation(error: &DieselError) -> bool {
     matches!(error, DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _))

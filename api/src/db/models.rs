@@ -3,7 +3,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::{one_time_tokens, sessions, users};
+use super::schema::{friend_requests, one_time_tokens, sessions, users};
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = users)]
@@ -13,6 +13,8 @@ pub struct User {
     pub username_key: String,
     pub first_name: String,
     pub last_name: String,
+    pub first_name_key: String,
+    pub last_name_key: String,
     pub email: String,
     pub bio: String,
     pub password_hash: String,
@@ -29,6 +31,8 @@ pub struct NewUser<'a> {
     pub username_key: &'a str,
     pub first_name: &'a str,
     pub last_name: &'a str,
+    pub first_name_key: &'a str,
+    pub last_name_key: &'a str,
     pub email: &'a str,
     pub password_hash: &'a str,
     pub email_verified: bool,
@@ -55,4 +59,25 @@ pub struct NewOneTimeToken<'a> {
     pub token_hash: &'a str,
     pub created_at: NaiveDateTime,
     pub expires_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = friend_requests)]
+pub struct FriendRequest {
+    pub id: i64,
+    pub sender_id: i64,
+    pub receiver_id: i64,
+    pub status: String,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = friend_requests)]
+pub struct NewFriendRequest<'a> {
+    pub sender_id: i64,
+    pub receiver_id: i64,
+    pub user_low: i64,
+    pub user_high: i64,
+    pub status: &'a str,
+    pub created_at: NaiveDateTime,
 }

@@ -7,6 +7,8 @@ diesel::table! {
         username_key -> Text,
         first_name -> Text,
         last_name -> Text,
+        first_name_key -> Text,
+        last_name_key -> Text,
         email -> Text,
         bio -> Text,
         password_hash -> Text,
@@ -42,6 +44,35 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    friend_requests (id) {
+        id -> BigInt,
+        sender_id -> BigInt,
+        receiver_id -> BigInt,
+        user_low -> BigInt,
+        user_high -> BigInt,
+        status -> Text,
+        created_at -> Timestamp,
+        responded_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    friendships (user_id, friend_id) {
+        user_id -> BigInt,
+        friend_id -> BigInt,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    blocks (blocker_id, blocked_id) {
+        blocker_id -> BigInt,
+        blocked_id -> BigInt,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(one_time_tokens -> users (user_id));
-diesel::allow_tables_to_appear_in_same_query!(users, sessions, one_time_tokens);
+diesel::allow_tables_to_appear_in_same_query!(users, sessions, one_time_tokens, friend_requests, friendships, blocks);

@@ -95,13 +95,12 @@ impl UpdateProfileRequest {
     fn parse(self) -> ApiResult<ProfileChanges> {
         let mut v = Validator::default();
         let username = self.username.and_then(|raw| v.check("username", Username::parse(&raw)));
-        let changes = ProfileChanges {
-            username_key: username.as_ref().map(Username::key),
-            username: username.map(|u| u.as_str().to_owned()),
-            first_name: self.first_name.and_then(|raw| v.check("first_name", domain::parse_text(&raw, domain::NAME_MAX_CHARS, false))),
-            last_name: self.last_name.and_then(|raw| v.check("last_name", domain::parse_text(&raw, domain::NAME_MAX_CHARS, false))),
-            bio: self.bio.and_then(|raw| v.check("bio", domain::parse_text(&raw, domain::BIO_MAX_CHARS, true))),
-        };
+        let changes = ProfileChanges::new(
+            username,
+            self.first_name.and_then(|raw| v.check("first_name", domain::parse_text(&raw, domain::NAME_MAX_CHARS, false))),
+            self.last_name.and_then(|raw| v.check("last_name", domain::parse_text(&raw, domain::NAME_MAX_CHARS, false))),
+            self.bio.and_then(|raw| v.check("bio", domain::parse_text(&raw, domain::BIO_MAX_CHARS, true))),
+        );
         v.finish()?;
         Ok(changes)
     }

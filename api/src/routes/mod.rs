@@ -2,6 +2,7 @@
 //! handlers registered here reach the OpenAPI document.
 
 pub mod account;
+pub mod contacts;
 pub mod ops;
 
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -19,5 +20,16 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(account::send_reset_password_email)
         .service(account::reset_password)
         .service(account::verify_email)
-        .service(account::resend_verification_email);
+        .service(account::resend_verification_email)
+        .service(contacts::send_friend_request)
+        .service(contacts::view_friend_requests)
+        .service(contacts::respond_friend_request)
+        .service(contacts::cancel_friend_request)
+        .service(contacts::list_friends)
+        .service(contacts::remove_friend)
+        .service(contacts::block_user)
+        .service(contacts::list_blocked_users)
+        .service(contacts::respond_block)
+        .service(contacts::find_friend)
+        .service(contacts::add_found_friend);
 }

@@ -11,7 +11,7 @@ use crate::auth::{AuthUser, jwt::TokenKind};
 use crate::db::models::{NewOneTimeToken, NewUser, User};
 use crate::db::schema::{one_time_tokens, users};
 use crate::db::{self, DbConn, is_unique_violation, write_tx};
-use crate::domain::{EmailAddress, Password, Username};
+use crate::domain::{EmailAddress, Password, Username, search_key};
 use crate::error::{ApiError, ApiResult};
 use crate::mail;
 use crate::state::AppState;
@@ -51,11 +51,26 @@ pub struct ProfileChanges {
     pub username: Option<String>,
     pub username_key: Option<String>,
     pub first_name: Option<String>,
+    pub first_name_key: Option<String>,
     pub last_name: Option<String>,
+    pub last_name_key: Option<String>,
     pub bio: Option<String>,
 }
 
 impl ProfileChanges {
+    /// The changes for these new values, with the search keys that go with them.
+    pub fn new(username: Option<Username>, first_name: Option<String>, last_name: Option<String>, bio: Option<String>) -> Self {
+        ProfileChanges {
+            username_key: username.as_ref().map(Username::key),
+            username: username.map(|u| u.as_str().to_owned()),
+            first_name_key: first_name.as_deref().map(search_key),
+            first_name,
+            last_name_key: last_name.as_deref().map(search_key),
+            last_name,
+            bio,
+        }
+    }
+
     fn is_empty(&self) -> bool {
         self.username.is_none() && self.first_name.is_none() && self.last_name.is_none() && self.bio.is_none()
     }
@@ -154,6 +169,8 @@ pub async fn register(state: &State, registration: Registration) -> ApiResult<(U
                         username_key: &username_key,
                         first_name: &registration.first_name,
                         last_name: &registration.last_name,
+                        first_name_key: &search_key(&registration.first_name),
+                        last_name_key: &search_key(&registration.last_name),
                         email,
                         password_hash: &password_hash,
                         email_verified: false,
@@ -405,6 +422,8 @@ pub fn create_superuser(conn: &mut DbConn, username: &Username, email: &EmailAdd
                 username_key: &username.key(),
                 first_name: "",
                 last_name: "",
+                first_name_key: "",
+                last_name_key: "",
                 email: email.as_str(),
                 password_hash: &password_hash,
                 email_verified: true,

@@ -2,4 +2,5 @@
 
 mod account;
 mod common;
+mod contacts;
 mod ops;

@@ -7,6 +7,8 @@ CREATE TABLE users (
     username_key   TEXT    NOT NULL,                  -- lower-cased username: uniqueness and prefix search
     first_name     TEXT    NOT NULL DEFAULT '',
     last_name      TEXT    NOT NULL DEFAULT '',
+    first_name_key TEXT    NOT NULL DEFAULT '',    -- lower-cased names: prefix search
+    last_name_key  TEXT    NOT NULL DEFAULT '',
     email          TEXT    NOT NULL,                  -- normalised to lower case
     bio            TEXT    NOT NULL DEFAULT '',
     password_hash  TEXT    NOT NULL,
@@ -17,6 +19,8 @@ CREATE TABLE users (
 );
 CREATE UNIQUE INDEX users_username_key_uq ON users (username_key);
 CREATE UNIQUE INDEX users_email_uq ON users (email);
+CREATE INDEX users_first_name_key_idx ON users (first_name_key);
+CREATE INDEX users_last_name_key_idx ON users (last_name_key);
 
 -- One login on one device. The refresh token carries the session id (its family) and a jti;
 -- only `refresh_jti` may be exchanged, and presenting any other jti of the family revokes it.

@@ -226,18 +226,37 @@ impl TestApp {
         self.request(Method::POST, path, Some(body), token).await
     }
 
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> Answer {
+        self.request(Method::DELETE, path, None, token).await
+    }
+
+    /// Makes `a` and `b` friends through a request and its acceptance.
+    pub async fn befriend(&self, a: &TestUser, b: &TestUser) {
+        let sent = self.post("/api/contact/friend-request/", json!({"receiver_id": b.id}), Some(&a.access)).await;
+        assert_eq!(sent.status, StatusCode::CREATED, "{:?}", sent.body);
+        let id = sent.body["id"].as_i64().unwrap();
+        let accepted = self.post(&format!("/api/contact/friend-requests/respond/{id}/"), json!({"action": "accept"}), Some(&b.access)).await;
+        assert_eq!(accepted.status, StatusCode::OK, "{:?}", accepted.body);
+    }
+
     pub async fn patch(&self, path: &str, body: Value, token: Option<&str>) -> Answer {
         self.request(Method::PATCH, path, Some(body), token).await
     }
 
-    /// Registers `username` (email `<username>@example.com`) and returns its tokens.
+    /// Registers `username` (email `<username>@example.com`, names "Test" and the username)
+    /// and returns its tokens.
     pub async fn register(&self, username: &str) -> TestUser {
+        self.register_named(username, "Test", username).await
+    }
+
+    /// Registers `username` with the given first and last name.
+    pub async fn register_named(&self, username: &str, first_name: &str, last_name: &str) -> TestUser {
         let email = format!("{username}@example.com");
         let password = format!("pw-{username}-secret");
         let answer = self
             .post(
                 "/api/account/register/",
-                json!({"username": username, "first_name": "Test", "last_name": username, "email": email,
+                json!({"username": username, "first_name": first_name, "last_name": last_name, "email": email,
                        "password": password, "password2": password, "tc": true}),
                 None,
             )

@@ -1,0 +1,494 @@
+//! Contacts: friend requests, friendships, blocks and people search. [`blocked_between`] is
+//! the one rule every area asks before two users may interact.
+
+use std::collections::{HashMap, HashSet};
+
+use actix_web::web;
+use diesel::dsl::{exists, not};
+use diesel::prelude::*;
+
+use crate::db::models::{FriendRequest, NewFriendRequest};
+use crate::db::schema::{blocks, friend_requests, friendships, users};
+use crate::db::{self, DbConn, write_tx, write_tx_retrying_conflicts};
+use crate::domain::{EmailAddress, search_key};
+use crate::dto::{FoundUser, FriendRequestLists, FriendRequestView, PublicUserRow, Relation, RequestStatus, UserPublic, utc};
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+type State = web::Data<AppState>;
+
+/// How the receiver answers a friend request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    Accept,
+    Reject,
+}
+
+/// A people search: a prefix of a username or name, or an exact email.
+#[derive(Debug, Clone)]
+pub struct Search {
+    pub text: String,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// Whether either user blocked the other. Rooms, messages, requests and search all ask this.
+pub fn blocked_between(conn: &mut DbConn, a: i64, b: i64) -> ApiResult<bool> {
+    let either_way = blocks::table.filter(
+        (blocks::blocker_id.eq(a).and(blocks::blocked_id.eq(b))).or(blocks::blocker_id.eq(b).and(blocks::blocked_id.eq(a))),
+    );
+    Ok(diesel::select(exists(either_way)).get_result(conn)?)
+}
+
+pub fn are_friends(conn: &mut DbConn, a: i64, b: i64) -> ApiResult<bool> {
+    Ok(diesel::select(exists(friendships::table.find((a, b)))).get_result(conn)?)
+}
+
+/// The public columns of the active user `id`, or 404.
+fn active_user(conn: &mut DbConn, id: i64) -> ApiResult<PublicUserRow> {
+    users::table
+        .filter(users::id.eq(id))
+        .filter(users::is_active.eq(true))
+        .select(PublicUserRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| ApiError::NotFound("user not found".into()))
+}
+
+/// Public rows of `ids`, keyed by id.
+fn public_rows(conn: &mut DbConn, ids: &[i64]) -> ApiResult<HashMap<i64, PublicUserRow>> {
+    let rows: Vec<PublicUserRow> = users::table.filter(users::id.eq_any(ids)).select(PublicUserRow::as_select()).load(conn)?;
+    Ok(rows.into_iter().map(|row| (row.id, row)).collect())
+}
+
+fn views(conn: &mut DbConn, requests: Vec<FriendRequest>) -> ApiResult<Vec<FriendRequestView>> {
+    let ids: Vec<i64> = requests.iter().flat_map(|r| [r.sender_id, r.receiver_id]).collect();
+    let rows = public_rows(conn, &ids)?;
+    let public = |id: i64| {
+        rows.get(&id)
+            .cloned()
+            .map(|row| UserPublic::new(row, false))
+            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("friend request names missing user {id}")))
+    };
+    requests
+        .into_iter()
+        .map(|r| {
+            Ok(FriendRequestView {
+                id: r.id,
+                sender: public(r.sender_id)?,
+                receiver: public(r.receiver_id)?,
+                status: RequestStatus::parse(&r.status),
+                created_at: utc(r.created_at),
+            })
+        })
+        .collect()
+}
+
+fn view(conn: &mut DbConn, request: FriendRequest) -> ApiResult<FriendRequestView> {
+    views(conn, vec![request])?.pop().ok_or_else(|| ApiError::internal(anyhow::anyhow!("empty view")))
+}
+
+fn load_request(conn: &mut DbConn, id: i64) -> ApiResult<Option<FriendRequest>> {
+    Ok(friend_requests::table.find(id).select(FriendRequest::as_select()).first(conn).optional()?)
+}
+
+fn pending_from(conn: &mut DbConn, sender: i64, receiver: i64) -> ApiResult<Option<FriendRequest>> {
+    Ok(friend_requests::table
+        .filter(friend_requests::sender_id.eq(sender))
+        .filter(friend_requests::receiver_id.eq(receiver))
+        .filter(friend_requests::status.eq(RequestStatus::Pending.as_str()))
+        .select(FriendRequest::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Moves a pending request to `to`; `false` if it was no longer pending.
+fn settle(conn: &mut DbConn, id: i64, to: RequestStatus) -> ApiResult<bool> {
+    let updated = diesel::update(
+        friend_requests::table.find(id).filter(friend_requests::status.eq(RequestStatus::Pending.as_str())),
+    )
+    .set((friend_requests::status.eq(to.as_str()), friend_requests::responded_at.eq(db::now())))
+    .execute(conn)?;
+    Ok(updated == 1)
+}
+
+/// Stores the friendship in both directions (a no-op if it exists).
+fn befriend(conn: &mut DbConn, a: i64, b: i64) -> ApiResult<()> {
+    if are_friends(conn, a, b)? {
+        return Ok(());
+    }
+    let now = db::now();
+    for (user_id, friend_id) in [(a, b), (b, a)] {
+        diesel::insert_into(friendships::table)
+            .values((friendships::user_id.eq(user_id), friendships::friend_id.eq(friend_id), friendships::created_at.eq(now)))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Sends a friend request from `caller` to `receiver_id`. If the receiver already asked the
+/// caller, that request is accepted instead and both become friends.
+pub async fn send_request(state: &State, caller: i64, receiver_id: i64) -> ApiResult<FriendRequestView> {
+    if caller == receiver_id {
+        return Err(ApiError::invalid_field("receiver_id", "you cannot send a friend request to yourself"));
+    }
+    state
+        .db
+        .run(move |conn| {
+            write_tx_retrying_conflicts(conn, 3, |conn| {
+                active_user(conn, receiver_id)?;
+                if blocked_between(conn, caller, receiver_id)? {
+                    return Err(ApiError::Forbidden("you cannot send a friend request to this user".into()));
+                }
+                if are_friends(conn, caller, receiver_id)? {
+                    return Err(ApiError::Conflict("you are already friends".into()));
+                }
+                if pending_from(conn, caller, receiver_id)?.is_some() {
+                    return Err(ApiError::Conflict("a friend request to this user is already pending".into()));
+                }
+                if let Some(theirs) = pending_from(conn, receiver_id, caller)? {
+                    settle(conn, theirs.id, RequestStatus::Accepted)?;
+                    befriend(conn, caller, receiver_id)?;
+                    let accepted = load_request(conn, theirs.id)?.ok_or_else(|| ApiError::NotFound("friend request not found".into()))?;
+                    return view(conn, accepted);
+                }
+                // The partial unique index on the pair turns a simultaneous request the other
+                // way into a unique violation; the retry then finds it and accepts it.
+                let id: i64 = diesel::insert_into(friend_requests::table)
+                    .values(NewFriendRequest {
+                        sender_id: caller,
+                        receiver_id,
+                        user_low: caller.min(receiver_id),
+                        user_high: caller.max(receiver_id),
+                        status: RequestStatus::Pending.as_str(),
+                        created_at: db::now(),
+                    })
+                    .returning(friend_requests::id)
+                    .get_result(conn)?;
+                let stored = load_request(conn, id)?.ok_or_else(|| ApiError::NotFound("friend request not found".into()))?;
+                view(conn, stored)
+            })
+        })
+        .await
+}
+
+/// Pending requests the caller received and sent, newest first.
+pub async fn pending_requests(state: &State, caller: i64) -> ApiResult<FriendRequestLists> {
+    state
+        .db
+        .run(move |conn| {
+            let pending = friend_requests::table
+                .filter(friend_requests::status.eq(RequestStatus::Pending.as_str()))
+                .order((friend_requests::created_at.desc(), friend_requests::id.desc()))
+                .select(FriendRequest::as_select());
+            let received = pending.filter(friend_requests::receiver_id.eq(caller)).load(conn)?;
+            let sent = pending.filter(friend_requests::sender_id.eq(caller)).load(conn)?;
+            Ok(FriendRequestLists { received: views(conn, received)?, sent: views(conn, sent)? })
+        })
+        .await
+}
+
+/// The receiver accepts or rejects a pending request. Only the receiver may answer; a request
+/// answered already is a conflict.
+pub async fn answer_request(state: &State, caller: i64, request_id: i64, answer: Answer) -> ApiResult<FriendRequestView> {
+    state
+        .db
+        .run(move |conn| {
+            write_tx(conn, |conn| {
+                let request = load_request(conn, request_id)?.ok_or_else(|| ApiError::NotFound("friend request not found".into()))?;
+                if request.receiver_id != caller {
+                    return Err(if request.sender_id == caller {
+                        ApiError::Forbidden("only the receiver can answer a friend request".into())
+                    } else {
+                        ApiError::NotFound("friend request not found".into())
+                    });
+                }
+                let to = match answer {
+                    Answer::Accept => RequestStatus::Accepted,
+                    Answer::Reject => RequestStatus::Rejected,
+                };
+                if !settle(conn, request_id, to)? {
+                    return Err(ApiError::Conflict(format!("this friend request is already {}", request.status)));
+                }
+                if answer == Answer::Accept {
+                    befriend(conn, request.sender_id, request.receiver_id)?;
+                }
+                let settled = load_request(conn, request_id)?.ok_or_else(|| ApiError::NotFound("friend request not found".into()))?;
+                view(conn, settled)
+            })
+        })
+        .await
+}
+
+/// The sender withdraws a pending request.
+pub async fn cancel_request(state: &State, caller: i64, request_id: i64) -> ApiResult<()> {
+    state
+        .db
+        .run(move |conn| {
+            write_tx(conn, |conn| {
+                let request = load_request(conn, request_id)?.ok_or_else(|| ApiError::NotFound("friend request not found".into()))?;
+                if request.sender_id != caller {
+                    return Err(if request.receiver_id == caller {
+                        ApiError::Forbidden("only the sender can cancel a friend request; the receiver rejects it".into())
+                    } else {
+                        ApiError::NotFound("friend request not found".into())
+                    });
+                }
+                if !settle(conn, request_id, RequestStatus::Cancelled)? {
+                    return Err(ApiError::Conflict(format!("this friend request is already {}", request.status)));
+                }
+                Ok(())
+            })
+        })
+        .await
+}
+
+/// The caller's friends, by username.
+pub async fn friends(state: &State, caller: i64) -> ApiResult<Vec<UserPublic>> {
+    let rows: Vec<PublicUserRow> = state
+        .db
+        .run(move |conn| {
+            Ok(friendships::table
+                .inner_join(users::table.on(users::id.eq(friendships::friend_id)))
+                .filter(friendships::user_id.eq(caller))
+                .order(users::username_key)
+                .select(PublicUserRow::as_select())
+                .load(conn)?)
+        })
+        .await?;
+    Ok(rows.into_iter().map(|row| UserPublic::new(row, false)).collect())
+}
+
+/// Ends a friendship, for both sides.
+pub async fn remove_friend(state: &State, caller: i64, friend_id: i64) -> ApiResult<()> {
+    state
+        .db
+        .run(move |conn| {
+            write_tx(conn, |conn| {
+                let removed = unfriend(conn, caller, friend_id)?;
+                if removed == 0 {
+                    return Err(ApiError::NotFound("this user is not your friend".into()));
+                }
+                Ok(())
+            })
+        })
+        .await
+}
+
+fn unfriend(conn: &mut DbConn, a: i64, b: i64) -> ApiResult<usize> {
+    let pair = friendships::table.filter(
+        (friendships::user_id.eq(a).and(friendships::friend_id.eq(b))).or(friendships::user_id.eq(b).and(friendships::friend_id.eq(a))),
+    );
+    Ok(diesel::delete(pair).execute(conn)?)
+}
+
+/// Blocks `target`: ends the friendship and cancels pending requests both ways.
+pub async fn block(state: &State, caller: i64, target: i64) -> ApiResult<UserPublic> {
+    if caller == target {
+        return Err(ApiError::invalid_field("block_user_id", "you cannot block yourself"));
+    }
+    let row = state
+        .db
+        .run(move |conn| {
+            write_tx(conn, |conn| {
+                let row = users::table
+                    .find(target)
+                    .select(PublicUserRow::as_select())
+                    .first(conn)
+                    .optional()?
+                    .ok_or_else(|| ApiError::NotFound("user not found".into()))?;
+                let already: bool = diesel::select(exists(blocks::table.find((caller, target)))).get_result(conn)?;
+                if already {
+                    return Err(ApiError::Conflict("you have already blocked this user".into()));
+                }
+                diesel::insert_into(blocks::table)
+                    .values((blocks::blocker_id.eq(caller), blocks::blocked_id.eq(target), blocks::created_at.eq(db::now())))
+                    .execute(conn)?;
+                unfriend(conn, caller, target)?;
+                diesel::update(
+                    friend_requests::table
+                        .filter(friend_requests::user_low.eq(caller.min(target)))
+                        .filter(friend_requests::user_high.eq(caller.max(target)))
+                        .filter(friend_requests::status.eq(RequestStatus::Pending.as_str())),
+                )
+                .set((friend_requests::status.eq(RequestStatus::Cancelled.as_str()), friend_requests::responded_at.eq(db::now())))
+                .execute(conn)?;
+                Ok(row)
+            })
+        })
+        .await?;
+    Ok(UserPublic::new(row, false))
+}
+
+/// Users the caller blocked, by username.
+pub async fn blocked_users(state: &State, caller: i64) -> ApiResult<Vec<UserPublic>> {
+    let rows: Vec<PublicUserRow> = state
+        .db
+        .run(move |conn| {
+            Ok(blocks::table
+                .inner_join(users::table.on(users::id.eq(blocks::blocked_id)))
+                .filter(blocks::blocker_id.eq(caller))
+                .order(users::username_key)
+                .select(PublicUserRow::as_select())
+                .load(conn)?)
+        })
+        .await?;
+    Ok(rows.into_iter().map(|row| UserPublic::new(row, false)).collect())
+}
+
+pub async fn unblock(state: &State, caller: i64, target: i64) -> ApiResult<()> {
+    let removed = state
+        .db
+        .run(move |conn| Ok(diesel::delete(blocks::table.find((caller, target))).execute(conn)?))
+        .await?;
+    if removed == 0 {
+        return Err(ApiError::NotFound("you have not blocked this user".into()));
+    }
+    Ok(())
+}
+
+/// The smallest string above every string that starts with `prefix`, in byte (and so code
+/// point) order: `prefix` with its last character incremented. `None` for an empty prefix.
+pub fn prefix_upper_bound(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    let last = chars.pop()?;
+    let next = (last as u32 + 1..=char::MAX as u32).find_map(char::from_u32)?;
+    chars.push(next);
+    Some(chars.into_iter().collect())
+}
+
+/// Which name a prefix is matched against.
+#[derive(Clone, Copy)]
+enum NameKey {
+    Username,
+    FirstName,
+    LastName,
+}
+
+/// Up to `n` ids of users visible to `caller` whose `key` starts with `prefix`, in key order.
+/// One index range scan; visibility (active, not the caller, no block either way) is checked
+/// per row found.
+fn ids_by_prefix(conn: &mut DbConn, caller: i64, key: NameKey, prefix: &str, upper: &str, n: i64) -> ApiResult<Vec<i64>> {
+    let blocked_by_caller = blocks::table.filter(blocks::blocker_id.eq(caller)).filter(blocks::blocked_id.eq(users::id));
+    let blocked_caller = blocks::table.filter(blocks::blocker_id.eq(users::id)).filter(blocks::blocked_id.eq(caller));
+    let visible = users::table
+        .filter(users::is_active.eq(true))
+        .filter(users::id.ne(caller))
+        .filter(not(exists(blocked_by_caller)))
+        .filter(not(exists(blocked_caller)))
+        .select(users::id)
+        .limit(n)
+        .into_boxed();
+    let query = match key {
+        NameKey::Username => visible
+            .filter(users::username_key.ge(prefix))
+            .filter(users::username_key.lt(upper))
+            .order((users::username_key, users::id)),
+        NameKey::FirstName => visible
+            .filter(users::first_name_key.ge(prefix))
+            .filter(users::first_name_key.lt(upper))
+            .order((users::first_name_key, users::id)),
+        NameKey::LastName => visible
+            .filter(users::last_name_key.ge(prefix))
+            .filter(users::last_name_key.lt(upper))
+            .order((users::last_name_key, users::id)),
+    };
+    Ok(query.load(conn)?)
+}
+
+/// People matching `search`: the exact email first, then username, first-name and last-name
+/// prefix matches, each in name order, without repeats. Every list is an index range bounded
+/// by `offset + limit`, so the cost does not grow with the number of users.
+pub async fn find_people(state: &State, caller: i64, search: Search) -> ApiResult<Vec<FoundUser>> {
+    state
+        .db
+        .run(move |conn| {
+            let prefix = search_key(search.text.trim());
+            let Some(upper) = prefix_upper_bound(&prefix) else {
+                return Ok(Vec::new());
+            };
+            let wanted = search.offset + search.limit;
+            let mut ordered: Vec<i64> = Vec::new();
+            let mut seen = HashSet::new();
+            if let Ok(email) = EmailAddress::parse(&search.text) {
+                let exact: Option<i64> = users::table
+                    .filter(users::email.eq(email.as_str()))
+                    .filter(users::is_active.eq(true))
+                    .filter(users::id.ne(caller))
+                    .select(users::id)
+                    .first(conn)
+                    .optional()?;
+                if let Some(id) = exact.filter(|id| !blocked_between(conn, caller, *id).unwrap_or(true)) {
+                    seen.insert(id);
+                    ordered.push(id);
+                }
+            }
+            for key in [NameKey::Username, NameKey::FirstName, NameKey::LastName] {
+                for id in ids_by_prefix(conn, caller, key, &prefix, &upper, wanted)? {
+                    if seen.insert(id) {
+                        ordered.push(id);
+                    }
+                }
+            }
+            let page: Vec<i64> = ordered.into_iter().skip(search.offset as usize).take(search.limit as usize).collect();
+            let mut rows = public_rows(conn, &page)?;
+            let relations = relations(conn, caller, &page)?;
+            Ok(page
+                .iter()
+                .filter_map(|id| rows.remove(id))
+                .map(|row| FoundUser {
+                    relation: relations.get(&row.id).copied().unwrap_or(Relation::None),
+                    id: row.id,
+                    username: row.username,
+                    first_name: row.first_name,
+                    last_name: row.last_name,
+                    online: false,
+                })
+                .collect())
+        })
+        .await
+}
+
+/// How each of `ids` relates to `caller` (absent: no relation).
+fn relations(conn: &mut DbConn, caller: i64, ids: &[i64]) -> ApiResult<HashMap<i64, Relation>> {
+    let mut relations = HashMap::new();
+    let pending = || friend_requests::table.filter(friend_requests::status.eq(RequestStatus::Pending.as_str()));
+    let sent: Vec<i64> = pending()
+        .filter(friend_requests::sender_id.eq(caller))
+        .filter(friend_requests::receiver_id.eq_any(ids))
+        .select(friend_requests::receiver_id)
+        .load(conn)?;
+    let received: Vec<i64> = pending()
+        .filter(friend_requests::receiver_id.eq(caller))
+        .filter(friend_requests::sender_id.eq_any(ids))
+        .select(friend_requests::sender_id)
+        .load(conn)?;
+    let friends: Vec<i64> = friendships::table
+        .filter(friendships::user_id.eq(caller))
+        .filter(friendships::friend_id.eq_any(ids))
+        .select(friendships::friend_id)
+        .load(conn)?;
+    relations.extend(sent.into_iter().map(|id| (id, Relation::RequestSent)));
+    relations.extend(received.into_iter().map(|id| (id, Relation::RequestReceived)));
+    relations.extend(friends.into_iter().map(|id| (id, Relation::Friend)));
+    Ok(relations)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefix_upper_bound;
+
+    #[test]
+    fn the_upper_bound_is_the_next_string_after_every_extension_of_the_prefix() {
+        assert_eq!(prefix_upper_bound("ab").as_deref(), Some("ac"));
+        assert_eq!(prefix_upper_bound("").as_deref(), None);
+        assert_eq!(prefix_upper_bound("z\u{d7ff}").as_deref(), Some("z\u{e000}"), "surrogates are skipped");
+        let upper = prefix_upper_bound("jö").unwrap();
+        for name in ["jö", "jörg", "jö\u{10ffff}x"] {
+            assert!(name >= "jö" && name < upper.as_str(), "{name} is inside the range");
+        }
+        for name in ["jo", "jo\u{10ffff}", "jp", "j÷", "jøa", "k"] {
+            assert!(!(name >= "jö" && name < upper.as_str()), "{name} is outside the range");
+        }
+    }
+}
