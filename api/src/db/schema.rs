@@ -75,4 +75,66 @@ diesel::table! {
 
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(one_time_tokens -> users (user_id));
-diesel::allow_tables_to_appear_in_same_query!(users, sessions, one_time_tokens, friend_requests, friendships, blocks);
+
+diesel::table! {
+    rooms (id) {
+        id -> BigInt,
+        kind -> Text,
+        name -> Text,
+        owner_id -> Nullable<BigInt>,
+        private_key -> Nullable<Text>,
+        last_seq -> BigInt,
+        last_activity_at -> Timestamp,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    room_members (room_id, user_id) {
+        room_id -> BigInt,
+        user_id -> BigInt,
+        role -> Text,
+        last_read_seq -> BigInt,
+        joined_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    messages (id) {
+        id -> BigInt,
+        room_id -> BigInt,
+        seq -> BigInt,
+        sender_id -> BigInt,
+        body -> Text,
+        client_id -> Text,
+        created_at -> Timestamp,
+        edited_at -> Nullable<Timestamp>,
+        deleted -> Bool,
+    }
+}
+
+diesel::table! {
+    room_events (id) {
+        id -> BigInt,
+        room_id -> BigInt,
+        actor_id -> Nullable<BigInt>,
+        kind -> Text,
+        subject_id -> Nullable<BigInt>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(room_members -> rooms (room_id));
+diesel::joinable!(messages -> rooms (room_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    sessions,
+    one_time_tokens,
+    friend_requests,
+    friendships,
+    blocks,
+    rooms,
+    room_members,
+    messages,
+    room_events,
+);

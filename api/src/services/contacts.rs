@@ -383,7 +383,7 @@ fn ids_by_prefix(conn: &mut DbConn, caller: i64, key: NameKey, prefix: &str, upp
         NameKey::Username => visible
             .filter(users::username_key.ge(prefix))
             .filter(users::username_key.lt(upper))
-            .order((users::username_key, users::id)),
+            .order(users::username_key),
         NameKey::FirstName => visible
             .filter(users::first_name_key.ge(prefix))
             .filter(users::first_name_key.lt(upper))

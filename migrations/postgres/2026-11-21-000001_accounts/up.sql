@@ -19,8 +19,8 @@ CREATE TABLE users (
 );
 CREATE UNIQUE INDEX users_username_key_uq ON users (username_key);
 CREATE UNIQUE INDEX users_email_uq ON users (email);
-CREATE INDEX users_first_name_key_idx ON users (first_name_key);
-CREATE INDEX users_last_name_key_idx ON users (last_name_key);
+CREATE INDEX users_first_name_key_idx ON users (first_name_key, id);
+CREATE INDEX users_last_name_key_idx ON users (last_name_key, id);
 
 -- One login on one device. The refresh token carries the session id (its family) and a jti;
 -- only `refresh_jti` may be exchanged, and presenting any other jti of the family revokes it.
