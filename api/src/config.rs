@@ -30,6 +30,8 @@ pub struct Config {
     pub mail_from: String,
     /// Base of links in emails, and the allowed browser origin.
     pub public_url: String,
+    /// Browser origins allowed besides `PUBLIC_URL`'s (`CORS_ORIGINS`, comma-separated).
+    pub cors_origins: Vec<String>,
     /// Largest accepted JSON body, in bytes.
     pub json_body_limit: usize,
     /// HTTP worker threads.
@@ -70,11 +72,32 @@ impl Config {
             smtp_url: var("SMTP_URL"),
             mail_from: var_or("MAIL_FROM", "Chat <no-reply@localhost>"),
             public_url,
+            cors_origins: var("CORS_ORIGINS")
+                .map(|list| list.split(',').map(|o| o.trim().trim_end_matches('/').to_owned()).filter(|o| !o.is_empty()).collect())
+                .unwrap_or_default(),
             json_body_limit: parse_var("JSON_BODY_LIMIT", 64 * 1024)?,
             workers: parse_var("WORKERS", std::thread::available_parallelism().map_or(2, |n| n.get()))?,
             rate_limit_scale: parse_var("RATE_LIMIT_SCALE", 1.0)?,
             log_format: var_or("LOG_FORMAT", "text"),
         })
+    }
+}
+
+impl Config {
+    /// Whether a browser page from `origin` may use the API: `PUBLIC_URL`'s origin or one of
+    /// `CORS_ORIGINS`.
+    pub fn origin_allowed(&self, origin: &str) -> bool {
+        let origin = origin.trim_end_matches('/');
+        origin_of(&self.public_url) == origin || self.cors_origins.iter().any(|allowed| allowed == origin || allowed == "*")
+    }
+}
+
+/// `scheme://host[:port]` of a URL.
+fn origin_of(url: &str) -> &str {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    match url[after_scheme..].find('/') {
+        Some(slash) => &url[..after_scheme + slash],
+        None => url,
     }
 }
 

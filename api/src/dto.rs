@@ -62,6 +62,14 @@ pub struct PublicUserRow {
     pub last_name: String,
 }
 
+impl PublicUserRow {
+    /// The rows of `ids`, keyed by id.
+    pub fn load_many(conn: &mut crate::db::DbConn, ids: &[i64]) -> crate::error::ApiResult<std::collections::HashMap<i64, PublicUserRow>> {
+        let rows: Vec<PublicUserRow> = users::table.filter(users::id.eq_any(ids)).select(PublicUserRow::as_select()).load(conn)?;
+        Ok(rows.into_iter().map(|row| (row.id, row)).collect())
+    }
+}
+
 impl UserPublic {
     pub fn new(row: PublicUserRow, online: bool) -> Self {
         UserPublic { id: row.id, username: row.username, first_name: row.first_name, last_name: row.last_name, online }
@@ -134,6 +142,85 @@ pub struct FoundUser {
     pub last_name: String,
     pub online: bool,
     pub relation: Relation,
+}
+
+/// Whether a room is a two-person chat or a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RoomKind {
+    Private,
+    Group,
+}
+
+impl RoomKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoomKind::Private => "private",
+            RoomKind::Group => "group",
+        }
+    }
+
+    pub fn parse(stored: &str) -> RoomKind {
+        if stored == "private" { RoomKind::Private } else { RoomKind::Group }
+    }
+}
+
+/// A stored message (`message` in the contract).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct MessageView {
+    pub id: i64,
+    pub room_id: i64,
+    /// Position in the room: strictly increasing from 1, without gaps.
+    pub seq: i64,
+    pub sender: UserPublic,
+    pub body: String,
+    /// The sender's idempotency key.
+    pub client_id: String,
+    pub created_at: DateTime<Utc>,
+    pub edited_at: Option<DateTime<Utc>>,
+    pub deleted: bool,
+}
+
+impl MessageView {
+    pub fn new(message: crate::db::models::Message, sender: UserPublic) -> Self {
+        MessageView {
+            id: message.id,
+            room_id: message.room_id,
+            seq: message.seq,
+            sender,
+            body: message.body,
+            client_id: message.client_id,
+            created_at: utc(message.created_at),
+            edited_at: message.edited_at.map(utc),
+            deleted: message.deleted,
+        }
+    }
+}
+
+/// A page of history, oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessagePage {
+    pub messages: Vec<MessageView>,
+    /// Whether more messages lie beyond this page in the direction read.
+    pub has_more: bool,
+}
+
+/// A room as one member sees it (`room` in the contract).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RoomView {
+    pub id: i64,
+    pub kind: RoomKind,
+    /// The group's name; for a private room, the other member's username.
+    pub name: String,
+    /// The group's owner (absent for private rooms).
+    pub owner_id: Option<i64>,
+    pub members: Vec<UserPublic>,
+    pub last_message: Option<MessageView>,
+    /// Messages from others above the member's read receipt.
+    pub unread_count: i64,
+    /// The member's read receipt.
+    pub last_read_seq: i64,
+    pub created_at: DateTime<Utc>,
 }
 
 /// An empty JSON object, the body of responses that carry no data.

@@ -9,6 +9,7 @@ pub mod error;
 pub mod extract;
 pub mod mail;
 pub mod openapi;
+pub mod realtime;
 pub mod routes;
 pub mod services;
 pub mod startup;

@@ -16,9 +16,12 @@ use utoipa_actix_web::AppExt;
         license(name = "MIT"),
     ),
     modifiers(&BearerAuth),
+    components(schemas(crate::realtime::protocol::ClientFrame, crate::realtime::protocol::ServerFrame)),
     tags(
         (name = "account", description = "Registration, login, tokens, profile, passwords and email"),
         (name = "contacts", description = "Friend requests, friends, blocks and people search"),
+        (name = "rooms", description = "Private and group rooms, history, sending and read receipts"),
+        (name = "realtime", description = "WebSocket connections"),
         (name = "operations", description = "Health and readiness"),
     )
 )]

@@ -5,25 +5,30 @@ use crate::auth::password;
 use crate::config::Config;
 use crate::db::Db;
 use crate::mail::Mailer;
+use crate::realtime::Realtime;
 
 pub struct AppState {
     pub config: Config,
     pub db: Db,
     pub keys: JwtKeys,
     pub mailer: Mailer,
+    /// The real-time actors of this node.
+    pub realtime: Realtime,
     /// A hash of a random password at the configured cost: login checks against it when the
     /// email is unknown, so both cases take the same time.
     pub dummy_password_hash: String,
 }
 
 impl AppState {
-    /// Connects to the database (applying migrations) and prepares keys and mail.
+    /// Connects to the database (applying migrations), prepares keys and mail, and starts the
+    /// real-time actors (needs a running Tokio runtime).
     pub fn build(config: Config) -> anyhow::Result<AppState> {
         let db = Db::connect(&config.database_url)?;
         let keys = JwtKeys::new(&config.jwt_secret, config.access_token_ttl, config.refresh_token_ttl);
         let mailer = Mailer::new(&config)?;
         let dummy_password_hash = password::hash_password(&crate::auth::sessions::random_token(16), config.bcrypt_cost)
             .map_err(|e| anyhow::anyhow!("hashing the dummy password: {e}"))?;
-        Ok(AppState { config, db, keys, mailer, dummy_password_hash })
+        let realtime = Realtime::start(db.clone());
+        Ok(AppState { config, db, keys, mailer, realtime, dummy_password_hash })
     }
 }

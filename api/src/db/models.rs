@@ -3,7 +3,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::{friend_requests, one_time_tokens, sessions, users};
+use super::schema::{friend_requests, messages, one_time_tokens, rooms, sessions, users};
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = users)]
@@ -79,5 +79,54 @@ pub struct NewFriendRequest<'a> {
     pub user_low: i64,
     pub user_high: i64,
     pub status: &'a str,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = rooms)]
+pub struct Room {
+    pub id: i64,
+    pub kind: String,
+    pub name: String,
+    pub owner_id: Option<i64>,
+    pub last_seq: i64,
+    pub last_activity_at: NaiveDateTime,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = rooms)]
+pub struct NewRoom<'a> {
+    pub kind: &'a str,
+    pub name: &'a str,
+    pub owner_id: Option<i64>,
+    pub private_key: Option<&'a str>,
+    pub last_seq: i64,
+    pub last_activity_at: NaiveDateTime,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = messages)]
+pub struct Message {
+    pub id: i64,
+    pub room_id: i64,
+    pub seq: i64,
+    pub sender_id: i64,
+    pub body: String,
+    pub client_id: String,
+    pub created_at: NaiveDateTime,
+    pub edited_at: Option<NaiveDateTime>,
+    pub deleted: bool,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = messages)]
+pub struct NewMessage<'a> {
+    pub room_id: i64,
+    pub seq: i64,
+    pub sender_id: i64,
+    pub body: &'a str,
+    pub client_id: &'a str,
     pub created_at: NaiveDateTime,
 }

@@ -125,6 +125,7 @@ diesel::table! {
 }
 
 diesel::joinable!(room_members -> rooms (room_id));
+diesel::joinable!(room_members -> users (user_id));
 diesel::joinable!(messages -> rooms (room_id));
 diesel::allow_tables_to_appear_in_same_query!(
     users,

@@ -4,6 +4,8 @@
 pub mod account;
 pub mod contacts;
 pub mod ops;
+pub mod rooms;
+pub mod ws;
 
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -31,5 +33,15 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(contacts::list_blocked_users)
         .service(contacts::respond_block)
         .service(contacts::find_friend)
-        .service(contacts::add_found_friend);
+        .service(contacts::add_found_friend)
+        .service(rooms::open_private_room)
+        .service(rooms::create_group)
+        .service(rooms::invite_to_group)
+        .service(rooms::leave_group)
+        .service(rooms::list_rooms)
+        .service(rooms::room_history)
+        .service(rooms::send_message)
+        .service(rooms::mark_read)
+        .service(ws::open_socket)
+        .service(ws::channels_socket);
 }

@@ -240,7 +240,10 @@ pub async fn logout(state: &State, caller: &AuthUser, refresh_token: &str) -> Ap
     if claims.user_id()? != caller.id {
         return Err(ApiError::Forbidden("this refresh token belongs to another user".into()));
     }
-    state.db.run(move |conn| sessions::revoke(conn, &claims.sid, RevokeReason::Logout)).await
+    let sid = claims.sid.clone();
+    state.db.run(move |conn| sessions::revoke(conn, &sid, RevokeReason::Logout)).await?;
+    state.realtime.registry.kick_logins(caller.id, Some(claims.sid), None);
+    Ok(())
 }
 
 pub async fn profile(state: &State, user_id: i64) -> ApiResult<User> {
@@ -295,6 +298,7 @@ pub async fn change_password(state: &State, caller: &AuthUser, current: String, 
             })
         })
         .await?;
+    state.realtime.registry.kick_logins(caller.id, None, Some(caller.session_id.clone()));
     tracing::info!(user_id, "password changed");
     Ok(())
 }
@@ -365,6 +369,7 @@ pub async fn reset_password(state: &State, user_id: i64, raw_token: String, pass
             })
         })
         .await?;
+    state.realtime.registry.kick_logins(user_id, None, None);
     tracing::info!(user_id, "password reset");
     Ok(())
 }

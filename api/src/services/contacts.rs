@@ -13,6 +13,7 @@ use crate::db::{self, DbConn, write_tx, write_tx_retrying_conflicts};
 use crate::domain::{EmailAddress, search_key};
 use crate::dto::{FoundUser, FriendRequestLists, FriendRequestView, PublicUserRow, Relation, RequestStatus, UserPublic, utc};
 use crate::error::{ApiError, ApiResult};
+use crate::realtime::fill_online;
 use crate::state::AppState;
 
 type State = web::Data<AppState>;
@@ -44,6 +45,11 @@ pub fn are_friends(conn: &mut DbConn, a: i64, b: i64) -> ApiResult<bool> {
     Ok(diesel::select(exists(friendships::table.find((a, b)))).get_result(conn)?)
 }
 
+/// The ids of `user`'s friends.
+pub fn friend_ids(conn: &mut DbConn, user: i64) -> ApiResult<Vec<i64>> {
+    Ok(friendships::table.filter(friendships::user_id.eq(user)).select(friendships::friend_id).load(conn)?)
+}
+
 /// The public columns of the active user `id`, or 404.
 fn active_user(conn: &mut DbConn, id: i64) -> ApiResult<PublicUserRow> {
     users::table
@@ -55,15 +61,9 @@ fn active_user(conn: &mut DbConn, id: i64) -> ApiResult<PublicUserRow> {
         .ok_or_else(|| ApiError::NotFound("user not found".into()))
 }
 
-/// Public rows of `ids`, keyed by id.
-fn public_rows(conn: &mut DbConn, ids: &[i64]) -> ApiResult<HashMap<i64, PublicUserRow>> {
-    let rows: Vec<PublicUserRow> = users::table.filter(users::id.eq_any(ids)).select(PublicUserRow::as_select()).load(conn)?;
-    Ok(rows.into_iter().map(|row| (row.id, row)).collect())
-}
-
 fn views(conn: &mut DbConn, requests: Vec<FriendRequest>) -> ApiResult<Vec<FriendRequestView>> {
     let ids: Vec<i64> = requests.iter().flat_map(|r| [r.sender_id, r.receiver_id]).collect();
-    let rows = public_rows(conn, &ids)?;
+    let rows = PublicUserRow::load_many(conn, &ids)?;
     let public = |id: i64| {
         rows.get(&id)
             .cloned()
@@ -132,7 +132,7 @@ pub async fn send_request(state: &State, caller: i64, receiver_id: i64) -> ApiRe
     if caller == receiver_id {
         return Err(ApiError::invalid_field("receiver_id", "you cannot send a friend request to yourself"));
     }
-    state
+    let view = state
         .db
         .run(move |conn| {
             write_tx_retrying_conflicts(conn, 3, |conn| {
@@ -169,12 +169,22 @@ pub async fn send_request(state: &State, caller: i64, receiver_id: i64) -> ApiRe
                 view(conn, stored)
             })
         })
-        .await
+        .await?;
+    if view.status == RequestStatus::Accepted {
+        state.realtime.registry.friendship(caller, receiver_id, true);
+    }
+    with_presence(state, view).await
+}
+
+/// Fills the online flags of a request's two users.
+async fn with_presence(state: &State, mut view: FriendRequestView) -> ApiResult<FriendRequestView> {
+    fill_online(&state.realtime.registry, [&mut view.sender, &mut view.receiver]).await;
+    Ok(view)
 }
 
 /// Pending requests the caller received and sent, newest first.
 pub async fn pending_requests(state: &State, caller: i64) -> ApiResult<FriendRequestLists> {
-    state
+    let mut lists = state
         .db
         .run(move |conn| {
             let pending = friend_requests::table
@@ -185,13 +195,19 @@ pub async fn pending_requests(state: &State, caller: i64) -> ApiResult<FriendReq
             let sent = pending.filter(friend_requests::sender_id.eq(caller)).load(conn)?;
             Ok(FriendRequestLists { received: views(conn, received)?, sent: views(conn, sent)? })
         })
-        .await
+        .await?;
+    fill_online(
+        &state.realtime.registry,
+        lists.received.iter_mut().chain(lists.sent.iter_mut()).flat_map(|r| [&mut r.sender, &mut r.receiver]),
+    )
+    .await;
+    Ok(lists)
 }
 
 /// The receiver accepts or rejects a pending request. Only the receiver may answer; a request
 /// answered already is a conflict.
 pub async fn answer_request(state: &State, caller: i64, request_id: i64, answer: Answer) -> ApiResult<FriendRequestView> {
-    state
+    let view = state
         .db
         .run(move |conn| {
             write_tx(conn, |conn| {
@@ -217,7 +233,11 @@ pub async fn answer_request(state: &State, caller: i64, request_id: i64, answer:
                 view(conn, settled)
             })
         })
-        .await
+        .await?;
+    if view.status == RequestStatus::Accepted {
+        state.realtime.registry.friendship(view.sender.id, view.receiver.id, true);
+    }
+    with_presence(state, view).await
 }
 
 /// The sender withdraws a pending request.
@@ -256,7 +276,13 @@ pub async fn friends(state: &State, caller: i64) -> ApiResult<Vec<UserPublic>> {
                 .load(conn)?)
         })
         .await?;
-    Ok(rows.into_iter().map(|row| UserPublic::new(row, false)).collect())
+    public_with_presence(state, rows).await
+}
+
+async fn public_with_presence(state: &State, rows: Vec<PublicUserRow>) -> ApiResult<Vec<UserPublic>> {
+    let mut list: Vec<UserPublic> = rows.into_iter().map(|row| UserPublic::new(row, false)).collect();
+    fill_online(&state.realtime.registry, list.iter_mut()).await;
+    Ok(list)
 }
 
 /// Ends a friendship, for both sides.
@@ -272,7 +298,9 @@ pub async fn remove_friend(state: &State, caller: i64, friend_id: i64) -> ApiRes
                 Ok(())
             })
         })
-        .await
+        .await?;
+    state.realtime.registry.friendship(caller, friend_id, false);
+    Ok(())
 }
 
 fn unfriend(conn: &mut DbConn, a: i64, b: i64) -> ApiResult<usize> {
@@ -317,6 +345,7 @@ pub async fn block(state: &State, caller: i64, target: i64) -> ApiResult<UserPub
             })
         })
         .await?;
+    state.realtime.registry.friendship(caller, target, false);
     Ok(UserPublic::new(row, false))
 }
 
@@ -333,7 +362,7 @@ pub async fn blocked_users(state: &State, caller: i64) -> ApiResult<Vec<UserPubl
                 .load(conn)?)
         })
         .await?;
-    Ok(rows.into_iter().map(|row| UserPublic::new(row, false)).collect())
+    public_with_presence(state, rows).await
 }
 
 pub async fn unblock(state: &State, caller: i64, target: i64) -> ApiResult<()> {
@@ -400,7 +429,7 @@ fn ids_by_prefix(conn: &mut DbConn, caller: i64, key: NameKey, prefix: &str, upp
 /// prefix matches, each in name order, without repeats. Every list is an index range bounded
 /// by `offset + limit`, so the cost does not grow with the number of users.
 pub async fn find_people(state: &State, caller: i64, search: Search) -> ApiResult<Vec<FoundUser>> {
-    state
+    let mut found: Vec<FoundUser> = state
         .db
         .run(move |conn| {
             let prefix = search_key(search.text.trim());
@@ -431,7 +460,7 @@ pub async fn find_people(state: &State, caller: i64, search: Search) -> ApiResul
                 }
             }
             let page: Vec<i64> = ordered.into_iter().skip(search.offset as usize).take(search.limit as usize).collect();
-            let mut rows = public_rows(conn, &page)?;
+            let mut rows = PublicUserRow::load_many(conn, &page)?;
             let relations = relations(conn, caller, &page)?;
             Ok(page
                 .iter()
@@ -446,7 +475,12 @@ pub async fn find_people(state: &State, caller: i64, search: Search) -> ApiResul
                 })
                 .collect())
         })
-        .await
+        .await?;
+    let online = state.realtime.registry.online(found.iter().map(|f| f.id).collect()).await;
+    for user in &mut found {
+        user.online = online.contains(&user.id);
+    }
+    Ok(found)
 }
 
 /// How each of `ids` relates to `caller` (absent: no relation).

@@ -2,3 +2,5 @@
 
 pub mod accounts;
 pub mod contacts;
+pub mod messages;
+pub mod rooms;

@@ -1,0 +1,151 @@
+//! The WebSocket frames: what clients send, what the server sends, and their JSON encoding.
+//! Server frames are encoded once and shared (`ByteString` clones are reference counts), so a
+//! message fanned out to a thousand connections is serialised once.
+
+use std::collections::BTreeMap;
+
+use bytestring::ByteString;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use crate::dto::{MessageView, RoomView, UserPublic};
+use crate::error::{ApiError, ErrorCode};
+
+/// A frame from a client on `/ws/`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientFrame {
+    /// Store and deliver a message; answered by `ack` (or `error` with the same `client_id`).
+    Send { room_id: i64, client_id: String, body: String },
+    /// The user is typing in a room (not stored).
+    Typing { room_id: i64 },
+    /// The user has read up to `seq` in a room.
+    Read { room_id: i64, seq: i64 },
+    /// Send every message after these per-room seqs (`{"room_id": seq}`), then `synced`.
+    Sync { cursors: BTreeMap<String, i64> },
+    Ping,
+}
+
+/// A frame from the server on `/ws/`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame<'a> {
+    /// The message with this `client_id` is durably stored.
+    Ack { client_id: &'a str, message: &'a MessageView },
+    /// A new message in one of the user's rooms.
+    Message { message: &'a MessageView },
+    Typing { room_id: i64, user_id: i64 },
+    /// A member's read receipt moved.
+    Read { room_id: i64, user_id: i64, seq: i64 },
+    /// A friend came online or went offline.
+    Presence { user_id: i64, online: bool },
+    /// The user was added to a room, or a room of the user changed (members, owner).
+    Room { room: &'a RoomView },
+    /// The user left a room (sent to the user's connections).
+    RoomLeft { room_id: i64 },
+    /// The end of a `sync`: the last seq sent per room, and the rooms with more to fetch
+    /// through history.
+    Synced { cursors: BTreeMap<String, i64>, has_more: Vec<i64> },
+    Error {
+        code: ErrorCode,
+        message: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        client_id: Option<String>,
+    },
+    Pong,
+}
+
+/// A message as the Channels-compatible `/ws/chat/{room_id}/` endpoint sends it.
+#[derive(Debug, Serialize)]
+struct ChannelsMessage<'a> {
+    message: &'a str,
+    sender: &'a UserPublic,
+    room_id: i64,
+    seq: i64,
+    created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// A frame from a client on `/ws/chat/{room_id}/`.
+#[derive(Debug, Deserialize)]
+pub struct ChannelsInbound {
+    pub message: String,
+}
+
+pub fn encode(frame: &ServerFrame<'_>) -> ByteString {
+    // Serialising these plain structs cannot fail.
+    ByteString::from(serde_json::to_string(frame).unwrap_or_default())
+}
+
+pub fn error_frame(error: &ApiError, client_id: Option<String>) -> ByteString {
+    encode(&ServerFrame::Error { code: error.code(), message: error.to_string(), client_id })
+}
+
+/// The three encodings of one stored message: for other connections, as the sender's `ack`,
+/// and for Channels-compatible connections.
+#[derive(Debug)]
+pub struct MessageFrames {
+    pub room_id: i64,
+    pub seq: i64,
+    pub message: ByteString,
+    pub ack: ByteString,
+    pub channels: ByteString,
+}
+
+impl MessageFrames {
+    pub fn new(view: &MessageView) -> MessageFrames {
+        let channels = ChannelsMessage {
+            message: &view.body,
+            sender: &view.sender,
+            room_id: view.room_id,
+            seq: view.seq,
+            created_at: view.created_at,
+        };
+        MessageFrames {
+            room_id: view.room_id,
+            seq: view.seq,
+            message: encode(&ServerFrame::Message { message: view }),
+            ack: encode(&ServerFrame::Ack { client_id: &view.client_id, message: view }),
+            channels: ByteString::from(serde_json::to_string(&channels).unwrap_or_default()),
+        }
+    }
+}
+
+/// Parses a client frame. Failures name what is wrong and carry the frame's `client_id`, if
+/// it had one, so the client can match the error to its send.
+pub fn parse_client_frame(text: &str) -> Result<ClientFrame, (ApiError, Option<String>)> {
+    let value: Value = serde_json::from_str(text).map_err(|e| (ApiError::invalid(format!("frames must be JSON: {e}")), None))?;
+    let client_id = value.get("client_id").and_then(Value::as_str).map(str::to_owned);
+    if !value.is_object() || value.get("type").is_none() {
+        return Err((ApiError::invalid("frames are JSON objects with a \"type\""), client_id));
+    }
+    serde_json::from_value(value).map_err(|e| (ApiError::invalid(format!("invalid frame: {e}")), client_id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_frames_parse_and_errors_keep_the_client_id() {
+        assert!(matches!(
+            parse_client_frame(r#"{"type":"send","room_id":1,"client_id":"c-1","body":"hi"}"#),
+            Ok(ClientFrame::Send { room_id: 1, .. })
+        ));
+        assert!(matches!(parse_client_frame(r#"{"type":"ping"}"#), Ok(ClientFrame::Ping)));
+        let (error, client_id) = parse_client_frame(r#"{"type":"send","client_id":"c-2","body":"hi"}"#).unwrap_err();
+        assert!(error.to_string().contains("room_id"), "{error}");
+        assert_eq!(client_id.as_deref(), Some("c-2"));
+        assert!(parse_client_frame("not json").is_err());
+        assert!(parse_client_frame(r#"{"type":"dance"}"#).is_err());
+        assert!(parse_client_frame("[1]").is_err());
+    }
+
+    #[test]
+    fn server_frames_have_the_contract_shape() {
+        let pong: Value = serde_json::from_str(&encode(&ServerFrame::Pong)).unwrap();
+        assert_eq!(pong, serde_json::json!({"type": "pong"}));
+        let read: Value = serde_json::from_str(&encode(&ServerFrame::Read { room_id: 1, user_id: 7, seq: 42 })).unwrap();
+        assert_eq!(read, serde_json::json!({"type": "read", "room_id": 1, "user_id": 7, "seq": 42}));
+    }
+}

@@ -1,0 +1,326 @@
+//! The room registry actor: one task that owns every live connection of this node (who is
+//! connected, as whom, in which mode) and presence. Everything else reaches it through
+//! [`RegistryHandle`]; it shares no state and holds no lock.
+//!
+//! Fan-out never waits on a connection: each session has a bounded inbox, and a session whose
+//! inbox is full is kicked (its client resyncs with `sync`) instead of buffering without bound.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytestring::ByteString;
+use tokio::sync::mpsc::error::TrySendError;
+use tokio::sync::{mpsc, oneshot};
+
+use super::protocol::{MessageFrames, ServerFrame, encode};
+
+pub type SessionId = u64;
+
+/// What the registry hands a session to write to its socket.
+#[derive(Debug, Clone)]
+pub enum Outbound {
+    /// A message of `room_id` at `seq`; the session skips a seq it already sent.
+    Message { room_id: i64, seq: i64, frame: ByteString },
+    /// Any other frame.
+    Frame(ByteString),
+}
+
+/// What a connection carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `/ws/`: every room of the user, every frame type.
+    AllRooms,
+    /// `/ws/chat/{room_id}/`: the messages of one room, in the Channels format.
+    ChannelsRoom(i64),
+}
+
+/// Why the server closes a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kick {
+    /// Its inbox was full: the client reads too slowly.
+    SlowConsumer,
+    /// Its login session was revoked (logout, password change or reset).
+    Revoked,
+}
+
+/// A connection announcing itself.
+pub struct Connection {
+    pub id: SessionId,
+    pub user_id: i64,
+    /// The login session (JWT `sid`) the connection authenticated with.
+    pub auth_session: String,
+    pub mode: Mode,
+    pub outbox: mpsc::Sender<Outbound>,
+    pub kick: oneshot::Sender<Kick>,
+    /// The user's friends at connect time, for presence.
+    pub friends: Vec<i64>,
+}
+
+/// A stored message to fan out to the members of its room.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub members: Arc<[i64]>,
+    pub frames: Arc<MessageFrames>,
+    /// The connection that sent it: it receives the `ack` form, in the same ordered stream.
+    pub origin: Option<SessionId>,
+}
+
+enum Command {
+    Connect(Connection),
+    Disconnect(SessionId),
+    Deliver(Vec<Delivery>),
+    ToUsers { users: Vec<i64>, frame: ByteString, except: Option<i64> },
+    ToEach(Vec<(i64, ByteString)>),
+    Online { users: Vec<i64>, reply: oneshot::Sender<HashSet<i64>> },
+    Friendship { a: i64, b: i64, friends: bool },
+    KickLogins { user_id: i64, only: Option<String>, keep: Option<String> },
+    Counts { reply: oneshot::Sender<(usize, usize)> },
+}
+
+/// The cheap, cloneable address of the registry.
+#[derive(Clone)]
+pub struct RegistryHandle {
+    tx: mpsc::UnboundedSender<Command>,
+}
+
+static NEXT_SESSION_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A process-unique id for a new connection.
+pub fn next_session_id() -> SessionId {
+    NEXT_SESSION_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+impl RegistryHandle {
+    /// Starts the registry task.
+    pub fn spawn() -> RegistryHandle {
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(Registry::default().run(rx));
+        RegistryHandle { tx }
+    }
+
+    fn send(&self, command: Command) {
+        // The registry lives as long as the process; a send can only fail during shutdown.
+        let _ = self.tx.send(command);
+    }
+
+    pub fn connect(&self, connection: Connection) {
+        self.send(Command::Connect(connection));
+    }
+
+    pub fn disconnect(&self, id: SessionId) {
+        self.send(Command::Disconnect(id));
+    }
+
+    /// Fans stored messages out, in order.
+    pub fn deliver(&self, deliveries: Vec<Delivery>) {
+        self.send(Command::Deliver(deliveries));
+    }
+
+    /// Sends `frame` to every all-rooms connection of `users`, except those of `except`.
+    pub fn to_users(&self, users: Vec<i64>, frame: ByteString, except: Option<i64>) {
+        self.send(Command::ToUsers { users, frame, except });
+    }
+
+    /// Sends each user its own frame.
+    pub fn to_each(&self, frames: Vec<(i64, ByteString)>) {
+        self.send(Command::ToEach(frames));
+    }
+
+    /// Which of `users` have a live connection.
+    pub async fn online(&self, users: Vec<i64>) -> HashSet<i64> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Online { users, reply });
+        answer.await.unwrap_or_default()
+    }
+
+    /// Two users became friends (or stopped being friends): presence follows.
+    pub fn friendship(&self, a: i64, b: i64, friends: bool) {
+        self.send(Command::Friendship { a, b, friends });
+    }
+
+    /// Closes the connections of `user_id` opened with login session `only` (all when `None`),
+    /// except those of login session `keep`.
+    pub fn kick_logins(&self, user_id: i64, only: Option<String>, keep: Option<String>) {
+        self.send(Command::KickLogins { user_id, only, keep });
+    }
+
+    /// (connections, distinct users online).
+    pub async fn counts(&self) -> (usize, usize) {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Counts { reply });
+        answer.await.unwrap_or_default()
+    }
+}
+
+struct Session {
+    user_id: i64,
+    auth_session: String,
+    mode: Mode,
+    outbox: mpsc::Sender<Outbound>,
+    kick: Option<oneshot::Sender<Kick>>,
+}
+
+#[derive(Default)]
+struct UserEntry {
+    sessions: Vec<SessionId>,
+    friends: HashSet<i64>,
+}
+
+#[derive(Default)]
+struct Registry {
+    sessions: HashMap<SessionId, Session>,
+    users: HashMap<i64, UserEntry>,
+}
+
+impl Registry {
+    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
+        while let Some(command) = commands.recv().await {
+            self.handle(command);
+        }
+    }
+
+    fn handle(&mut self, command: Command) {
+        match command {
+            Command::Connect(connection) => self.connect(connection),
+            Command::Disconnect(id) => self.remove(id, None),
+            Command::Deliver(deliveries) => deliveries.iter().for_each(|d| self.deliver(d)),
+            Command::ToUsers { users, frame, except } => {
+                for user in users.into_iter().filter(|u| Some(*u) != except) {
+                    self.push_to_user(user, Outbound::Frame(frame.clone()));
+                }
+            }
+            Command::ToEach(frames) => {
+                for (user, frame) in frames {
+                    self.push_to_user(user, Outbound::Frame(frame));
+                }
+            }
+            Command::Online { users, reply } => {
+                let online = users.into_iter().filter(|u| self.users.contains_key(u)).collect();
+                let _ = reply.send(online);
+            }
+            Command::Friendship { a, b, friends } => self.friendship(a, b, friends),
+            Command::KickLogins { user_id, only, keep } => {
+                let targets: Vec<SessionId> = self
+                    .sessions
+                    .iter()
+                    .filter(|(_, s)| s.user_id == user_id)
+                    .filter(|(_, s)| only.as_ref().is_none_or(|sid| &s.auth_session == sid))
+                    .filter(|(_, s)| keep.as_ref() != Some(&s.auth_session))
+                    .map(|(id, _)| *id)
+                    .collect();
+                for id in targets {
+                    self.remove(id, Some(Kick::Revoked));
+                }
+            }
+            Command::Counts { reply } => {
+                let _ = reply.send((self.sessions.len(), self.users.len()));
+            }
+        }
+    }
+
+    fn connect(&mut self, connection: Connection) {
+        let Connection { id, user_id, auth_session, mode, outbox, kick, friends } = connection;
+        self.sessions.insert(id, Session { user_id, auth_session, mode, outbox, kick: Some(kick) });
+        let entry = self.users.entry(user_id).or_default();
+        let came_online = entry.sessions.is_empty();
+        entry.sessions.push(id);
+        entry.friends = friends.into_iter().collect();
+        let friends: Vec<i64> = entry.friends.iter().copied().collect();
+        // Tell the new connection which friends are online now.
+        let online_friends: Vec<i64> = friends.iter().copied().filter(|f| self.users.contains_key(f)).collect();
+        for friend in online_friends {
+            self.push(id, Outbound::Frame(encode(&ServerFrame::Presence { user_id: friend, online: true })));
+        }
+        if came_online {
+            self.announce(user_id, &friends, true);
+        }
+    }
+
+    /// Drops a connection; `kick` also tells it to close. The last connection of a user makes
+    /// it offline for its friends.
+    fn remove(&mut self, id: SessionId, kick: Option<Kick>) {
+        let Some(mut session) = self.sessions.remove(&id) else { return };
+        if let (Some(reason), Some(signal)) = (kick, session.kick.take()) {
+            let _ = signal.send(reason);
+        }
+        let Some(entry) = self.users.get_mut(&session.user_id) else { return };
+        entry.sessions.retain(|s| *s != id);
+        if entry.sessions.is_empty() {
+            let friends: Vec<i64> = entry.friends.iter().copied().collect();
+            self.users.remove(&session.user_id);
+            self.announce(session.user_id, &friends, false);
+        }
+    }
+
+    fn announce(&mut self, user_id: i64, friends: &[i64], online: bool) {
+        let frame = encode(&ServerFrame::Presence { user_id, online });
+        for friend in friends {
+            self.push_to_user(*friend, Outbound::Frame(frame.clone()));
+        }
+    }
+
+    fn friendship(&mut self, a: i64, b: i64, friends: bool) {
+        for (user, other) in [(a, b), (b, a)] {
+            if let Some(entry) = self.users.get_mut(&user) {
+                if friends {
+                    entry.friends.insert(other);
+                } else {
+                    entry.friends.remove(&other);
+                }
+            }
+        }
+        if friends && self.users.contains_key(&a) && self.users.contains_key(&b) {
+            self.push_to_user(a, Outbound::Frame(encode(&ServerFrame::Presence { user_id: b, online: true })));
+            self.push_to_user(b, Outbound::Frame(encode(&ServerFrame::Presence { user_id: a, online: true })));
+        }
+    }
+
+    fn deliver(&mut self, delivery: &Delivery) {
+        let frames = &delivery.frames;
+        let mut targets = Vec::new();
+        for member in delivery.members.iter() {
+            let Some(entry) = self.users.get(member) else { continue };
+            for id in &entry.sessions {
+                let Some(session) = self.sessions.get(id) else { continue };
+                let frame = match session.mode {
+                    Mode::AllRooms if delivery.origin == Some(*id) => &frames.ack,
+                    Mode::AllRooms => &frames.message,
+                    Mode::ChannelsRoom(room) if room == frames.room_id => &frames.channels,
+                    Mode::ChannelsRoom(_) => continue,
+                };
+                targets.push((*id, frame.clone()));
+            }
+        }
+        for (id, frame) in targets {
+            self.push(id, Outbound::Message { room_id: frames.room_id, seq: frames.seq, frame });
+        }
+    }
+
+    /// Sends to every all-rooms connection of `user`.
+    fn push_to_user(&mut self, user: i64, outbound: Outbound) {
+        let Some(entry) = self.users.get(&user) else { return };
+        let targets: Vec<SessionId> = entry
+            .sessions
+            .iter()
+            .copied()
+            .filter(|id| self.sessions.get(id).is_some_and(|s| s.mode == Mode::AllRooms))
+            .collect();
+        for id in targets {
+            self.push(id, outbound.clone());
+        }
+    }
+
+    /// Puts `outbound` in a session's inbox without waiting; a full inbox kicks the session.
+    fn push(&mut self, id: SessionId, outbound: Outbound) {
+        let Some(session) = self.sessions.get(&id) else { return };
+        match session.outbox.try_send(outbound) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                tracing::warn!(session = id, user_id = session.user_id, "connection too slow: inbox full, disconnecting");
+                self.remove(id, Some(Kick::SlowConsumer));
+            }
+            Err(TrySendError::Closed(_)) => self.remove(id, None),
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! The message writer actor: takes every queued send, stores the batch in one transaction
+//! (group commit), then answers each sender and hands the stored messages to the registry.
+//! A send is acknowledged only after its commit, so an `ack` means "stored".
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::protocol::{MessageFrames, error_frame};
+use super::registry::{Delivery, Outbound, RegistryHandle, SessionId};
+use crate::db::Db;
+use crate::dto::{MessageView, UserPublic};
+use crate::error::{ApiError, ApiResult};
+use crate::services::messages::{Outcome, SendRequest, store_batch};
+
+/// Sends waiting for the writer, at most; past it, senders are told to retry.
+const QUEUE_CAPACITY: usize = 16_384;
+/// Sends stored in one transaction, at most.
+const MAX_BATCH: usize = 512;
+
+/// Where the answer to a send goes.
+pub enum Reply {
+    /// A REST request waiting for its message.
+    Http(oneshot::Sender<ApiResult<MessageView>>),
+    /// A WebSocket connection: `ack` through the registry (in order with other messages), or
+    /// `error` straight to its inbox.
+    Socket { session: SessionId, outbox: mpsc::Sender<Outbound> },
+}
+
+struct Job {
+    request: SendRequest,
+    reply: Reply,
+}
+
+/// The cheap, cloneable address of the writer.
+#[derive(Clone)]
+pub struct WriterHandle {
+    tx: mpsc::Sender<Job>,
+}
+
+/// Figures the writer keeps about itself (for `/metrics`).
+#[derive(Debug, Default)]
+pub struct WriterStats {
+    pub batches: std::sync::atomic::AtomicU64,
+    pub messages: std::sync::atomic::AtomicU64,
+}
+
+impl WriterHandle {
+    pub fn spawn(db: Db, registry: RegistryHandle, stats: Arc<WriterStats>) -> WriterHandle {
+        let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
+        tokio::spawn(run(db, registry, rx, stats));
+        WriterHandle { tx }
+    }
+
+    /// Stores a message for a REST request and returns it once committed.
+    pub async fn send(&self, request: SendRequest) -> ApiResult<MessageView> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Job { request, reply: Reply::Http(reply) })
+            .await
+            .map_err(|_| ApiError::Unavailable(anyhow::anyhow!("message writer stopped")))?;
+        answer.await.map_err(|_| ApiError::Unavailable(anyhow::anyhow!("message writer dropped the request")))?
+    }
+
+    /// Queues a message from a WebSocket connection without waiting.
+    pub fn submit(&self, request: SendRequest, session: SessionId, outbox: mpsc::Sender<Outbound>) -> ApiResult<()> {
+        self.tx.try_send(Job { request, reply: Reply::Socket { session, outbox } }).map_err(|_| {
+            ApiError::Unavailable(anyhow::anyhow!("the server is busy storing messages; retry with the same client_id"))
+        })
+    }
+}
+
+async fn run(db: Db, registry: RegistryHandle, mut rx: mpsc::Receiver<Job>, stats: Arc<WriterStats>) {
+    use std::sync::atomic::Ordering::Relaxed;
+    while let Some(first) = rx.recv().await {
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        let requests: Vec<SendRequest> = jobs.iter().map(|j| j.request.clone()).collect();
+        let stored = db.run(move |conn| store_batch(conn, &requests)).await;
+        stats.batches.fetch_add(1, Relaxed);
+        match stored {
+            Ok(batch) => {
+                let stored_count = batch.outcomes.iter().filter(|o| matches!(o, Outcome::Stored(_))).count();
+                stats.messages.fetch_add(stored_count as u64, Relaxed);
+                let senders: Vec<i64> = batch.senders.keys().copied().collect::<HashSet<_>>().into_iter().collect();
+                let online = registry.online(senders).await;
+                let mut deliveries = Vec::new();
+                for (job, outcome) in jobs.into_iter().zip(batch.outcomes) {
+                    let view = |message: crate::db::models::Message| {
+                        let sender = batch.senders.get(&message.sender_id).cloned().map(|row| {
+                            let online = online.contains(&row.id);
+                            UserPublic::new(row, online)
+                        });
+                        sender.map(|sender| MessageView::new(message, sender))
+                    };
+                    match outcome {
+                        Outcome::Stored(message) => {
+                            let members = batch.members.get(&message.room_id).cloned().unwrap_or_else(|| Arc::from(Vec::new()));
+                            let Some(view) = view(message) else { continue };
+                            let origin = match &job.reply {
+                                Reply::Socket { session, .. } => Some(*session),
+                                Reply::Http(_) => None,
+                            };
+                            deliveries.push(Delivery { members, frames: Arc::new(MessageFrames::new(&view)), origin });
+                            if let Reply::Http(reply) = job.reply {
+                                let _ = reply.send(Ok(view));
+                            }
+                        }
+                        Outcome::Duplicate(message) => match (job.reply, view(message)) {
+                            (Reply::Http(reply), Some(view)) => {
+                                let _ = reply.send(Ok(view));
+                            }
+                            (Reply::Socket { outbox, .. }, Some(view)) => {
+                                let _ = outbox.try_send(Outbound::Frame(MessageFrames::new(&view).ack));
+                            }
+                            (_, None) => {}
+                        },
+                        Outcome::Rejected(error) => answer_error(job, error),
+                    }
+                }
+                registry.deliver(deliveries);
+            }
+            Err(error) => {
+                tracing::error!(error = %error, size = jobs.len(), "storing a message batch failed");
+                for job in jobs {
+                    answer_error(job, ApiError::Unavailable(anyhow::anyhow!("the message could not be stored; retry with the same client_id")));
+                }
+            }
+        }
+    }
+}
+
+fn answer_error(job: Job, error: ApiError) {
+    match job.reply {
+        Reply::Http(reply) => {
+            let _ = reply.send(Err(error));
+        }
+        Reply::Socket { outbox, .. } => {
+            let _ = outbox.try_send(Outbound::Frame(error_frame(&error, Some(job.request.client_id))));
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! The WebSocket endpoints: `/ws/` (every room of the user) and the Channels-compatible
+//! `/ws/chat/{room_id}/`. Both authenticate and check the browser origin before upgrading.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use crate::auth::{AuthUser, authenticate};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::realtime::registry::Mode;
+use crate::realtime::session;
+use crate::services::messages::room_for_member;
+use crate::state::AppState;
+
+type State = web::Data<AppState>;
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct SocketParams {
+    /// An access token (browsers cannot set headers on WebSockets; other clients may use
+    /// `Authorization: Bearer` instead).
+    pub token: Option<String>,
+}
+
+/// Authenticates an upgrade request: a browser `Origin` must be allowed; the token comes from
+/// `?token=` or the `Authorization` header.
+async fn authenticate_upgrade(state: &State, req: &HttpRequest, params: SocketParams) -> ApiResult<AuthUser> {
+    if let Some(origin) = req.headers().get(header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or("");
+        if !state.config.origin_allowed(origin) {
+            return Err(ApiError::Forbidden(format!("origin {origin} is not allowed")));
+        }
+    }
+    let header_token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::to_owned);
+    let token = params
+        .token
+        .or(header_token)
+        .ok_or_else(|| ApiError::not_authenticated("pass an access token as ?token="))?;
+    authenticate(state, &token).await
+}
+
+fn upgrade(state: State, req: &HttpRequest, body: web::Payload, user: AuthUser, mode: Mode) -> ApiResult<HttpResponse> {
+    let (response, socket, stream) =
+        actix_ws::handle(req, body).map_err(|e| ApiError::invalid(format!("not a WebSocket upgrade: {e}")))?;
+    actix_web::rt::spawn(session::run(state, socket, stream, user, mode));
+    Ok(response)
+}
+
+/// Open the real-time connection that carries every room of the user.
+///
+/// Frames are JSON text with a `type`; see `ClientFrame` and `ServerFrame` in the schemas.
+#[utoipa::path(
+    tag = "realtime",
+    params(SocketParams),
+    responses(
+        (status = 101, description = "Switching to the WebSocket protocol"),
+        (status = 401, description = "Missing, invalid or revoked token", body = ErrorBody),
+        (status = 403, description = "Browser origin not allowed", body = ErrorBody),
+    )
+)]
+#[get("/ws/")]
+pub async fn open_socket(state: State, req: HttpRequest, body: web::Payload, params: web::Query<SocketParams>) -> ApiResult<HttpResponse> {
+    let user = authenticate_upgrade(&state, &req, params.into_inner()).await?;
+    upgrade(state, &req, body, user, Mode::AllRooms)
+}
+
+/// The Channels-compatible single-room connection: send `{"message": "hi"}`, receive
+/// `{"message", "sender", "room_id", "seq", "created_at"}`.
+#[utoipa::path(
+    tag = "realtime",
+    params(("room_id" = i64, Path, description = "Room id"), SocketParams),
+    responses(
+        (status = 101, description = "Switching to the WebSocket protocol"),
+        (status = 401, description = "Missing, invalid or revoked token", body = ErrorBody),
+        (status = 403, description = "Not a member, or browser origin not allowed", body = ErrorBody),
+        (status = 404, description = "No such room", body = ErrorBody),
+    )
+)]
+#[get("/ws/chat/{room_id}/")]
+pub async fn channels_socket(
+    state: State,
+    req: HttpRequest,
+    body: web::Payload,
+    room_id: web::Path<i64>,
+    params: web::Query<SocketParams>,
+) -> ApiResult<HttpResponse> {
+    let user = authenticate_upgrade(&state, &req, params.into_inner()).await?;
+    let (room_id, user_id) = (room_id.into_inner(), user.id);
+    state.db.run(move |conn| room_for_member(conn, room_id, user_id)).await?;
+    upgrade(state, &req, body, user, Mode::ChannelsRoom(room_id))
+}

@@ -1,0 +1,361 @@
+//! Messages: storing a batch of sends in one transaction (membership, blocks, idempotency and
+//! per-room `seq`), history pages, sync after a reconnect, and read receipts.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use diesel::prelude::*;
+
+use crate::db::models::{Message, NewMessage, Room};
+use crate::db::schema::{messages, room_members, rooms};
+use crate::db::{self, DbConn, write_tx};
+use crate::dto::{PublicUserRow, RoomKind};
+use crate::error::{ApiError, ApiResult};
+use crate::services::contacts::blocked_between;
+
+/// Longest message body, in characters.
+pub const BODY_MAX_CHARS: usize = 4000;
+/// Longest client id, in characters.
+pub const CLIENT_ID_MAX_CHARS: usize = 64;
+/// Most messages one `sync` sends per room; beyond it the client pages through history.
+pub const SYNC_MAX_PER_ROOM: i64 = 500;
+
+/// A message someone wants stored.
+#[derive(Debug, Clone)]
+pub struct SendRequest {
+    pub room_id: i64,
+    pub sender_id: i64,
+    pub body: String,
+    pub client_id: String,
+}
+
+/// Checks a body and client id against the contract's limits.
+pub fn validate_send(body: &str, client_id: &str) -> ApiResult<()> {
+    let length = body.chars().count();
+    if body.trim().is_empty() {
+        return Err(ApiError::invalid_field("body", "a message may not be blank"));
+    }
+    if length > BODY_MAX_CHARS {
+        return Err(ApiError::PayloadTooLarge(format!("a message is at most {BODY_MAX_CHARS} characters long")));
+    }
+    let id_length = client_id.chars().count();
+    if id_length == 0 || id_length > CLIENT_ID_MAX_CHARS || client_id.chars().any(char::is_control) {
+        return Err(ApiError::invalid_field("client_id", format!("must be 1 to {CLIENT_ID_MAX_CHARS} printable characters")));
+    }
+    Ok(())
+}
+
+/// What happened to one request of a batch.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Newly stored.
+    Stored(Message),
+    /// Stored before (same room, sender and client id): the stored message.
+    Duplicate(Message),
+    Rejected(ApiError),
+}
+
+/// The result of storing a batch: an outcome per request, in request order, plus what fan-out
+/// needs (members per room, read in the same transaction, and the senders' public rows).
+#[derive(Debug)]
+pub struct StoredBatch {
+    pub outcomes: Vec<Outcome>,
+    pub members: HashMap<i64, Arc<[i64]>>,
+    pub senders: HashMap<i64, PublicUserRow>,
+}
+
+/// A room's kind and members, as one batch sees them.
+struct RoomInfo {
+    kind: RoomKind,
+    members: Arc<[i64]>,
+}
+
+fn room_info(conn: &mut DbConn, room_id: i64) -> ApiResult<Option<RoomInfo>> {
+    let kind: Option<String> = rooms::table.find(room_id).select(rooms::kind).first(conn).optional()?;
+    let Some(kind) = kind else { return Ok(None) };
+    Ok(Some(RoomInfo { kind: RoomKind::parse(&kind), members: member_ids(conn, room_id)?.into() }))
+}
+
+/// The user ids of a room's members.
+pub fn member_ids(conn: &mut DbConn, room_id: i64) -> ApiResult<Vec<i64>> {
+    Ok(room_members::table.filter(room_members::room_id.eq(room_id)).select(room_members::user_id).load(conn)?)
+}
+
+/// Why `sender` may not write in the room, if anything stops it.
+fn refusal(conn: &mut DbConn, info: &RoomInfo, sender: i64) -> ApiResult<Option<ApiError>> {
+    if !info.members.contains(&sender) {
+        return Ok(Some(ApiError::Forbidden("you are not a member of this room".into())));
+    }
+    if info.kind == RoomKind::Private {
+        for other in info.members.iter().copied().filter(|m| *m != sender) {
+            if blocked_between(conn, sender, other)? {
+                return Ok(Some(ApiError::Forbidden("you cannot message this user".into())));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Stores every acceptable request of the batch in one transaction (group commit). Each room's
+/// `seq`s are taken from `rooms.last_seq` inside the transaction, in request order, so they
+/// are strictly increasing without gaps; on PostgreSQL the row lock orders concurrent writers.
+pub fn store_batch(conn: &mut DbConn, requests: &[SendRequest]) -> ApiResult<StoredBatch> {
+    write_tx(conn, |conn| {
+        let now = db::now();
+        let mut infos: HashMap<i64, Option<RoomInfo>> = HashMap::new();
+        let mut refusals: HashMap<(i64, i64), Option<String>> = HashMap::new();
+        let mut first_in_batch: HashMap<(i64, i64, &str), usize> = HashMap::new();
+        let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(requests.len());
+        let mut repeats: Vec<(usize, usize)> = Vec::new();
+        let mut accepted: Vec<usize> = Vec::new();
+
+        for (index, request) in requests.iter().enumerate() {
+            if !infos.contains_key(&request.room_id) {
+                let info = room_info(conn, request.room_id)?;
+                infos.insert(request.room_id, info);
+            }
+            let Some(Some(info)) = infos.get(&request.room_id) else {
+                outcomes.push(Some(Outcome::Rejected(ApiError::NotFound("room not found".into()))));
+                continue;
+            };
+            let key = (request.room_id, request.sender_id);
+            if !refusals.contains_key(&key) {
+                let refusal = refusal(conn, info, request.sender_id)?.map(|e| e.to_string());
+                refusals.insert(key, refusal);
+            }
+            if let Some(Some(reason)) = refusals.get(&key) {
+                outcomes.push(Some(Outcome::Rejected(ApiError::Forbidden(reason.clone()))));
+                continue;
+            }
+            if let Some(first) = first_in_batch.get(&(request.room_id, request.sender_id, request.client_id.as_str())) {
+                repeats.push((index, *first));
+                outcomes.push(None);
+                continue;
+            }
+            let stored: Option<Message> = messages::table
+                .filter(messages::room_id.eq(request.room_id))
+                .filter(messages::sender_id.eq(request.sender_id))
+                .filter(messages::client_id.eq(&request.client_id))
+                .select(Message::as_select())
+                .first(conn)
+                .optional()?;
+            if let Some(stored) = stored {
+                outcomes.push(Some(Outcome::Duplicate(stored)));
+                continue;
+            }
+            first_in_batch.insert((request.room_id, request.sender_id, request.client_id.as_str()), index);
+            accepted.push(index);
+            outcomes.push(None);
+        }
+
+        let mut per_room: Vec<(i64, i64)> = Vec::new();
+        for index in &accepted {
+            let room = requests[*index].room_id;
+            match per_room.iter_mut().find(|(r, _)| *r == room) {
+                Some((_, count)) => *count += 1,
+                None => per_room.push((room, 1)),
+            }
+        }
+        let mut next_seq: HashMap<i64, i64> = HashMap::new();
+        for (room, count) in per_room {
+            let last: i64 = diesel::update(rooms::table.find(room))
+                .set((rooms::last_seq.eq(rooms::last_seq + count), rooms::last_activity_at.eq(now)))
+                .returning(rooms::last_seq)
+                .get_result(conn)?;
+            next_seq.insert(room, last - count + 1);
+        }
+        for index in accepted {
+            let request = &requests[index];
+            let seq = next_seq.get_mut(&request.room_id).map(|s| {
+                *s += 1;
+                *s - 1
+            });
+            let seq = seq.ok_or_else(|| ApiError::internal(anyhow::anyhow!("no seq for room {}", request.room_id)))?;
+            let id: i64 = diesel::insert_into(messages::table)
+                .values(NewMessage {
+                    room_id: request.room_id,
+                    seq,
+                    sender_id: request.sender_id,
+                    body: &request.body,
+                    client_id: &request.client_id,
+                    created_at: now,
+                })
+                .returning(messages::id)
+                .get_result(conn)?;
+            outcomes[index] = Some(Outcome::Stored(Message {
+                id,
+                room_id: request.room_id,
+                seq,
+                sender_id: request.sender_id,
+                body: request.body.clone(),
+                client_id: request.client_id.clone(),
+                created_at: now,
+                edited_at: None,
+                deleted: false,
+            }));
+        }
+        for (index, first) in repeats {
+            let original = match &outcomes[first] {
+                Some(Outcome::Stored(message)) => message.clone(),
+                _ => return Err(ApiError::internal(anyhow::anyhow!("repeat of an unstored send"))),
+            };
+            outcomes[index] = Some(Outcome::Duplicate(original));
+        }
+
+        let sender_ids: Vec<i64> = requests.iter().map(|r| r.sender_id).collect::<HashSet<_>>().into_iter().collect();
+        let senders = PublicUserRow::load_many(conn, &sender_ids)?;
+        let members = infos.into_iter().filter_map(|(room, info)| Some((room, info?.members))).collect();
+        let outcomes = outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or_else(|| Outcome::Rejected(ApiError::internal(anyhow::anyhow!("send left without outcome")))))
+            .collect();
+        Ok(StoredBatch { outcomes, members, senders })
+    })
+}
+
+/// The room, if `user` may read it: 404 when it does not exist, 403 when not a member.
+pub fn room_for_member(conn: &mut DbConn, room_id: i64, user: i64) -> ApiResult<Room> {
+    let room: Room = rooms::table
+        .find(room_id)
+        .select(Room::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| ApiError::NotFound("room not found".into()))?;
+    let member: bool =
+        diesel::select(diesel::dsl::exists(room_members::table.find((room_id, user)))).get_result(conn)?;
+    if !member {
+        return Err(ApiError::Forbidden("you are not a member of this room".into()));
+    }
+    Ok(room)
+}
+
+/// Where a history page starts.
+#[derive(Debug, Clone, Copy)]
+pub enum Cursor {
+    /// The newest messages.
+    Latest,
+    /// Just below this seq.
+    Before(i64),
+    /// Just above this seq.
+    After(i64),
+}
+
+/// A page of messages, oldest first, and whether more lie beyond it in the direction read.
+/// One range scan of the `(room_id, seq)` index.
+pub fn history(conn: &mut DbConn, room_id: i64, cursor: Cursor, limit: i64) -> ApiResult<(Vec<Message>, bool)> {
+    let in_room = messages::table.filter(messages::room_id.eq(room_id)).select(Message::as_select()).limit(limit + 1);
+    let mut page: Vec<Message> = match cursor {
+        Cursor::Latest => in_room.order(messages::seq.desc()).load(conn)?,
+        Cursor::Before(seq) => in_room.filter(messages::seq.lt(seq)).order(messages::seq.desc()).load(conn)?,
+        Cursor::After(seq) => in_room.filter(messages::seq.gt(seq)).order(messages::seq.asc()).load(conn)?,
+    };
+    let has_more = page.len() as i64 > limit;
+    page.truncate(limit as usize);
+    if !matches!(cursor, Cursor::After(_)) {
+        page.reverse();
+    }
+    Ok((page, has_more))
+}
+
+/// Moves `user`'s read receipt in `room_id` up to `seq` (never down). Returns the room's
+/// members and whether the receipt moved.
+pub fn mark_read(conn: &mut DbConn, room_id: i64, user: i64, seq: i64) -> ApiResult<(Vec<i64>, bool)> {
+    write_tx(conn, |conn| {
+        let room = room_for_member(conn, room_id, user)?;
+        if seq < 0 || seq > room.last_seq {
+            return Err(ApiError::invalid_field("seq", format!("must be between 0 and the room's last seq ({})", room.last_seq)));
+        }
+        let moved = diesel::update(
+            room_members::table.find((room_id, user)).filter(room_members::last_read_seq.lt(seq)),
+        )
+        .set(room_members::last_read_seq.eq(seq))
+        .execute(conn)?;
+        Ok((member_ids(conn, room_id)?, moved == 1))
+    })
+}
+
+type State = actix_web::web::Data<crate::state::AppState>;
+
+/// Builds views of stored messages with their senders (online flags from the registry).
+async fn message_views(state: &State, list: Vec<Message>, senders: HashMap<i64, PublicUserRow>) -> Vec<crate::dto::MessageView> {
+    use crate::dto::{MessageView, UserPublic};
+    let mut views: Vec<MessageView> = list
+        .into_iter()
+        .filter_map(|m| {
+            let sender = senders.get(&m.sender_id)?.clone();
+            Some(MessageView::new(m, UserPublic::new(sender, false)))
+        })
+        .collect();
+    crate::realtime::fill_online(&state.realtime.registry, views.iter_mut().map(|v| &mut v.sender)).await;
+    views
+}
+
+/// Stores a message sent over REST, through the same writer as WebSocket sends.
+pub async fn send(state: &State, caller: i64, room_id: i64, body: String, client_id: Option<String>) -> ApiResult<crate::dto::MessageView> {
+    let client_id = client_id.unwrap_or_else(|| format!("http-{}", crate::auth::sessions::random_token(12)));
+    validate_send(&body, &client_id)?;
+    state.realtime.writer.send(SendRequest { room_id, sender_id: caller, body, client_id }).await
+}
+
+/// A page of a room's history for a member.
+pub async fn history_page(state: &State, caller: i64, room_id: i64, cursor: Cursor, limit: i64) -> ApiResult<crate::dto::MessagePage> {
+    let (list, has_more, senders) = state
+        .db
+        .run(move |conn| {
+            room_for_member(conn, room_id, caller)?;
+            let (list, has_more) = history(conn, room_id, cursor, limit)?;
+            let senders = PublicUserRow::load_many(conn, &list.iter().map(|m| m.sender_id).collect::<Vec<_>>())?;
+            Ok((list, has_more, senders))
+        })
+        .await?;
+    Ok(crate::dto::MessagePage { messages: message_views(state, list, senders).await, has_more })
+}
+
+/// Moves the caller's read receipt and tells the room's members (the caller's other devices
+/// too) when it moved.
+pub async fn read(state: &State, caller: i64, room_id: i64, seq: i64) -> ApiResult<()> {
+    let (members, moved) = state.db.run(move |conn| mark_read(conn, room_id, caller, seq)).await?;
+    if moved {
+        let frame = crate::realtime::protocol::encode(&crate::realtime::protocol::ServerFrame::Read { room_id, user_id: caller, seq });
+        state.realtime.registry.to_users(members, frame, None);
+    }
+    Ok(())
+}
+
+/// What a `sync` found for one room.
+pub struct SyncedRoom {
+    pub room_id: i64,
+    pub messages: Vec<crate::dto::MessageView>,
+    pub has_more: bool,
+}
+
+/// Every message after each cursor, for the rooms of `cursors` the caller belongs to (up to
+/// [`SYNC_MAX_PER_ROOM`] each). Rooms the caller is not in are returned separately.
+pub async fn sync(state: &State, caller: i64, cursors: Vec<(i64, i64)>) -> ApiResult<(Vec<SyncedRoom>, Vec<i64>)> {
+    let (found, refused, senders) = state
+        .db
+        .run(move |conn| {
+            let ids: Vec<i64> = cursors.iter().map(|(room, _)| *room).collect();
+            let member_of = crate::services::rooms::memberships(conn, caller, &ids)?;
+            let mut found = Vec::new();
+            let mut refused = Vec::new();
+            let mut sender_ids = HashSet::new();
+            for (room_id, after) in cursors {
+                if !member_of.contains(&room_id) {
+                    refused.push(room_id);
+                    continue;
+                }
+                let (list, has_more) = history(conn, room_id, Cursor::After(after.max(0)), SYNC_MAX_PER_ROOM)?;
+                sender_ids.extend(list.iter().map(|m| m.sender_id));
+                found.push((room_id, list, has_more));
+            }
+            let senders = PublicUserRow::load_many(conn, &sender_ids.into_iter().collect::<Vec<_>>())?;
+            Ok((found, refused, senders))
+        })
+        .await?;
+    let mut rooms = Vec::new();
+    for (room_id, list, has_more) in found {
+        rooms.push(SyncedRoom { room_id, messages: message_views(state, list, senders.clone()).await, has_more });
+    }
+    Ok((rooms, refused))
+}
