@@ -36,6 +36,10 @@ pub struct Config {
     pub json_body_limit: usize,
     /// HTTP worker threads.
     pub workers: usize,
+    /// Frames a WebSocket connection may have waiting; past it the connection is dropped.
+    pub ws_inbox_capacity: usize,
+    /// Seconds between server pings; a connection silent for three intervals is dropped.
+    pub ws_heartbeat: Duration,
     /// Multiplies every rate limit's allowance; 0 turns rate limiting off.
     pub rate_limit_scale: f64,
     /// `json` for one JSON object per log line, anything else for human-readable text.
@@ -77,6 +81,8 @@ impl Config {
                 .unwrap_or_default(),
             json_body_limit: parse_var("JSON_BODY_LIMIT", 64 * 1024)?,
             workers: parse_var("WORKERS", std::thread::available_parallelism().map_or(2, |n| n.get()))?,
+            ws_inbox_capacity: parse_var("WS_INBOX_CAPACITY", 1024usize)?.max(1),
+            ws_heartbeat: Duration::from_secs(parse_var("WS_HEARTBEAT_SECS", 15u64)?.max(1)),
             rate_limit_scale: parse_var("RATE_LIMIT_SCALE", 1.0)?,
             log_format: var_or("LOG_FORMAT", "text"),
         })

@@ -227,8 +227,12 @@ impl Registry {
         entry.sessions.push(id);
         entry.friends = friends.into_iter().collect();
         let friends: Vec<i64> = entry.friends.iter().copied().collect();
-        // Tell the new connection which friends are online now.
-        let online_friends: Vec<i64> = friends.iter().copied().filter(|f| self.users.contains_key(f)).collect();
+        // Tell the new connection which friends are online now (Channels connections carry
+        // room messages only).
+        let online_friends: Vec<i64> = match mode {
+            Mode::AllRooms => friends.iter().copied().filter(|f| self.users.contains_key(f)).collect(),
+            Mode::ChannelsRoom(_) => Vec::new(),
+        };
         for friend in online_friends {
             self.push(id, Outbound::Frame(encode(&ServerFrame::Presence { user_id: friend, online: true })));
         }

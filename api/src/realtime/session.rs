@@ -18,14 +18,8 @@ use crate::services::messages::{self, SendRequest, validate_send};
 use crate::services::{contacts, rooms};
 use crate::state::AppState;
 
-/// Frames waiting for this connection, at most; a full inbox disconnects it.
-pub const INBOX_CAPACITY: usize = 1024;
 /// Largest frame a client may send; larger frames close the connection (1009).
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
-/// How often the server pings.
-const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(15);
-/// Silence after which a connection counts as dead.
-const CLIENT_TIMEOUT: Duration = Duration::from_secs(45);
 /// Typing notices per room are passed on at most this often.
 const TYPING_INTERVAL: Duration = Duration::from_secs(1);
 /// Rooms one `sync` may name.
@@ -52,7 +46,11 @@ pub async fn run(
     mode: Mode,
 ) {
     let id = next_session_id();
-    let (outbox, mut inbox) = mpsc::channel(INBOX_CAPACITY);
+    // The inbox is bounded (WS_INBOX_CAPACITY): the registry never waits on a connection.
+    let (outbox, mut inbox) = mpsc::channel(state.config.ws_inbox_capacity);
+    let heartbeat_interval = state.config.ws_heartbeat;
+    // Silence for three heartbeats means the connection is dead.
+    let client_timeout = heartbeat_interval * 3;
     let (kick_signal, mut kicked) = oneshot::channel();
     let user_id = user.id;
     let friends = state.db.run(move |conn| contacts::friend_ids(conn, user_id)).await.unwrap_or_default();
@@ -76,7 +74,7 @@ pub async fn run(
         typing_sent: HashMap::new(),
         last_seen: Instant::now(),
     };
-    let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT_INTERVAL, HEARTBEAT_INTERVAL);
+    let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat_interval, heartbeat_interval);
 
     let close: Option<CloseReason> = loop {
         tokio::select! {
@@ -108,7 +106,7 @@ pub async fn run(
                 }
             }
             _ = heartbeat.tick() => {
-                if actor.last_seen.elapsed() > CLIENT_TIMEOUT {
+                if actor.last_seen.elapsed() > client_timeout {
                     break Some(CloseReason { code: CloseCode::Away, description: Some("no heartbeat".into()) });
                 }
                 if socket.ping(b"").await.is_err() {

@@ -4,3 +4,5 @@ mod account;
 mod common;
 mod contacts;
 mod ops;
+mod realtime;
+mod rooms;

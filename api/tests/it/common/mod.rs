@@ -3,6 +3,7 @@
 //! and speaks HTTP to it.
 
 pub mod smtp;
+pub mod ws;
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
@@ -13,6 +14,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 pub use smtp::SmtpServer;
+pub use ws::WsClient;
 
 /// The signing key every test server uses, so tests can forge tokens with other keys.
 pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
@@ -268,6 +270,69 @@ impl TestApp {
             password,
             access: answer.body["access"].as_str().unwrap().to_owned(),
             refresh: answer.body["refresh"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// The `ws://` URL of `path` with an access token.
+    pub fn ws_url(&self, path: &str, token: &str) -> String {
+        format!("{}{path}?token={token}", self.address.replacen("http://", "ws://", 1))
+    }
+
+    /// Opens `/ws/` as the holder of `token`.
+    pub async fn ws(&self, token: &str) -> WsClient {
+        self.ws_at("/ws/", token).await
+    }
+
+    /// Opens a WebSocket at `path` as the holder of `token`.
+    pub async fn ws_at(&self, path: &str, token: &str) -> WsClient {
+        let (stream, _) = tokio_tungstenite::connect_async(self.ws_url(path, token)).await.expect("WebSocket connect");
+        WsClient::new(stream)
+    }
+
+    /// Opens `/ws/` and waits until the server has registered it (a ping answered), so
+    /// frames sent afterwards reach it.
+    pub async fn ws_ready(&self, token: &str) -> WsClient {
+        let mut client = self.ws(token).await;
+        client.send(json!({"type": "ping"})).await;
+        client.next_of("pong").await;
+        client
+    }
+
+    /// Opens the private room of two friends; returns its id.
+    pub async fn private_room(&self, a: &TestUser, b: &TestUser) -> i64 {
+        let room = self.post("/api/contact/chat-room/private/", json!({"user2_id": b.id}), Some(&a.access)).await;
+        assert!(room.status.is_success(), "{:?}", room.body);
+        room.body["id"].as_i64().unwrap()
+    }
+
+    /// Creates a group owned by `owner` with `members` (friends of the owner); returns its id.
+    pub async fn group(&self, owner: &TestUser, name: &str, members: &[&TestUser]) -> i64 {
+        let ids: Vec<i64> = members.iter().map(|m| m.id).collect();
+        let room = self.post("/api/contact/chat-room/group/", json!({"name": name, "member_ids": ids}), Some(&owner.access)).await;
+        assert_eq!(room.status, StatusCode::CREATED, "{:?}", room.body);
+        room.body["id"].as_i64().unwrap()
+    }
+
+    /// Sends a message over REST; returns the stored message.
+    pub async fn say(&self, user: &TestUser, room: i64, body: &str, client_id: &str) -> Value {
+        let sent = self.post(&format!("/api/contact/chat-room/message/{room}/"), json!({"body": body, "client_id": client_id}), Some(&user.access)).await;
+        assert_eq!(sent.status, StatusCode::CREATED, "{:?}", sent.body);
+        sent.body
+    }
+
+    /// The seqs of a room's whole history, read page by page.
+    pub async fn all_seqs(&self, user: &TestUser, room: i64) -> Vec<i64> {
+        let mut seqs = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = self.get(&format!("/api/contact/chat-room/message/{room}/?after={after}&limit=200"), Some(&user.access)).await;
+            assert_eq!(page.status, StatusCode::OK, "{:?}", page.body);
+            let messages = page.body["messages"].as_array().unwrap();
+            seqs.extend(messages.iter().map(|m| m["seq"].as_i64().unwrap()));
+            if !page.body["has_more"].as_bool().unwrap() {
+                return seqs;
+            }
+            after = *seqs.last().unwrap();
         }
     }
 
