@@ -40,6 +40,8 @@ pub struct Config {
     pub ws_inbox_capacity: usize,
     /// Seconds between server pings; a connection silent for three intervals is dropped.
     pub ws_heartbeat: Duration,
+    /// Sends the writer stores in one transaction, at most (1: one message per transaction).
+    pub writer_max_batch: usize,
     /// Multiplies every rate limit's allowance; 0 turns rate limiting off.
     pub rate_limit_scale: f64,
     /// `json` for one JSON object per log line, anything else for human-readable text.
@@ -83,6 +85,7 @@ impl Config {
             workers: parse_var("WORKERS", std::thread::available_parallelism().map_or(2, |n| n.get()))?,
             ws_inbox_capacity: parse_var("WS_INBOX_CAPACITY", 1024usize)?.max(1),
             ws_heartbeat: Duration::from_secs(parse_var("WS_HEARTBEAT_SECS", 15u64)?.max(1)),
+            writer_max_batch: parse_var("WRITER_MAX_BATCH", 512usize)?.max(1),
             rate_limit_scale: parse_var("RATE_LIMIT_SCALE", 1.0)?,
             log_format: var_or("LOG_FORMAT", "text"),
         })

@@ -1,6 +1,10 @@
 //! `chat-bench`: drives the real `chat-api` over loopback (only), bounded in count and time,
 //! prints a table and writes the figures as JSON.
 
+mod fanout;
+mod history;
+mod procstat;
+mod relay;
 mod search;
 mod seed;
 mod server;
@@ -14,8 +18,16 @@ const USAGE: &str = "\
 usage: chat-bench SCENARIO [OPTIONS]
 
 scenarios:
+  fanout    R rooms of M members, S senders with W sends in flight each, for T seconds:
+            deliveries/s, end-to-end latency, loss, duplicates, server CPU and peak RSS
+            --rooms R (10)  --members M (10)  --senders S (10)  --window W (16)
+            --seconds T (10)  --rate N (0: as fast as the windows allow)
+            --target chat|relay|both (both)  --writer-batch N (server default)
+  history   paging a room of many messages (seeded in bulk)
+            --messages N (1000000)  --requests N (2000)
   search    people search over many seeded users
             --users N (100000)  --requests N (2000)  --concurrency N (8)
+  relay     run the bare relay server (used by fanout)  --bind ADDR
 
 common options:
   --database sqlite|postgres   storage of the server under test (sqlite)
@@ -48,6 +60,9 @@ async fn main() -> anyhow::Result<()> {
         bail!("{USAGE}");
     };
     let args = Args(raw);
+    if scenario == "relay" {
+        return relay::serve(args.value("--bind").unwrap_or("127.0.0.1:0")).await;
+    }
     let binary = args.value("--server").map(PathBuf::from).unwrap_or_else(server::default_server_binary);
     if !binary.exists() {
         bail!("no chat-api at {}: build it (cargo build --release -p chat-api) or pass --server", binary.display());
@@ -62,6 +77,62 @@ async fn main() -> anyhow::Result<()> {
                 storage,
             };
             search::run(&binary, options).await?
+        }
+        "fanout" => {
+            let load = fanout::Load {
+                rooms: args.parse("--rooms", 10)?,
+                members: args.parse("--members", 10)?,
+                senders: args.parse("--senders", 10)?,
+                window: args.parse("--window", 16)?,
+                duration: std::time::Duration::from_secs_f64(args.parse("--seconds", 10.0)?),
+                rate: args.parse("--rate", 0.0)?,
+            };
+            let target = args.value("--target").unwrap_or("both");
+            let batch = args.value("--writer-batch").map(str::to_owned);
+            let mut env: Vec<(&str, &str)> = Vec::new();
+            if let Some(batch) = batch.as_deref() {
+                env.push(("WRITER_MAX_BATCH", batch));
+            }
+            println!(
+                "fanout: {} rooms x {} members, {} senders, window {}, {:.0} s{}",
+                load.rooms,
+                load.members,
+                load.senders,
+                load.window,
+                load.duration.as_secs_f64(),
+                if load.rate > 0.0 { format!(", {} sends/s", load.rate) } else { String::new() }
+            );
+            let mut figures = serde_json::json!({"scenario": "fanout", "rooms": load.rooms, "members": load.members,
+                "senders": load.senders, "window": load.window, "seconds": load.duration.as_secs_f64(), "rate": load.rate});
+            let mut relay_rate = None;
+            if target == "relay" || target == "both" {
+                let (outcome, costs) = fanout::against_relay(&load).await?;
+                println!("{}", fanout::line("bare relay", &outcome, &costs));
+                relay_rate = Some(outcome.deliveries_per_second());
+                figures["relay"] = outcome.to_json();
+            }
+            if target == "chat" || target == "both" {
+                let (outcome, costs) = fanout::against_chat(&binary, storage, &load, &env).await?;
+                let label = format!("chat-api ({})", args.value("--database").unwrap_or("sqlite"));
+                println!("{}", fanout::line(&label, &outcome, &costs));
+                figures["chat"] = outcome.to_json();
+                figures["chat"]["cpu_seconds"] = costs.cpu_seconds.into();
+                figures["chat"]["peak_rss_bytes"] = costs.peak_rss_bytes.into();
+                if let Some(relay) = relay_rate {
+                    let fraction = outcome.deliveries_per_second() / relay;
+                    println!("chat-api delivers {:.0}% of the bare relay's rate", fraction * 100.0);
+                    figures["chat_fraction_of_relay"] = fraction.into();
+                }
+            }
+            figures
+        }
+        "history" => {
+            let options = history::Options {
+                messages: args.parse("--messages", 1_000_000)?,
+                requests: args.parse("--requests", 2000)?,
+                storage,
+            };
+            history::run(&binary, options).await?
         }
         "-h" | "--help" | "help" => {
             println!("{USAGE}");

@@ -55,13 +55,79 @@ pub fn users(database: &Database, count: usize, password_hash: &str) -> anyhow::
             values.join(",")
         ));
     }
-    let batch = format!("BEGIN; {} COMMIT;", statements.join("\n"));
-    if let Some(path) = database.url.strip_prefix("sqlite://") {
-        SqliteConnection::establish(path)?.batch_execute(&batch)?;
-    } else {
-        let mut conn = PgConnection::establish(&database.url)?;
-        conn.batch_execute(&batch)?;
-        conn.batch_execute("ANALYZE users;")?;
+    let analyze = if database.url.starts_with("sqlite://") { "" } else { "ANALYZE users;" };
+    execute(database, &format!("BEGIN; {} COMMIT; {analyze}", statements.join("\n")))
+}
+
+/// Runs `sql` on the database in one batch.
+pub fn execute(database: &Database, sql: &str) -> anyhow::Result<()> {
+    match database.url.strip_prefix("sqlite://") {
+        Some(path) => SqliteConnection::establish(path)?.batch_execute(sql)?,
+        None => PgConnection::establish(&database.url)?.batch_execute(sql)?,
     }
     Ok(())
+}
+
+/// Creates `rooms` groups of `members` each: room `r` (id r+1 in a fresh database) holds users
+/// `r*members+1 ..= (r+1)*members`, owned by the first. Members are made friends of the owner.
+pub fn groups(database: &Database, rooms: usize, members: usize) -> anyhow::Result<()> {
+    let now = "'2026-01-01 00:00:00'";
+    let mut sql = String::from("BEGIN;");
+    for room in 0..rooms {
+        let owner = room * members + 1;
+        sql.push_str(&format!(
+            "INSERT INTO rooms (kind, name, owner_id, private_key, last_seq, last_activity_at, created_at) \
+             VALUES ('group', 'bench-{room}', {owner}, NULL, 0, {now}, {now});"
+        ));
+        let rows: Vec<String> = (0..members)
+            .map(|m| {
+                let user = room * members + 1 + m;
+                let role = if m == 0 { "owner" } else { "member" };
+                format!("({}, {user}, '{role}', 0, {now})", room + 1)
+            })
+            .collect();
+        sql.push_str(&format!("INSERT INTO room_members (room_id, user_id, role, last_read_seq, joined_at) VALUES {};", rows.join(",")));
+        let friends: Vec<String> = (1..members)
+            .flat_map(|m| {
+                let user = room * members + 1 + m;
+                [format!("({owner}, {user}, {now})"), format!("({user}, {owner}, {now})")]
+            })
+            .collect();
+        if !friends.is_empty() {
+            sql.push_str(&format!("INSERT INTO friendships (user_id, friend_id, created_at) VALUES {};", friends.join(",")));
+        }
+    }
+    sql.push_str("COMMIT;");
+    execute(database, &sql)
+}
+
+/// Starts a login session for each of users `1..=count` through the server's own code and
+/// returns their access tokens, in user order.
+pub fn access_tokens(database: &Database, count: usize, jwt_secret: &str) -> anyhow::Result<Vec<String>> {
+    use chat_api::auth::{jwt::JwtKeys, sessions};
+    let keys = JwtKeys::new(jwt_secret.as_bytes(), std::time::Duration::from_secs(86_400), std::time::Duration::from_secs(86_400));
+    let db = chat_api::db::Db::connect(&database.url)?;
+    let mut conn = db.get().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let tokens = chat_api::db::write_tx(&mut conn, |conn| {
+        (1..=count as i64).map(|user| sessions::start(conn, &keys, user).map(|pair| pair.access)).collect::<Result<Vec<_>, _>>()
+    })
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(tokens)
+}
+
+/// Appends `count` messages from user 1 to room 1, in bulk (SQL-generated rows).
+pub fn messages(database: &Database, count: usize) -> anyhow::Result<()> {
+    let rows = match database.url.starts_with("sqlite://") {
+        true => format!(
+            "WITH RECURSIVE s(g) AS (SELECT 1 UNION ALL SELECT g + 1 FROM s WHERE g < {count}) \
+             INSERT INTO messages (room_id, seq, sender_id, body, client_id, created_at, deleted) \
+             SELECT 1, g, 1, 'seeded message number ' || g, 'seed-' || g, '2026-01-01 00:00:00', FALSE FROM s;"
+        ),
+        false => format!(
+            "INSERT INTO messages (room_id, seq, sender_id, body, client_id, created_at, deleted) \
+             SELECT 1, g, 1, 'seeded message number ' || g, 'seed-' || g, '2026-01-01 00:00:00', FALSE \
+             FROM generate_series(1, {count}) AS g; ANALYZE messages;"
+        ),
+    };
+    execute(database, &format!("BEGIN; {rows} UPDATE rooms SET last_seq = {count} WHERE id = 1; COMMIT;"))
 }

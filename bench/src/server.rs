@@ -7,6 +7,9 @@ use std::process::{Child, Command, Stdio};
 
 use anyhow::{Context, bail};
 
+/// The signing key of servers under test, so the bench can mint their tokens.
+pub const JWT_SECRET: &str = "bench-secret-bench-secret-bench-secret-00";
+
 /// Which storage a run uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Storage {
@@ -87,7 +90,7 @@ impl Server {
             .env("CHAT_BIND", "127.0.0.1:0")
             .env("DATABASE_URL", &database.url)
             .env("DATA_DIR", database.dir.path())
-            .env("JWT_SECRET", "bench-secret-bench-secret-bench-secret-00")
+            .env("JWT_SECRET", JWT_SECRET)
             .env("BCRYPT_COST", "4")
             .env("RATE_LIMIT_SCALE", "0")
             .env("RUST_LOG", "warn")
@@ -110,13 +113,40 @@ impl Server {
     }
 
 
+    /// The `ws://` base of the server.
+    pub fn ws_base(&self) -> String {
+        self.base_url.replacen("http://", "ws://", 1)
+    }
+
+    /// The server's process id, for CPU and memory readings.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Starts `chat-bench relay` (this binary) and waits for it to listen.
+    pub fn start_relay() -> anyhow::Result<Server> {
+        let mut child = Command::new(std::env::current_exe()?)
+            .args(["relay", "--bind", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let mut reader = BufReader::new(child.stdout.take().context("no stdout")?);
+        let mut line = String::new();
+        reader.read_line(&mut line)?;
+        let Some(address) = line.trim().strip_prefix("relay listening on ") else {
+            let _ = child.kill();
+            bail!("relay did not start: {line:?}");
+        };
+        Ok(Server { base_url: address.to_owned(), child })
+    }
+
     /// Runs `chat-api ARGS` against `database` and waits for it.
     pub fn run_command(binary: &Path, database: &Database, args: &[&str]) -> anyhow::Result<()> {
         let status = Command::new(binary)
             .args(args)
             .env("DATABASE_URL", &database.url)
             .env("DATA_DIR", database.dir.path())
-            .env("JWT_SECRET", "bench-secret-bench-secret-bench-secret-00")
+            .env("JWT_SECRET", JWT_SECRET)
             .env("RUST_LOG", "warn")
             .status()?;
         if !status.success() {

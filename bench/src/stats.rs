@@ -5,6 +5,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 /// Sorted latency samples.
+#[derive(Debug)]
 pub struct Latencies(Vec<Duration>);
 
 impl Latencies {

@@ -23,10 +23,10 @@ pub struct Realtime {
 
 impl Realtime {
     /// Starts the registry and the writer (needs a running Tokio runtime).
-    pub fn start(db: Db) -> Realtime {
+    pub fn start(db: Db, writer_max_batch: usize) -> Realtime {
         let registry = RegistryHandle::spawn();
         let writer_stats = Arc::new(WriterStats::default());
-        let writer = WriterHandle::spawn(db, registry.clone(), writer_stats.clone());
+        let writer = WriterHandle::spawn(db, registry.clone(), writer_stats.clone(), writer_max_batch);
         Realtime { registry, writer, writer_stats }
     }
 }

@@ -16,8 +16,6 @@ use crate::services::messages::{Outcome, SendRequest, store_batch};
 
 /// Sends waiting for the writer, at most; past it, senders are told to retry.
 const QUEUE_CAPACITY: usize = 16_384;
-/// Sends stored in one transaction, at most.
-const MAX_BATCH: usize = 512;
 
 /// Where the answer to a send goes.
 pub enum Reply {
@@ -47,9 +45,10 @@ pub struct WriterStats {
 }
 
 impl WriterHandle {
-    pub fn spawn(db: Db, registry: RegistryHandle, stats: Arc<WriterStats>) -> WriterHandle {
+    /// Starts the writer; it stores at most `max_batch` sends per transaction.
+    pub fn spawn(db: Db, registry: RegistryHandle, stats: Arc<WriterStats>, max_batch: usize) -> WriterHandle {
         let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
-        tokio::spawn(run(db, registry, rx, stats));
+        tokio::spawn(run(db, registry, rx, stats, max_batch));
         WriterHandle { tx }
     }
 
@@ -71,11 +70,11 @@ impl WriterHandle {
     }
 }
 
-async fn run(db: Db, registry: RegistryHandle, mut rx: mpsc::Receiver<Job>, stats: Arc<WriterStats>) {
+async fn run(db: Db, registry: RegistryHandle, mut rx: mpsc::Receiver<Job>, stats: Arc<WriterStats>, max_batch: usize) {
     use std::sync::atomic::Ordering::Relaxed;
     while let Some(first) = rx.recv().await {
         let mut jobs = vec![first];
-        while jobs.len() < MAX_BATCH {
+        while jobs.len() < max_batch {
             match rx.try_recv() {
                 Ok(job) => jobs.push(job),
                 Err(_) => break,

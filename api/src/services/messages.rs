@@ -109,6 +109,23 @@ pub fn store_batch(conn: &mut DbConn, requests: &[SendRequest]) -> ApiResult<Sto
         let mut repeats: Vec<(usize, usize)> = Vec::new();
         let mut accepted: Vec<usize> = Vec::new();
 
+        // Which sends were stored before: one look-up per (room, sender) of the batch, on the
+        // unique (room_id, sender_id, client_id) index.
+        let mut stored_before: HashMap<(i64, i64, String), Message> = HashMap::new();
+        let mut client_ids_by_sender: HashMap<(i64, i64), Vec<&str>> = HashMap::new();
+        for request in requests {
+            client_ids_by_sender.entry((request.room_id, request.sender_id)).or_default().push(&request.client_id);
+        }
+        for ((room, sender), client_ids) in client_ids_by_sender {
+            let found: Vec<Message> = messages::table
+                .filter(messages::room_id.eq(room))
+                .filter(messages::sender_id.eq(sender))
+                .filter(messages::client_id.eq_any(client_ids))
+                .select(Message::as_select())
+                .load(conn)?;
+            stored_before.extend(found.into_iter().map(|m| ((m.room_id, m.sender_id, m.client_id.clone()), m)));
+        }
+
         for (index, request) in requests.iter().enumerate() {
             if !infos.contains_key(&request.room_id) {
                 let info = room_info(conn, request.room_id)?;
@@ -132,15 +149,8 @@ pub fn store_batch(conn: &mut DbConn, requests: &[SendRequest]) -> ApiResult<Sto
                 outcomes.push(None);
                 continue;
             }
-            let stored: Option<Message> = messages::table
-                .filter(messages::room_id.eq(request.room_id))
-                .filter(messages::sender_id.eq(request.sender_id))
-                .filter(messages::client_id.eq(&request.client_id))
-                .select(Message::as_select())
-                .first(conn)
-                .optional()?;
-            if let Some(stored) = stored {
-                outcomes.push(Some(Outcome::Duplicate(stored)));
+            if let Some(stored) = stored_before.get(&(request.room_id, request.sender_id, request.client_id.clone())) {
+                outcomes.push(Some(Outcome::Duplicate(stored.clone())));
                 continue;
             }
             first_in_batch.insert((request.room_id, request.sender_id, request.client_id.as_str()), index);
@@ -164,28 +174,33 @@ pub fn store_batch(conn: &mut DbConn, requests: &[SendRequest]) -> ApiResult<Sto
                 .get_result(conn)?;
             next_seq.insert(room, last - count + 1);
         }
-        for index in accepted {
-            let request = &requests[index];
+        let mut rows = Vec::with_capacity(accepted.len());
+        for index in &accepted {
+            let request = &requests[*index];
             let seq = next_seq.get_mut(&request.room_id).map(|s| {
                 *s += 1;
                 *s - 1
             });
             let seq = seq.ok_or_else(|| ApiError::internal(anyhow::anyhow!("no seq for room {}", request.room_id)))?;
-            let id: i64 = diesel::insert_into(messages::table)
-                .values(NewMessage {
-                    room_id: request.room_id,
-                    seq,
-                    sender_id: request.sender_id,
-                    body: &request.body,
-                    client_id: &request.client_id,
-                    created_at: now,
-                })
-                .returning(messages::id)
-                .get_result(conn)?;
+            rows.push(NewMessage {
+                room_id: request.room_id,
+                seq,
+                sender_id: request.sender_id,
+                body: &request.body,
+                client_id: &request.client_id,
+                created_at: now,
+            });
+        }
+        let ids = insert_messages(conn, &rows)?;
+        for (index, row) in accepted.into_iter().zip(&rows) {
+            let request = &requests[index];
+            let id = *ids
+                .get(&(row.room_id, row.seq))
+                .ok_or_else(|| ApiError::internal(anyhow::anyhow!("no id returned for room {} seq {}", row.room_id, row.seq)))?;
             outcomes[index] = Some(Outcome::Stored(Message {
                 id,
                 room_id: request.room_id,
-                seq,
+                seq: row.seq,
                 sender_id: request.sender_id,
                 body: request.body.clone(),
                 client_id: request.client_id.clone(),
@@ -211,6 +226,32 @@ pub fn store_batch(conn: &mut DbConn, requests: &[SendRequest]) -> ApiResult<Sto
             .collect();
         Ok(StoredBatch { outcomes, members, senders })
     })
+}
+
+/// Inserts `rows` and returns their ids by (room, seq). PostgreSQL takes them in one
+/// multi-row statement (a round trip each would dominate a batch); SQLite runs in-process,
+/// where a statement per row costs little. Diesel's connection enum cannot build multi-row
+/// inserts, hence the match on the backend.
+fn insert_messages(conn: &mut DbConn, rows: &[NewMessage<'_>]) -> ApiResult<HashMap<(i64, i64), i64>> {
+    let mut ids = HashMap::with_capacity(rows.len());
+    match conn {
+        DbConn::Pg(pg) => {
+            for chunk in rows.chunks(1000) {
+                let returned: Vec<(i64, i64, i64)> = diesel::insert_into(messages::table)
+                    .values(chunk)
+                    .returning((messages::id, messages::room_id, messages::seq))
+                    .get_results(pg)?;
+                ids.extend(returned.into_iter().map(|(id, room, seq)| ((room, seq), id)));
+            }
+        }
+        DbConn::Sqlite(_) => {
+            for row in rows {
+                let id: i64 = diesel::insert_into(messages::table).values(row).returning(messages::id).get_result(conn)?;
+                ids.insert((row.room_id, row.seq), id);
+            }
+        }
+    }
+    Ok(ids)
 }
 
 /// The room, if `user` may read it: 404 when it does not exist, 403 when not a member.

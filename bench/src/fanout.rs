@@ -1,0 +1,278 @@
+//! The fan-out scenario: R rooms of M members, S senders each keeping a window of W sends in
+//! flight. Every body carries its send time, so each delivery gives an end-to-end latency; every
+//! connection records what it received, so loss and duplication are counted exactly.
+//! The same driver runs against `chat-api` and against the bare relay (the machine's ceiling).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::Semaphore;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::stats::Latencies;
+
+/// The load, independent of the server under test.
+#[derive(Debug, Clone)]
+pub struct Load {
+    pub rooms: usize,
+    pub members: usize,
+    pub senders: usize,
+    pub window: usize,
+    pub duration: Duration,
+    /// Sends per second across all senders; 0 sends as fast as the windows allow.
+    pub rate: f64,
+}
+
+/// What one run measured.
+#[derive(Debug)]
+pub struct Outcome {
+    pub sent: u64,
+    pub acked: u64,
+    pub deliveries: u64,
+    pub lost: u64,
+    pub duplicated: u64,
+    pub elapsed: Duration,
+    pub latency: Latencies,
+}
+
+impl Outcome {
+    pub fn deliveries_per_second(&self) -> f64 {
+        self.deliveries as f64 / self.elapsed.as_secs_f64()
+    }
+
+    pub fn acked_per_second(&self) -> f64 {
+        self.acked as f64 / self.elapsed.as_secs_f64()
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({
+            "sent": self.sent,
+            "acked": self.acked,
+            "stored_per_second": self.acked_per_second(),
+            "deliveries": self.deliveries,
+            "deliveries_per_second": self.deliveries_per_second(),
+            "lost": self.lost,
+            "duplicated": self.duplicated,
+            "seconds": self.elapsed.as_secs_f64(),
+            "latency": self.latency.to_json(),
+        })
+    }
+}
+
+#[derive(Deserialize)]
+struct Frame<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    #[serde(borrow)]
+    message: Option<FrameMessage<'a>>,
+}
+
+#[derive(Deserialize)]
+struct FrameMessage<'a> {
+    body: &'a str,
+}
+
+/// A body: `b|<sender>|<counter>|<nanos since the run's epoch>`.
+fn parse_body(body: &str) -> Option<(u32, u64, u64)> {
+    let mut parts = body.strip_prefix("b|")?.split('|');
+    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+}
+
+/// What one connection saw.
+#[derive(Default)]
+struct Seen {
+    received: HashSet<(u32, u64)>,
+    duplicated: u64,
+    latencies_ns: Vec<u64>,
+    acked: Vec<(u32, u64)>,
+}
+
+/// Drives the load through `urls` (one WebSocket URL per member, room-major: connection
+/// `r * members + m` is member `m` of room `r`) and returns what it measured.
+pub async fn drive(urls: Vec<String>, room_ids: Vec<i64>, load: &Load) -> anyhow::Result<Outcome> {
+    let epoch = Instant::now();
+    let mut sinks = Vec::with_capacity(urls.len());
+    let mut readers = Vec::with_capacity(urls.len());
+    let mut windows = Vec::with_capacity(urls.len());
+    let stop_reading = Arc::new(tokio::sync::Notify::new());
+    for url in &urls {
+        let (stream, _) = tokio_tungstenite::connect_async(url.as_str()).await.with_context(|| format!("connecting {}", url.split('?').next().unwrap_or("")))?;
+        let (sink, mut stream) = stream.split();
+        let window = Arc::new(Semaphore::new(load.window));
+        let acks = window.clone();
+        let stop = stop_reading.clone();
+        readers.push(tokio::spawn(async move {
+            let mut seen = Seen::default();
+            loop {
+                let next = tokio::select! {
+                    next = stream.next() => next,
+                    _ = stop.notified() => break,
+                };
+                let Some(Ok(Message::Text(text))) = next else {
+                    if matches!(next, None | Some(Err(_)) | Some(Ok(Message::Close(_)))) {
+                        break;
+                    }
+                    continue;
+                };
+                let Ok(frame) = serde_json::from_str::<Frame>(&text) else { continue };
+                let Some((sender, counter, sent_ns)) = frame.message.as_ref().and_then(|m| parse_body(m.body)) else { continue };
+                if frame.kind != "message" && frame.kind != "ack" {
+                    continue;
+                }
+                let now_ns = epoch.elapsed().as_nanos() as u64;
+                seen.latencies_ns.push(now_ns.saturating_sub(sent_ns));
+                if !seen.received.insert((sender, counter)) {
+                    seen.duplicated += 1;
+                }
+                if frame.kind == "ack" {
+                    seen.acked.push((sender, counter));
+                    acks.add_permits(1);
+                }
+            }
+            seen
+        }));
+        sinks.push(Some(sink));
+        windows.push(window);
+    }
+
+    // Senders: spread over the rooms, one per member slot, in order.
+    let started = Instant::now();
+    let deadline = started + load.duration;
+    let mut senders = Vec::new();
+    for index in 0..load.senders {
+        let room = index % load.rooms;
+        let member = (index / load.rooms) % load.members;
+        let connection = room * load.members + member;
+        let Some(mut sink) = sinks[connection].take() else { continue };
+        let window = windows[connection].clone();
+        let room_id = room_ids[room];
+        let interval = (load.rate > 0.0).then(|| Duration::from_secs_f64(load.senders as f64 / load.rate));
+        let full_window = load.window as u32;
+        senders.push(tokio::spawn(async move {
+            let mut sent = 0u64;
+            let mut next_at = Instant::now();
+            while Instant::now() < deadline {
+                if let Some(interval) = interval {
+                    next_at += interval;
+                    tokio::time::sleep_until(next_at.into()).await;
+                }
+                let Ok(permit) = tokio::time::timeout(Duration::from_secs(5), window.acquire()).await else { break };
+                let Ok(permit) = permit else { break };
+                permit.forget();
+                let body = format!("b|{index}|{sent}|{}", epoch.elapsed().as_nanos());
+                let frame = json!({"type": "send", "room_id": room_id, "client_id": format!("{index}-{sent}"), "body": body});
+                if sink.send(Message::text(frame.to_string())).await.is_err() {
+                    break;
+                }
+                sent += 1;
+            }
+            // Every send acknowledged means the whole window is free again.
+            let _ = tokio::time::timeout(Duration::from_secs(10), window.acquire_many(full_window)).await;
+            (sent, sink)
+        }));
+    }
+    let mut sent = 0;
+    let mut keep_open = Vec::new();
+    for sender in senders {
+        let (count, sink) = sender.await?;
+        sent += count;
+        keep_open.push(sink);
+    }
+    let elapsed = started.elapsed();
+    // Let the last deliveries arrive.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop_reading.notify_waiters();
+    let mut seen = Vec::with_capacity(readers.len());
+    for reader in readers {
+        seen.push(reader.await?);
+    }
+    drop(keep_open);
+
+    let mut acked_by_room: Vec<HashSet<(u32, u64)>> = vec![HashSet::new(); load.rooms];
+    for (connection, s) in seen.iter().enumerate() {
+        acked_by_room[connection / load.members].extend(s.acked.iter().copied());
+    }
+    let (mut deliveries, mut lost, mut duplicated, mut latencies) = (0u64, 0u64, 0u64, Vec::new());
+    for (connection, s) in seen.into_iter().enumerate() {
+        let expected = &acked_by_room[connection / load.members];
+        lost += expected.iter().filter(|id| !s.received.contains(id)).count() as u64;
+        deliveries += s.received.len() as u64;
+        duplicated += s.duplicated;
+        latencies.extend(s.latencies_ns.into_iter().map(Duration::from_nanos));
+    }
+    let acked = acked_by_room.iter().map(|set| set.len() as u64).sum();
+    Ok(Outcome { sent, acked, deliveries, lost, duplicated, elapsed, latency: Latencies::new(latencies) })
+}
+
+
+/// Server-side costs of a run.
+#[derive(Debug, Clone, Copy)]
+pub struct Costs {
+    pub cpu_seconds: f64,
+    pub peak_rss_bytes: u64,
+}
+
+/// Runs the load against a fresh `chat-api` with `server_env`.
+pub async fn against_chat(
+    binary: &std::path::Path,
+    storage: crate::server::Storage,
+    load: &Load,
+    server_env: &[(&str, &str)],
+) -> anyhow::Result<(Outcome, Costs)> {
+    use crate::server::{Database, JWT_SECRET, Server};
+    let users = load.rooms * load.members;
+    let database = Database::create(storage)?;
+    Server::run_command(binary, &database, &["migrate"])?;
+    let hash = chat_api::auth::password::hash_password("bench password", 4).map_err(|e| anyhow::anyhow!("{e}"))?;
+    crate::seed::users(&database, users, &hash)?;
+    crate::seed::groups(&database, load.rooms, load.members)?;
+    let tokens = crate::seed::access_tokens(&database, users, JWT_SECRET)?;
+    let server = Server::start(binary, &database, server_env)?;
+    let base = server.ws_base();
+    let urls = tokens.iter().map(|token| format!("{base}/ws/?token={token}")).collect();
+    let rooms = (1..=load.rooms as i64).collect();
+    let cpu_before = crate::procstat::cpu_seconds(server.pid());
+    let outcome = drive(urls, rooms, load).await?;
+    let costs = Costs {
+        cpu_seconds: crate::procstat::cpu_seconds(server.pid()) - cpu_before,
+        peak_rss_bytes: crate::procstat::peak_rss_bytes(server.pid()),
+    };
+    Ok((outcome, costs))
+}
+
+/// Runs the load against the bare relay.
+pub async fn against_relay(load: &Load) -> anyhow::Result<(Outcome, Costs)> {
+    let relay = crate::server::Server::start_relay()?;
+    let base = relay.ws_base();
+    let urls = (0..load.rooms)
+        .flat_map(|room| (0..load.members).map(move |member| (room, member)))
+        .map(|(room, member)| format!("{base}/ws/?token={}:{member}", room + 1))
+        .collect();
+    let rooms = (1..=load.rooms as i64).collect();
+    let cpu_before = crate::procstat::cpu_seconds(relay.pid());
+    let outcome = drive(urls, rooms, load).await?;
+    let costs = Costs {
+        cpu_seconds: crate::procstat::cpu_seconds(relay.pid()) - cpu_before,
+        peak_rss_bytes: crate::procstat::peak_rss_bytes(relay.pid()),
+    };
+    Ok((outcome, costs))
+}
+
+/// One table line.
+pub fn line(label: &str, outcome: &Outcome, costs: &Costs) -> String {
+    format!(
+        "{label:<22} {:>9.0} deliveries/s  {:>7.0} stored/s  {}  lost {} dup {}  cpu {:.1} s  peak rss {:.0} MB",
+        outcome.deliveries_per_second(),
+        outcome.acked_per_second(),
+        outcome.latency.brief(),
+        outcome.lost,
+        outcome.duplicated,
+        costs.cpu_seconds,
+        costs.peak_rss_bytes as f64 / 1e6
+    )
+}
