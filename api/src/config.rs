@@ -32,6 +32,8 @@ pub struct Config {
     pub public_url: String,
     /// Browser origins allowed besides `PUBLIC_URL`'s (`CORS_ORIGINS`, comma-separated).
     pub cors_origins: Vec<String>,
+    /// The built SPA, served at `/` (`STATIC_DIR`; `frontend/dist` when it exists).
+    pub static_dir: Option<PathBuf>,
     /// Largest accepted JSON body, in bytes.
     pub json_body_limit: usize,
     /// HTTP worker threads.
@@ -81,6 +83,10 @@ impl Config {
             cors_origins: var("CORS_ORIGINS")
                 .map(|list| list.split(',').map(|o| o.trim().trim_end_matches('/').to_owned()).filter(|o| !o.is_empty()).collect())
                 .unwrap_or_default(),
+            static_dir: var("STATIC_DIR").map(PathBuf::from).or_else(|| {
+                let built = PathBuf::from("frontend/dist");
+                built.join("index.html").exists().then_some(built)
+            }),
             json_body_limit: parse_var("JSON_BODY_LIMIT", 64 * 1024)?,
             workers: parse_var("WORKERS", std::thread::available_parallelism().map_or(2, |n| n.get()))?,
             ws_inbox_capacity: parse_var("WS_INBOX_CAPACITY", 1024usize)?.max(1),

@@ -12,6 +12,7 @@ pub mod openapi;
 pub mod realtime;
 pub mod routes;
 pub mod services;
+pub mod spa;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

@@ -11,7 +11,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::{extract, openapi, routes, telemetry};
+use crate::{extract, openapi, routes, spa, telemetry};
 
 /// Unknown routes answer in the contract's error shape.
 async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
@@ -31,10 +31,16 @@ pub fn build(config: Config) -> anyhow::Result<(Server, SocketAddr)> {
             .openapi(openapi::base())
             .configure(routes::configure)
             .split_for_parts();
+        let static_dir = state.config.static_dir.clone();
         app.app_data(state.clone())
             .app_data(web::PathConfig::default().error_handler(extract::path_error))
             .app_data(web::QueryConfig::default().error_handler(extract::query_error))
             .service(SwaggerUi::new("/api/docs/{_:.*}").url("/api/openapi.json", api))
+            .configure(|cfg| {
+                if let Some(dir) = static_dir {
+                    cfg.service(spa::service(dir));
+                }
+            })
             .default_service(web::to(not_found))
             .wrap(from_fn(telemetry::log_request))
             .wrap(from_fn(telemetry::add_trailing_slash))

@@ -64,3 +64,30 @@ async fn the_server_refuses_to_start_with_a_bad_configuration() {
     assert!(!bad_url.status.success());
     assert!(String::from_utf8_lossy(&bad_url.stderr).contains("DATABASE_URL"));
 }
+
+/// With `STATIC_DIR`, the SPA is served at `/` and client routes fall back to `index.html`,
+/// while API paths and missing asset files keep their JSON 404.
+#[tokio::test]
+async fn the_built_spa_is_served_with_client_route_fallback() {
+    let site = tempfile::tempdir().unwrap();
+    std::fs::create_dir(site.path().join("assets")).unwrap();
+    std::fs::write(site.path().join("index.html"), "<!doctype html><title>Chat</title>").unwrap();
+    std::fs::write(site.path().join("assets/app-123.js"), "console.log('chat')").unwrap();
+    let dir = site.path().to_str().unwrap().to_owned();
+    let app = spawn_app!(Backend::Sqlite, &[("STATIC_DIR", dir.as_str())]);
+    for path in ["/", "/chat/7", "/reset-password/1/token"] {
+        let page = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(page.status(), StatusCode::OK, "{path}");
+        assert!(page.text().await.unwrap().contains("<title>Chat</title>"), "{path} is the SPA");
+    }
+    let asset = app.client.get(app.url("/assets/app-123.js")).send().await.unwrap();
+    assert_eq!(asset.status(), StatusCode::OK);
+    assert!(asset.headers()["content-type"].to_str().unwrap().contains("javascript"));
+    for path in ["/assets/missing.js", "/api/no/such/route/"] {
+        let missing = app.get(path, None).await;
+        assert_eq!((missing.status, missing.code()), (StatusCode::NOT_FOUND, "not_found"), "{path}");
+    }
+    let post = app.post("/somewhere", serde_json::json!({}), None).await;
+    assert_eq!(post.code(), "not_found");
+    assert_eq!(app.get("/healthz", None).await.status, StatusCode::OK);
+}
