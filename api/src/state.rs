@@ -28,7 +28,7 @@ impl AppState {
         let mailer = Mailer::new(&config)?;
         let dummy_password_hash = password::hash_password(&crate::auth::sessions::random_token(16), config.bcrypt_cost)
             .map_err(|e| anyhow::anyhow!("hashing the dummy password: {e}"))?;
-        let realtime = Realtime::start(db.clone(), config.writer_max_batch);
+        let realtime = Realtime::start(db.sibling(1)?, config.writer_max_batch);
         Ok(AppState { config, db, keys, mailer, realtime, dummy_password_hash })
     }
 }

@@ -102,7 +102,9 @@ pub async fn drive(urls: Vec<String>, room_ids: Vec<i64>, load: &Load) -> anyhow
     let stop_reading = Arc::new(tokio::sync::Notify::new());
     for url in &urls {
         let (stream, _) = tokio_tungstenite::connect_async(url.as_str()).await.with_context(|| format!("connecting {}", url.split('?').next().unwrap_or("")))?;
-        let (sink, mut stream) = stream.split();
+        let (mut sink, mut stream) = stream.split();
+        // As a real client does on connecting: sync (nothing to catch up on here).
+        sink.send(Message::text(json!({"type": "sync", "cursors": {}}).to_string())).await?;
         let window = Arc::new(Semaphore::new(load.window));
         let acks = window.clone();
         let stop = stop_reading.clone();

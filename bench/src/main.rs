@@ -1,10 +1,12 @@
 //! `chat-bench`: drives the real `chat-api` over loopback (only), bounded in count and time,
 //! prints a table and writes the figures as JSON.
 
+mod connections;
 mod fanout;
 mod history;
 mod procstat;
 mod relay;
+mod rest;
 mod search;
 mod seed;
 mod server;
@@ -23,6 +25,10 @@ scenarios:
             --rooms R (10)  --members M (10)  --senders S (10)  --window W (16)
             --seconds T (10)  --rate N (0: as fast as the windows allow)
             --target chat|relay|both (both)  --writer-batch N (server default)
+  connections  C idle authenticated WebSockets: time to open, server RSS per connection
+            --connections C (50000)  --hold-seconds N (5)
+  rest      an authenticated read route (the friends list) under load
+            --friends N (50)  --concurrency N (64)  --seconds T (10)
   history   paging a room of many messages (seeded in bulk)
             --messages N (1000000)  --requests N (2000)
   search    people search over many seeded users
@@ -125,6 +131,23 @@ async fn main() -> anyhow::Result<()> {
                 }
             }
             figures
+        }
+        "connections" => {
+            let options = connections::Options {
+                connections: args.parse("--connections", 50_000)?,
+                hold: std::time::Duration::from_secs_f64(args.parse("--hold-seconds", 5.0)?),
+                storage,
+            };
+            connections::run(&binary, options).await?
+        }
+        "rest" => {
+            let options = rest::Options {
+                friends: args.parse("--friends", 50)?,
+                concurrency: args.parse("--concurrency", 64)?,
+                duration: std::time::Duration::from_secs_f64(args.parse("--seconds", 10.0)?),
+                storage,
+            };
+            rest::run(&binary, options).await?
         }
         "history" => {
             let options = history::Options {

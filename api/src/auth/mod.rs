@@ -5,8 +5,12 @@ pub mod jwt;
 pub mod password;
 pub mod sessions;
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
@@ -24,16 +28,70 @@ pub struct AuthUser {
     pub is_admin: bool,
 }
 
+/// Counts revocations (logout, password change or reset, refresh reuse, deactivation) in this
+/// process. A cached session check is trusted only while the count is unchanged.
+static REVOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+/// How long a session check may be reused when nothing was revoked meanwhile.
+const SESSION_CHECK_TTL: Duration = Duration::from_secs(10);
+/// Cached session checks per worker, at most.
+const SESSION_CACHE_MAX: usize = 10_000;
+
+struct CheckedSession {
+    user_id: i64,
+    is_admin: bool,
+    revocations: u64,
+    at: Instant,
+}
+
+thread_local! {
+    /// Session checks of this worker thread (actix workers are single-threaded): they save a
+    /// database round trip per request.
+    static CHECKED: RefCell<HashMap<String, CheckedSession>> = RefCell::new(HashMap::new());
+}
+
+/// Call after a revocation has committed: every cached session check is stale from now on.
+pub fn sessions_revoked() {
+    REVOCATIONS.fetch_add(1, Ordering::SeqCst);
+}
+
+fn cached_check(sid: &str, user_id: i64) -> Option<bool> {
+    let revocations = REVOCATIONS.load(Ordering::SeqCst);
+    CHECKED.with(|cache| {
+        let cache = cache.borrow();
+        let entry = cache.get(sid)?;
+        let fresh = entry.user_id == user_id && entry.revocations == revocations && entry.at.elapsed() < SESSION_CHECK_TTL;
+        fresh.then_some(entry.is_admin)
+    })
+}
+
+fn remember_check(sid: String, user_id: i64, is_admin: bool, revocations: u64) {
+    CHECKED.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if cache.len() >= SESSION_CACHE_MAX {
+            cache.clear();
+        }
+        cache.insert(sid, CheckedSession { user_id, is_admin, revocations, at: Instant::now() });
+    });
+}
+
 /// Checks an access token: signature, expiry, kind, and that its session and user are live.
 pub async fn authenticate(state: &AppState, token: &str) -> ApiResult<AuthUser> {
     let claims = state.keys.verify(token, TokenKind::Access)?;
     let id = claims.user_id()?;
+    if let Some(is_admin) = cached_check(&claims.sid, id) {
+        return Ok(AuthUser { id, session_id: claims.sid, is_admin });
+    }
+    // Read the count before the database: a revocation committed after this read bumps it and
+    // so invalidates what is cached below.
+    let revocations = REVOCATIONS.load(Ordering::SeqCst);
     let sid = claims.sid.clone();
     let is_admin = state
         .db
         .run(move |conn| sessions::active_user_is_admin(conn, &sid, id))
         .await?
         .ok_or_else(|| ApiError::not_authenticated("session has been revoked"))?;
+    remember_check(claims.sid.clone(), id, is_admin, revocations);
     Ok(AuthUser { id, session_id: claims.sid, is_admin })
 }
 

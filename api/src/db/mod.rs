@@ -92,6 +92,7 @@ impl r2d2::ManageConnection for ConnectionManager {
 #[derive(Clone)]
 pub struct Db {
     pool: r2d2::Pool<ConnectionManager>,
+    url: DatabaseUrl,
 }
 
 impl Db {
@@ -99,7 +100,7 @@ impl Db {
     /// migrations.
     pub fn connect(database_url: &str) -> anyhow::Result<Db> {
         let url = DatabaseUrl::parse(database_url)?;
-        let max_size = match &url {
+        let size = match &url {
             DatabaseUrl::Sqlite(path) => {
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -108,15 +109,25 @@ impl Db {
             }
             DatabaseUrl::Postgres(_) => 16,
         };
-        let pool = r2d2::Pool::builder()
-            .max_size(max_size)
-            .connection_timeout(Duration::from_secs(10))
-            .build(ConnectionManager { url })
-            .context("opening the database")?;
-        let db = Db { pool };
+        let db = Db::open(url, size)?;
         let mut conn = db.pool.get().context("connecting to the database")?;
         run_migrations(&mut conn)?;
         Ok(db)
+    }
+
+    /// A pool of `size` connections to the same database (already migrated): the message
+    /// writer's own, so busy readers never keep it waiting for a connection.
+    pub fn sibling(&self, size: u32) -> anyhow::Result<Db> {
+        Db::open(self.url.clone(), size)
+    }
+
+    fn open(url: DatabaseUrl, size: u32) -> anyhow::Result<Db> {
+        let pool = r2d2::Pool::builder()
+            .max_size(size)
+            .connection_timeout(Duration::from_secs(10))
+            .build(ConnectionManager { url: url.clone() })
+            .context("opening the database")?;
+        Ok(Db { pool, url })
     }
 
     /// Runs `f` with a pooled connection on the blocking thread pool, never on the executor.

@@ -93,6 +93,11 @@ pub struct MessageFrames {
 }
 
 impl MessageFrames {
+    /// Only the `message` form (for `sync`).
+    pub fn encode_message(view: &MessageView) -> ByteString {
+        encode(&ServerFrame::Message { message: view })
+    }
+
     pub fn new(view: &MessageView) -> MessageFrames {
         let channels = ChannelsMessage {
             message: &view.body,

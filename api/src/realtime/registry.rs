@@ -20,8 +20,9 @@ pub type SessionId = u64;
 /// What the registry hands a session to write to its socket.
 #[derive(Debug, Clone)]
 pub enum Outbound {
-    /// A message of `room_id` at `seq`; the session skips a seq it already sent.
-    Message { room_id: i64, seq: i64, frame: ByteString },
+    /// A message of `room_id` at `seq`: the `ack` form for the connection that sent it (always
+    /// written), the `message` form for others (skipped if that seq was already sent).
+    Message { room_id: i64, seq: i64, frame: ByteString, ack: bool },
     /// Any other frame.
     Frame(ByteString),
 }
@@ -201,13 +202,14 @@ impl Registry {
             }
             Command::Friendship { a, b, friends } => self.friendship(a, b, friends),
             Command::KickLogins { user_id, only, keep } => {
-                let targets: Vec<SessionId> = self
-                    .sessions
-                    .iter()
-                    .filter(|(_, s)| s.user_id == user_id)
-                    .filter(|(_, s)| only.as_ref().is_none_or(|sid| &s.auth_session == sid))
-                    .filter(|(_, s)| keep.as_ref() != Some(&s.auth_session))
-                    .map(|(id, _)| *id)
+                let sessions = self.users.get(&user_id).map(|entry| entry.sessions.clone()).unwrap_or_default();
+                let targets: Vec<SessionId> = sessions
+                    .into_iter()
+                    .filter(|id| {
+                        self.sessions.get(id).is_some_and(|s| {
+                            only.as_ref().is_none_or(|sid| &s.auth_session == sid) && keep.as_ref() != Some(&s.auth_session)
+                        })
+                    })
                     .collect();
                 for id in targets {
                     self.remove(id, Some(Kick::Revoked));
@@ -274,9 +276,10 @@ impl Registry {
                 }
             }
         }
-        if friends && self.users.contains_key(&a) && self.users.contains_key(&b) {
-            self.push_to_user(a, Outbound::Frame(encode(&ServerFrame::Presence { user_id: b, online: true })));
-            self.push_to_user(b, Outbound::Frame(encode(&ServerFrame::Presence { user_id: a, online: true })));
+        // Both online: each learns the other's presence, or that it is no longer shown.
+        if self.users.contains_key(&a) && self.users.contains_key(&b) {
+            self.push_to_user(a, Outbound::Frame(encode(&ServerFrame::Presence { user_id: b, online: friends })));
+            self.push_to_user(b, Outbound::Frame(encode(&ServerFrame::Presence { user_id: a, online: friends })));
         }
     }
 
@@ -287,17 +290,17 @@ impl Registry {
             let Some(entry) = self.users.get(member) else { continue };
             for id in &entry.sessions {
                 let Some(session) = self.sessions.get(id) else { continue };
-                let frame = match session.mode {
-                    Mode::AllRooms if delivery.origin == Some(*id) => &frames.ack,
-                    Mode::AllRooms => &frames.message,
-                    Mode::ChannelsRoom(room) if room == frames.room_id => &frames.channels,
+                let (frame, ack) = match session.mode {
+                    Mode::AllRooms if delivery.origin == Some(*id) => (&frames.ack, true),
+                    Mode::AllRooms => (&frames.message, false),
+                    Mode::ChannelsRoom(room) if room == frames.room_id => (&frames.channels, false),
                     Mode::ChannelsRoom(_) => continue,
                 };
-                targets.push((*id, frame.clone()));
+                targets.push((*id, frame.clone(), ack));
             }
         }
-        for (id, frame) in targets {
-            self.push(id, Outbound::Message { room_id: frames.room_id, seq: frames.seq, frame });
+        for (id, frame, ack) in targets {
+            self.push(id, Outbound::Message { room_id: frames.room_id, seq: frames.seq, frame, ack });
         }
     }
 

@@ -1,17 +1,23 @@
 //! One WebSocket connection: a task on the worker's local set that owns the socket and runs one
 //! `select!` over the client's frames, its bounded inbox from the registry, a kick signal and a
-//! heartbeat. It always unregisters when the loop ends.
+//! heartbeat. It always unregisters when it ends, however it ends.
+//!
+//! Ordering: live messages are held back until the client's first `sync` (or its first other
+//! frame, or a short grace period), so a reconnecting client receives what it missed before
+//! anything newer, each room in seq order; after that, a message at or below the highest seq
+//! already sent on this connection is not sent again.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::web;
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, Closed, ProtocolError};
 use bytestring::ByteString;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use super::protocol::{ChannelsInbound, ClientFrame, MessageFrames, ServerFrame, encode, error_frame, parse_client_frame};
-use super::registry::{Connection, Kick, Mode, Outbound, SessionId, next_session_id};
+use super::registry::{Connection, Kick, Mode, Outbound, RegistryHandle, SessionId, next_session_id};
 use crate::auth::AuthUser;
 use crate::error::ApiError;
 use crate::services::messages::{self, SendRequest, validate_send};
@@ -24,6 +30,45 @@ pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 const TYPING_INTERVAL: Duration = Duration::from_secs(1);
 /// Rooms one `sync` may name.
 const SYNC_MAX_ROOMS: usize = 1000;
+/// How long live messages wait for the client's first frame after connecting.
+const SYNC_GRACE: Duration = Duration::from_secs(2);
+/// Sends one connection may have waiting in the writer.
+const MAX_SENDS_IN_FLIGHT: usize = 256;
+/// A socket write that takes longer means the client stopped reading.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The socket, with every write bounded in time.
+struct Socket(actix_ws::Session);
+
+impl Socket {
+    async fn text(&mut self, frame: impl Into<ByteString>) -> Result<(), Closed> {
+        tokio::time::timeout(WRITE_TIMEOUT, self.0.text(frame)).await.unwrap_or(Err(Closed))
+    }
+
+    async fn ping(&mut self) -> Result<(), Closed> {
+        tokio::time::timeout(WRITE_TIMEOUT, self.0.ping(b"")).await.unwrap_or(Err(Closed))
+    }
+
+    async fn pong(&mut self, bytes: &[u8]) -> Result<(), Closed> {
+        tokio::time::timeout(WRITE_TIMEOUT, self.0.pong(bytes)).await.unwrap_or(Err(Closed))
+    }
+
+    async fn close(self, reason: Option<CloseReason>) {
+        let _ = tokio::time::timeout(WRITE_TIMEOUT, self.0.close(reason)).await;
+    }
+}
+
+/// Unregisters the connection when dropped: on any exit, panics included.
+struct Registration {
+    registry: RegistryHandle,
+    id: SessionId,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.registry.disconnect(self.id);
+    }
+}
 
 struct SessionActor {
     state: web::Data<AppState>,
@@ -33,27 +78,32 @@ struct SessionActor {
     outbox: mpsc::Sender<Outbound>,
     /// The highest seq sent per room: a message at or below it is not sent again.
     delivered: HashMap<i64, i64>,
+    /// Live messages held until the client's first frame; `None` once released.
+    held: Option<Vec<Outbound>>,
+    hold_limit: usize,
+    sends_in_flight: Arc<Semaphore>,
     typing_sent: HashMap<i64, Instant>,
     last_seen: Instant,
 }
 
 /// Runs the connection until either side closes it.
-pub async fn run(
-    state: web::Data<AppState>,
-    mut socket: actix_ws::Session,
-    stream: actix_ws::MessageStream,
-    user: AuthUser,
-    mode: Mode,
-) {
+pub async fn run(state: web::Data<AppState>, session: actix_ws::Session, stream: actix_ws::MessageStream, user: AuthUser, mode: Mode) {
+    let mut socket = Socket(session);
     let id = next_session_id();
     // The inbox is bounded (WS_INBOX_CAPACITY): the registry never waits on a connection.
     let (outbox, mut inbox) = mpsc::channel(state.config.ws_inbox_capacity);
+    let (kick_signal, mut kicked) = oneshot::channel();
     let heartbeat_interval = state.config.ws_heartbeat;
     // Silence for three heartbeats means the connection is dead.
     let client_timeout = heartbeat_interval * 3;
-    let (kick_signal, mut kicked) = oneshot::channel();
     let user_id = user.id;
-    let friends = state.db.run(move |conn| contacts::friend_ids(conn, user_id)).await.unwrap_or_default();
+    let friends = match state.db.run(move |conn| contacts::friend_ids(conn, user_id)).await {
+        Ok(friends) => friends,
+        Err(error) => {
+            socket.text(error_frame(&error, None)).await.ok();
+            return socket.close(Some(CloseReason { code: CloseCode::Error, description: Some("try again".into()) })).await;
+        }
+    };
     state.realtime.registry.connect(Connection {
         id,
         user_id,
@@ -63,6 +113,7 @@ pub async fn run(
         kick: kick_signal,
         friends,
     });
+    let _registration = Registration { registry: state.realtime.registry.clone(), id };
     let mut stream = stream.max_frame_size(MAX_FRAME_BYTES).aggregate_continuations().max_continuation_size(MAX_FRAME_BYTES);
     let mut actor = SessionActor {
         state: state.clone(),
@@ -71,14 +122,19 @@ pub async fn run(
         mode,
         outbox,
         delivered: HashMap::new(),
+        // Channels clients never sync: nothing to wait for.
+        held: (mode == Mode::AllRooms).then(Vec::new),
+        hold_limit: state.config.ws_inbox_capacity,
+        sends_in_flight: Arc::new(Semaphore::new(MAX_SENDS_IN_FLIGHT)),
         typing_sent: HashMap::new(),
         last_seen: Instant::now(),
     };
     let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat_interval, heartbeat_interval);
+    let grace = tokio::time::sleep(SYNC_GRACE);
+    tokio::pin!(grace);
 
     let close: Option<CloseReason> = loop {
         tokio::select! {
-            biased;
             kick = &mut kicked => break Some(kick_reason(kick.ok())),
             Some(outbound) = inbox.recv() => {
                 if actor.forward(&mut socket, outbound).await.is_err() {
@@ -105,18 +161,22 @@ pub async fn run(
                     break None;
                 }
             }
+            _ = &mut grace, if actor.held.is_some() => {
+                if actor.release(&mut socket).await.is_err() {
+                    break None;
+                }
+            }
             _ = heartbeat.tick() => {
                 if actor.last_seen.elapsed() > client_timeout {
                     break Some(CloseReason { code: CloseCode::Away, description: Some("no heartbeat".into()) });
                 }
-                if socket.ping(b"").await.is_err() {
+                if socket.ping().await.is_err() {
                     break None;
                 }
             }
         }
     };
-    state.realtime.registry.disconnect(id);
-    let _ = socket.close(close).await;
+    socket.close(close).await;
 }
 
 fn kick_reason(kick: Option<Kick>) -> CloseReason {
@@ -128,10 +188,27 @@ fn kick_reason(kick: Option<Kick>) -> CloseReason {
 }
 
 impl SessionActor {
-    /// Writes what the registry sent, skipping a message already sent on this connection.
-    async fn forward(&mut self, socket: &mut actix_ws::Session, outbound: Outbound) -> Result<(), Closed> {
+    /// Writes what the registry sent, or holds a live message until the first sync.
+    async fn forward(&mut self, socket: &mut Socket, outbound: Outbound) -> Result<(), Closed> {
+        if let (Some(held), Outbound::Message { ack: false, .. }) = (&mut self.held, &outbound) {
+            held.push(outbound);
+            if held.len() >= self.hold_limit {
+                return self.release(socket).await;
+            }
+            return Ok(());
+        }
+        self.write(socket, outbound).await
+    }
+
+    async fn write(&mut self, socket: &mut Socket, outbound: Outbound) -> Result<(), Closed> {
         match outbound {
-            Outbound::Message { room_id, seq, frame } => {
+            // An ack is always written: the sender is waiting for it, whatever it has seen.
+            Outbound::Message { room_id, seq, frame, ack: true } => {
+                let sent = self.delivered.entry(room_id).or_insert(0);
+                *sent = (*sent).max(seq);
+                socket.text(frame).await
+            }
+            Outbound::Message { room_id, seq, frame, ack: false } => {
                 let sent = self.delivered.entry(room_id).or_insert(0);
                 if seq <= *sent {
                     return Ok(());
@@ -143,30 +220,36 @@ impl SessionActor {
         }
     }
 
-    async fn handle_text(&mut self, socket: &mut actix_ws::Session, text: &str) -> Result<(), Closed> {
+    /// Writes the held live messages (those a sync already sent are skipped) and stops holding.
+    async fn release(&mut self, socket: &mut Socket) -> Result<(), Closed> {
+        for outbound in self.held.take().unwrap_or_default() {
+            self.write(socket, outbound).await?;
+        }
+        Ok(())
+    }
+
+    async fn handle_text(&mut self, socket: &mut Socket, text: &str) -> Result<(), Closed> {
         match self.mode {
-            Mode::AllRooms => self.handle_frame(socket, text).await,
+            Mode::AllRooms => {
+                self.handle_frame(socket, text).await?;
+                // The first frame, sync or not, ends the wait for it.
+                self.release(socket).await
+            }
             Mode::ChannelsRoom(room_id) => self.handle_channels(socket, room_id, text).await,
         }
     }
 
-    async fn handle_frame(&mut self, socket: &mut actix_ws::Session, text: &str) -> Result<(), Closed> {
+    async fn handle_frame(&mut self, socket: &mut Socket, text: &str) -> Result<(), Closed> {
         let frame = match parse_client_frame(text) {
             Ok(frame) => frame,
             Err((error, client_id)) => return socket.text(error_frame(&error, client_id)).await,
         };
         let outcome = match frame {
             ClientFrame::Ping => return socket.text(encode(&ServerFrame::Pong)).await,
-            ClientFrame::Send { room_id, client_id, body } => {
-                let submitted = validate_send(&body, &client_id).and_then(|()| {
-                    let request = SendRequest { room_id, sender_id: self.user.id, body, client_id: client_id.clone() };
-                    self.state.realtime.writer.submit(request, self.id, self.outbox.clone())
-                });
-                return match submitted {
-                    Ok(()) => Ok(()),
-                    Err(error) => socket.text(error_frame(&error, Some(client_id))).await,
-                };
-            }
+            ClientFrame::Send { room_id, client_id, body } => match self.submit(room_id, body, client_id.clone()) {
+                Ok(()) => Ok(()),
+                Err(error) => return socket.text(error_frame(&error, Some(client_id))).await,
+            },
             ClientFrame::Typing { room_id } => self.typing(room_id).await,
             ClientFrame::Read { room_id, seq } => messages::read(&self.state, self.user.id, room_id, seq).await,
             ClientFrame::Sync { cursors } => return self.sync(socket, cursors).await,
@@ -177,36 +260,54 @@ impl SessionActor {
         }
     }
 
-    /// Passes a typing notice to the room's other members, at most once a second per room.
+    /// Hands a send to the writer, within this connection's allowance of sends in flight.
+    fn submit(&self, room_id: i64, body: String, client_id: String) -> Result<(), ApiError> {
+        validate_send(&body, &client_id)?;
+        let permit = self
+            .sends_in_flight
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| ApiError::RateLimited { retry_after_secs: 1 })?;
+        let request = SendRequest { room_id, sender_id: self.user.id, body, client_id };
+        self.state.realtime.writer.submit(request, self.id, self.outbox.clone(), permit)
+    }
+
+    /// Passes a typing notice to the room's other members, at most once a second per room
+    /// (counted before any database work, so refused notices are throttled too).
     async fn typing(&mut self, room_id: i64) -> Result<(), ApiError> {
         let now = Instant::now();
         if self.typing_sent.get(&room_id).is_some_and(|at| now.duration_since(*at) < TYPING_INTERVAL) {
             return Ok(());
         }
-        let members = rooms::typing_audience(&self.state, self.user.id, room_id).await?;
+        if self.typing_sent.len() > 1000 {
+            self.typing_sent.retain(|_, at| now.duration_since(*at) < TYPING_INTERVAL);
+        }
         self.typing_sent.insert(room_id, now);
+        let members = rooms::typing_audience(&self.state, self.user.id, room_id).await?;
         let frame = encode(&ServerFrame::Typing { room_id, user_id: self.user.id });
         self.state.realtime.registry.to_users(members, frame, Some(self.user.id));
         Ok(())
     }
 
-    /// Sends every message after the client's cursors, room by room in seq order, then
-    /// `synced`. Live messages wait in the inbox meanwhile and are deduplicated by seq.
-    async fn sync(&mut self, socket: &mut actix_ws::Session, cursors: BTreeMap<String, i64>) -> Result<(), Closed> {
+    /// Sends every message after the client's cursors, room by room in seq order (skipping what
+    /// this connection already sent), then `synced`.
+    async fn sync(&mut self, socket: &mut Socket, cursors: BTreeMap<String, i64>) -> Result<(), Closed> {
         if cursors.len() > SYNC_MAX_ROOMS {
             return socket.text(error_frame(&ApiError::invalid(format!("sync names at most {SYNC_MAX_ROOMS} rooms")), None)).await;
         }
-        let mut parsed = Vec::with_capacity(cursors.len());
+        let mut parsed: BTreeMap<i64, i64> = BTreeMap::new();
         for (room, seq) in &cursors {
             match room.parse::<i64>() {
-                Ok(room_id) => parsed.push((room_id, *seq)),
+                Ok(room_id) => {
+                    parsed.insert(room_id, (*seq).max(0));
+                }
                 Err(_) => {
                     let error = ApiError::invalid(format!("sync cursors are keyed by room id, not {room:?}"));
                     return socket.text(error_frame(&error, None)).await;
                 }
             }
         }
-        let (found, refused) = match messages::sync(&self.state, self.user.id, parsed).await {
+        let (found, refused) = match messages::sync(&self.state, self.user.id, parsed.clone().into_iter().collect()).await {
             Ok(result) => result,
             Err(error) => return socket.text(error_frame(&error, None)).await,
         };
@@ -217,13 +318,15 @@ impl SessionActor {
         let mut reached = BTreeMap::new();
         let mut has_more = Vec::new();
         for room in found {
-            let mut last = cursors.get(&room.room_id.to_string()).copied().unwrap_or(0);
+            let mut last = parsed.get(&room.room_id).copied().unwrap_or(0);
             for message in &room.messages {
-                socket.text(MessageFrames::new(message).message).await?;
-                last = message.seq;
+                let sent = self.delivered.entry(room.room_id).or_insert(0);
+                if message.seq > *sent {
+                    *sent = message.seq;
+                    socket.text(MessageFrames::encode_message(message)).await?;
+                }
+                last = last.max(message.seq);
             }
-            let sent = self.delivered.entry(room.room_id).or_insert(0);
-            *sent = (*sent).max(last);
             reached.insert(room.room_id.to_string(), last);
             if room.has_more {
                 has_more.push(room.room_id);
@@ -233,15 +336,10 @@ impl SessionActor {
     }
 
     /// `/ws/chat/{room_id}/`: `{"message": "…"}` in, the Channels shape out.
-    async fn handle_channels(&mut self, socket: &mut actix_ws::Session, room_id: i64, text: &str) -> Result<(), Closed> {
+    async fn handle_channels(&mut self, socket: &mut Socket, room_id: i64, text: &str) -> Result<(), Closed> {
         let submitted = serde_json::from_str::<ChannelsInbound>(text)
             .map_err(|e| ApiError::invalid(format!("expected {{\"message\": \"…\"}}: {e}")))
-            .and_then(|inbound| {
-                let client_id = format!("ch-{}", crate::auth::sessions::random_token(12));
-                validate_send(&inbound.message, &client_id)?;
-                let request = SendRequest { room_id, sender_id: self.user.id, body: inbound.message, client_id };
-                self.state.realtime.writer.submit(request, self.id, self.outbox.clone())
-            });
+            .and_then(|inbound| self.submit(room_id, inbound.message, format!("ch-{}", crate::auth::sessions::random_token(12))));
         match submitted {
             Ok(()) => Ok(()),
             Err(error) => socket.text(ByteString::from(serde_json::to_string(&error.body()).unwrap_or_default())).await,

@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 
 use super::protocol::{MessageFrames, error_frame};
 use super::registry::{Delivery, Outbound, RegistryHandle, SessionId};
@@ -22,8 +22,9 @@ pub enum Reply {
     /// A REST request waiting for its message.
     Http(oneshot::Sender<ApiResult<MessageView>>),
     /// A WebSocket connection: `ack` through the registry (in order with other messages), or
-    /// `error` straight to its inbox.
-    Socket { session: SessionId, outbox: mpsc::Sender<Outbound> },
+    /// `error` straight to its inbox. The permit counts against the connection's sends in
+    /// flight until the send is answered.
+    Socket { session: SessionId, outbox: mpsc::Sender<Outbound>, _permit: OwnedSemaphorePermit },
 }
 
 struct Job {
@@ -63,8 +64,8 @@ impl WriterHandle {
     }
 
     /// Queues a message from a WebSocket connection without waiting.
-    pub fn submit(&self, request: SendRequest, session: SessionId, outbox: mpsc::Sender<Outbound>) -> ApiResult<()> {
-        self.tx.try_send(Job { request, reply: Reply::Socket { session, outbox } }).map_err(|_| {
+    pub fn submit(&self, request: SendRequest, session: SessionId, outbox: mpsc::Sender<Outbound>, permit: OwnedSemaphorePermit) -> ApiResult<()> {
+        self.tx.try_send(Job { request, reply: Reply::Socket { session, outbox, _permit: permit } }).map_err(|_| {
             ApiError::Unavailable(anyhow::anyhow!("the server is busy storing messages; retry with the same client_id"))
         })
     }
@@ -84,55 +85,80 @@ async fn run(db: Db, registry: RegistryHandle, mut rx: mpsc::Receiver<Job>, stat
         let stored = db.run(move |conn| store_batch(conn, &requests)).await;
         stats.batches.fetch_add(1, Relaxed);
         match stored {
-            Ok(batch) => {
-                let stored_count = batch.outcomes.iter().filter(|o| matches!(o, Outcome::Stored(_))).count();
-                stats.messages.fetch_add(stored_count as u64, Relaxed);
-                let senders: Vec<i64> = batch.senders.keys().copied().collect::<HashSet<_>>().into_iter().collect();
-                let online = registry.online(senders).await;
-                let mut deliveries = Vec::new();
-                for (job, outcome) in jobs.into_iter().zip(batch.outcomes) {
-                    let view = |message: crate::db::models::Message| {
-                        let sender = batch.senders.get(&message.sender_id).cloned().map(|row| {
-                            let online = online.contains(&row.id);
-                            UserPublic::new(row, online)
-                        });
-                        sender.map(|sender| MessageView::new(message, sender))
-                    };
-                    match outcome {
-                        Outcome::Stored(message) => {
-                            let members = batch.members.get(&message.room_id).cloned().unwrap_or_else(|| Arc::from(Vec::new()));
-                            let Some(view) = view(message) else { continue };
-                            let origin = match &job.reply {
-                                Reply::Socket { session, .. } => Some(*session),
-                                Reply::Http(_) => None,
-                            };
-                            deliveries.push(Delivery { members, frames: Arc::new(MessageFrames::new(&view)), origin });
-                            if let Reply::Http(reply) = job.reply {
-                                let _ = reply.send(Ok(view));
-                            }
-                        }
-                        Outcome::Duplicate(message) => match (job.reply, view(message)) {
-                            (Reply::Http(reply), Some(view)) => {
-                                let _ = reply.send(Ok(view));
-                            }
-                            (Reply::Socket { outbox, .. }, Some(view)) => {
-                                let _ = outbox.try_send(Outbound::Frame(MessageFrames::new(&view).ack));
-                            }
-                            (_, None) => {}
-                        },
-                        Outcome::Rejected(error) => answer_error(job, error),
+            Ok(batch) => dispatch(&registry, &stats, jobs, batch).await,
+            Err(error) if jobs.len() > 1 => {
+                // One bad send must not fail its neighbours: store each alone.
+                tracing::warn!(error = format!("{error:?}"), size = jobs.len(), "message batch failed; storing its sends one by one");
+                for job in jobs {
+                    let request = [job.request.clone()];
+                    match db.run(move |conn| store_batch(conn, &request)).await {
+                        Ok(batch) => dispatch(&registry, &stats, vec![job], batch).await,
+                        Err(error) => fail(job, error),
                     }
                 }
-                registry.deliver(deliveries);
             }
             Err(error) => {
-                tracing::error!(error = %error, size = jobs.len(), "storing a message batch failed");
-                for job in jobs {
-                    answer_error(job, ApiError::Unavailable(anyhow::anyhow!("the message could not be stored; retry with the same client_id")));
+                if let Some(job) = jobs.into_iter().next() {
+                    fail(job, error);
                 }
             }
         }
     }
+}
+
+/// Answers a job whose storing failed: a database that is unavailable is worth a retry with
+/// the same client id; anything else is final.
+fn fail(job: Job, error: ApiError) {
+    tracing::error!(error = format!("{error:?}"), room_id = job.request.room_id, "storing a message failed");
+    let answer = match error {
+        ApiError::Unavailable(_) => ApiError::Unavailable(anyhow::anyhow!("the message could not be stored; retry with the same client_id")),
+        other => other,
+    };
+    answer_error(job, answer);
+}
+
+/// Answers every job of a stored batch and hands the new messages to the registry.
+async fn dispatch(registry: &RegistryHandle, stats: &WriterStats, jobs: Vec<Job>, batch: crate::services::messages::StoredBatch) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let stored_count = batch.outcomes.iter().filter(|o| matches!(o, Outcome::Stored(_))).count();
+    stats.messages.fetch_add(stored_count as u64, Relaxed);
+    let senders: Vec<i64> = batch.senders.keys().copied().collect::<HashSet<_>>().into_iter().collect();
+    let online = registry.online(senders).await;
+    let mut deliveries = Vec::new();
+    for (job, outcome) in jobs.into_iter().zip(batch.outcomes) {
+        let view = |message: crate::db::models::Message| {
+            let sender = batch.senders.get(&message.sender_id).cloned().map(|row| {
+                let online = online.contains(&row.id);
+                UserPublic::new(row, online)
+            });
+            sender.map(|sender| MessageView::new(message, sender))
+        };
+        match outcome {
+            Outcome::Stored(message) => {
+                let members = batch.members.get(&message.room_id).cloned().unwrap_or_else(|| Arc::from(Vec::new()));
+                let Some(view) = view(message) else { continue };
+                let origin = match &job.reply {
+                    Reply::Socket { session, .. } => Some(*session),
+                    Reply::Http(_) => None,
+                };
+                deliveries.push(Delivery { members, frames: Arc::new(MessageFrames::new(&view)), origin });
+                if let Reply::Http(reply) = job.reply {
+                    let _ = reply.send(Ok(view));
+                }
+            }
+            Outcome::Duplicate(message) => match (job.reply, view(message)) {
+                (Reply::Http(reply), Some(view)) => {
+                    let _ = reply.send(Ok(view));
+                }
+                (Reply::Socket { outbox, .. }, Some(view)) => {
+                    let _ = outbox.try_send(Outbound::Frame(MessageFrames::new(&view).ack));
+                }
+                (_, None) => {}
+            },
+            Outcome::Rejected(error) => answer_error(job, error),
+        }
+    }
+    registry.deliver(deliveries);
 }
 
 fn answer_error(job: Job, error: ApiError) {

@@ -71,6 +71,9 @@ impl SearchParams {
         if text.is_empty() {
             return Err(ApiError::invalid_field("query", "this field may not be blank"));
         }
+        if text.chars().any(char::is_control) {
+            return Err(ApiError::invalid_field("query", "may not contain control characters"));
+        }
         if text.chars().count() > QUERY_MAX_CHARS {
             return Err(ApiError::invalid_field("query", format!("must be at most {QUERY_MAX_CHARS} characters long")));
         }

@@ -227,8 +227,15 @@ pub async fn login(state: &State, email: &str, password: String) -> ApiResult<(U
 /// Exchanges a refresh token for a new pair (rotation with reuse detection).
 pub async fn refresh(state: &State, refresh_token: &str) -> ApiResult<TokenPair> {
     let claims = state.keys.verify(refresh_token, TokenKind::Refresh)?;
+    let (user_id, sid) = (claims.user_id()?, claims.sid.clone());
     let st = state.clone();
-    state.db.run(move |conn| sessions::rotate(conn, &st.keys, &claims)).await
+    let rotated = state.db.run(move |conn| sessions::rotate(conn, &st.keys, &claims)).await;
+    if rotated.is_err() {
+        // A reused refresh token revoked its family: its tokens and sockets go now.
+        crate::auth::sessions_revoked();
+        state.realtime.registry.kick_logins(user_id, Some(sid), None);
+    }
+    rotated
 }
 
 /// Revokes the session of `refresh_token`, which must belong to the caller.
@@ -242,6 +249,7 @@ pub async fn logout(state: &State, caller: &AuthUser, refresh_token: &str) -> Ap
     }
     let sid = claims.sid.clone();
     state.db.run(move |conn| sessions::revoke(conn, &sid, RevokeReason::Logout)).await?;
+    crate::auth::sessions_revoked();
     state.realtime.registry.kick_logins(caller.id, Some(claims.sid), None);
     Ok(())
 }
@@ -298,6 +306,7 @@ pub async fn change_password(state: &State, caller: &AuthUser, current: String, 
             })
         })
         .await?;
+    crate::auth::sessions_revoked();
     state.realtime.registry.kick_logins(caller.id, None, Some(caller.session_id.clone()));
     tracing::info!(user_id, "password changed");
     Ok(())
@@ -369,6 +378,7 @@ pub async fn reset_password(state: &State, user_id: i64, raw_token: String, pass
             })
         })
         .await?;
+    crate::auth::sessions_revoked();
     state.realtime.registry.kick_logins(user_id, None, None);
     tracing::info!(user_id, "password reset");
     Ok(())

@@ -227,6 +227,9 @@ pub async fn answer_request(state: &State, caller: i64, request_id: i64, answer:
                     return Err(ApiError::Conflict(format!("this friend request is already {}", request.status)));
                 }
                 if answer == Answer::Accept {
+                    if blocked_between(conn, request.sender_id, request.receiver_id)? {
+                        return Err(ApiError::Forbidden("you cannot befriend this user".into()));
+                    }
                     befriend(conn, request.sender_id, request.receiver_id)?;
                 }
                 let settled = load_request(conn, request_id)?.ok_or_else(|| ApiError::NotFound("friend request not found".into()))?;
@@ -318,7 +321,7 @@ pub async fn block(state: &State, caller: i64, target: i64) -> ApiResult<UserPub
     let row = state
         .db
         .run(move |conn| {
-            write_tx(conn, |conn| {
+            write_tx_retrying_conflicts(conn, 2, |conn| {
                 let row = users::table
                     .find(target)
                     .select(PublicUserRow::as_select())

@@ -19,6 +19,8 @@ pub const BODY_MAX_CHARS: usize = 4000;
 pub const CLIENT_ID_MAX_CHARS: usize = 64;
 /// Most messages one `sync` sends per room; beyond it the client pages through history.
 pub const SYNC_MAX_PER_ROOM: i64 = 500;
+/// Most messages one `sync` sends in all.
+pub const SYNC_MAX_TOTAL: i64 = 5000;
 
 /// A message someone wants stored.
 #[derive(Debug, Clone)]
@@ -37,6 +39,9 @@ pub fn validate_send(body: &str, client_id: &str) -> ApiResult<()> {
     }
     if length > BODY_MAX_CHARS {
         return Err(ApiError::PayloadTooLarge(format!("a message is at most {BODY_MAX_CHARS} characters long")));
+    }
+    if body.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\t' | '\r')) {
+        return Err(ApiError::invalid_field("body", "a message may not contain control characters"));
     }
     let id_length = client_id.chars().count();
     if id_length == 0 || id_length > CLIENT_ID_MAX_CHARS || client_id.chars().any(char::is_control) {
@@ -101,6 +106,7 @@ fn refusal(conn: &mut DbConn, info: &RoomInfo, sender: i64) -> ApiResult<Option<
 /// are strictly increasing without gaps; on PostgreSQL the row lock orders concurrent writers.
 pub fn store_batch(conn: &mut DbConn, requests: &[SendRequest]) -> ApiResult<StoredBatch> {
     write_tx(conn, |conn| {
+        lock_rooms(conn, requests)?;
         let now = db::now();
         let mut infos: HashMap<i64, Option<RoomInfo>> = HashMap::new();
         let mut refusals: HashMap<(i64, i64), Option<String>> = HashMap::new();
@@ -228,6 +234,29 @@ pub fn store_batch(conn: &mut DbConn, requests: &[SendRequest]) -> ApiResult<Sto
     })
 }
 
+/// Takes the row locks of the batch's rooms first, in id order. On PostgreSQL this orders
+/// writers on several nodes (no deadlock between batches naming the same rooms), and every
+/// check that follows (members, blocks, earlier sends) sees what the previous holder
+/// committed. SQLite's `BEGIN IMMEDIATE` already serialises writers.
+fn lock_rooms(conn: &mut DbConn, requests: &[SendRequest]) -> ApiResult<()> {
+    if let DbConn::Pg(pg) = conn {
+        let mut ids: Vec<i64> = requests.iter().map(|r| r.room_id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        rooms::table.filter(rooms::id.eq_any(&ids)).order(rooms::id).select(rooms::id).for_update().load::<i64>(pg)?;
+    }
+    Ok(())
+}
+
+/// Locks one room's row (PostgreSQL), so membership changes and message batches on it take
+/// turns.
+pub fn lock_room(conn: &mut DbConn, room_id: i64) -> ApiResult<()> {
+    if let DbConn::Pg(pg) = conn {
+        rooms::table.find(room_id).select(rooms::id).for_update().load::<i64>(pg)?;
+    }
+    Ok(())
+}
+
 /// Inserts `rows` and returns their ids by (room, seq). PostgreSQL takes them in one
 /// multi-row statement (a round trip each would dominate a batch); SQLite runs in-process,
 /// where a statement per row costs little. Diesel's connection enum cannot build multi-row
@@ -311,7 +340,18 @@ pub fn mark_read(conn: &mut DbConn, room_id: i64, user: i64, seq: i64) -> ApiRes
         )
         .set(room_members::last_read_seq.eq(seq))
         .execute(conn)?;
-        Ok((member_ids(conn, room_id)?, moved == 1))
+        let mut members = member_ids(conn, room_id)?;
+        if RoomKind::parse(&room.kind) == RoomKind::Private {
+            // Across a block, the other side is not told.
+            let mut visible = Vec::new();
+            for member in members {
+                if member == user || !blocked_between(conn, user, member)? {
+                    visible.push(member);
+                }
+            }
+            members = visible;
+        }
+        Ok((members, moved == 1))
     })
 }
 
@@ -370,8 +410,9 @@ pub struct SyncedRoom {
     pub has_more: bool,
 }
 
-/// Every message after each cursor, for the rooms of `cursors` the caller belongs to (up to
-/// [`SYNC_MAX_PER_ROOM`] each). Rooms the caller is not in are returned separately.
+/// Every message after each cursor, for the rooms of `cursors` the caller belongs to: up to
+/// [`SYNC_MAX_PER_ROOM`] per room and [`SYNC_MAX_TOTAL`] in all (rooms cut short are marked
+/// `has_more`). Rooms the caller is not in are returned separately.
 pub async fn sync(state: &State, caller: i64, cursors: Vec<(i64, i64)>) -> ApiResult<(Vec<SyncedRoom>, Vec<i64>)> {
     let (found, refused, senders) = state
         .db
@@ -381,12 +422,19 @@ pub async fn sync(state: &State, caller: i64, cursors: Vec<(i64, i64)>) -> ApiRe
             let mut found = Vec::new();
             let mut refused = Vec::new();
             let mut sender_ids = HashSet::new();
+            let mut budget = SYNC_MAX_TOTAL;
             for (room_id, after) in cursors {
                 if !member_of.contains(&room_id) {
                     refused.push(room_id);
                     continue;
                 }
-                let (list, has_more) = history(conn, room_id, Cursor::After(after.max(0)), SYNC_MAX_PER_ROOM)?;
+                if budget == 0 {
+                    found.push((room_id, Vec::new(), true));
+                    continue;
+                }
+                let limit = SYNC_MAX_PER_ROOM.min(budget);
+                let (list, has_more) = history(conn, room_id, Cursor::After(after.max(0)), limit)?;
+                budget -= list.len() as i64;
                 sender_ids.extend(list.iter().map(|m| m.sender_id));
                 found.push((room_id, list, has_more));
             }
@@ -394,9 +442,19 @@ pub async fn sync(state: &State, caller: i64, cursors: Vec<(i64, i64)>) -> ApiRe
             Ok((found, refused, senders))
         })
         .await?;
-    let mut rooms = Vec::new();
+    let mut order = Vec::with_capacity(found.len());
+    let mut all = Vec::new();
     for (room_id, list, has_more) in found {
-        rooms.push(SyncedRoom { room_id, messages: message_views(state, list, senders.clone()).await, has_more });
+        order.push((room_id, has_more));
+        all.extend(list);
     }
+    let mut by_room: HashMap<i64, Vec<crate::dto::MessageView>> = HashMap::new();
+    for view in message_views(state, all, senders).await {
+        by_room.entry(view.room_id).or_default().push(view);
+    }
+    let rooms = order
+        .into_iter()
+        .map(|(room_id, has_more)| SyncedRoom { room_id, messages: by_room.remove(&room_id).unwrap_or_default(), has_more })
+        .collect();
     Ok((rooms, refused))
 }

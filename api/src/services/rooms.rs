@@ -14,7 +14,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::realtime::fill_online;
 use crate::realtime::protocol::{ServerFrame, encode};
 use crate::services::contacts::{are_friends, blocked_between};
-use crate::services::messages::{member_ids, room_for_member};
+use crate::services::messages::{lock_room, member_ids, room_for_member};
 use crate::state::AppState;
 
 type State = web::Data<AppState>;
@@ -38,13 +38,16 @@ fn log_event(conn: &mut DbConn, room_id: i64, actor: Option<i64>, kind: &str, su
     Ok(())
 }
 
+/// Adds a member, who starts having read everything before joining: earlier history is there
+/// to scroll through, not to count as unread.
 fn add_member(conn: &mut DbConn, room_id: i64, user_id: i64, role: &str, actor: Option<i64>) -> ApiResult<()> {
+    let last_seq: i64 = rooms::table.find(room_id).select(rooms::last_seq).first(conn)?;
     diesel::insert_into(room_members::table)
         .values((
             room_members::room_id.eq(room_id),
             room_members::user_id.eq(user_id),
             room_members::role.eq(role),
-            room_members::last_read_seq.eq(0),
+            room_members::last_read_seq.eq(last_seq),
             room_members::joined_at.eq(db::now()),
         ))
         .execute(conn)?;
@@ -234,12 +237,11 @@ pub async fn open_private(state: &State, caller: i64, other: i64) -> ApiResult<(
 
 /// Creates a group owned by `caller` with `member_ids` (friends of the caller) in it.
 pub async fn create_group(state: &State, caller: i64, name: String, member_ids: Vec<i64>) -> ApiResult<RoomView> {
-    let mut unique: Vec<i64> = Vec::new();
-    for id in member_ids.into_iter().filter(|id| *id != caller) {
-        if !unique.contains(&id) {
-            unique.push(id);
-        }
+    if member_ids.len() > GROUP_MAX_MEMBERS * 4 {
+        return Err(ApiError::invalid_field("member_ids", format!("a group has at most {GROUP_MAX_MEMBERS} members")));
     }
+    let mut seen = HashSet::new();
+    let unique: Vec<i64> = member_ids.into_iter().filter(|id| *id != caller && seen.insert(*id)).collect();
     if unique.len() + 1 > GROUP_MAX_MEMBERS {
         return Err(ApiError::invalid_field("member_ids", format!("a group has at most {GROUP_MAX_MEMBERS} members")));
     }
@@ -282,7 +284,8 @@ pub async fn invite(state: &State, caller: i64, group_id: i64, user_id: i64) -> 
     let view = state
         .db
         .run(move |conn| {
-            write_tx(conn, |conn| {
+            write_tx_retrying_conflicts(conn, 2, |conn| {
+                lock_room(conn, group_id)?;
                 let room = room_for_member(conn, group_id, caller)?;
                 if RoomKind::parse(&room.kind) != RoomKind::Group {
                     return Err(ApiError::invalid_field("group_id", "only groups take invitations"));
@@ -311,6 +314,7 @@ pub async fn leave(state: &State, caller: i64, room_id: i64) -> ApiResult<()> {
         .db
         .run(move |conn| {
             write_tx(conn, |conn| {
+                lock_room(conn, room_id)?;
                 let room = room_for_member(conn, room_id, caller)?;
                 if RoomKind::parse(&room.kind) == RoomKind::Private {
                     return Err(ApiError::Conflict("private chats cannot be left".into()));
@@ -359,13 +363,22 @@ pub async fn list(state: &State, caller: i64) -> ApiResult<Vec<RoomView>> {
     Ok(list)
 }
 
-/// The members of a room the caller belongs to, for typing notices.
+/// The members of a room the caller belongs to, for typing notices; in a private room, no
+/// one across a block.
 pub async fn typing_audience(state: &State, caller: i64, room_id: i64) -> ApiResult<Vec<i64>> {
     state
         .db
         .run(move |conn| {
-            room_for_member(conn, room_id, caller)?;
-            member_ids(conn, room_id)
+            let room = room_for_member(conn, room_id, caller)?;
+            let members = member_ids(conn, room_id)?;
+            if RoomKind::parse(&room.kind) == RoomKind::Private {
+                for other in members.iter().filter(|m| **m != caller) {
+                    if blocked_between(conn, caller, *other)? {
+                        return Err(ApiError::Forbidden("you cannot message this user".into()));
+                    }
+                }
+            }
+            Ok(members)
         })
         .await
 }

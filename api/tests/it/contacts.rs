@@ -260,7 +260,7 @@ async fn search_hides_the_caller_and_both_sides_of_a_block_and_pages(backend: Ba
 async fn search_validates_its_parameters(backend: Backend) {
     let app = spawn_app!(backend);
     let me = app.register("ann").await;
-    for query in ["query=", "query=%20%20", "query=a&limit=0", "query=a&limit=51", "query=a&offset=-1", "query=a&offset=1001", "limit=5", "query=a&limit=x"] {
+    for query in ["query=", "query=%20%20", "query=a%00b", "query=a&limit=0", "query=a&limit=51", "query=a&offset=-1", "query=a&offset=1001", "limit=5", "query=a&limit=x"] {
         let answer = app.get(&format!("/api/contact/find-friend/?{query}"), Some(&me.access)).await;
         assert_eq!((answer.status, answer.code()), (StatusCode::BAD_REQUEST, "validation_error"), "{query}");
     }
