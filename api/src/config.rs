@@ -44,10 +44,42 @@ pub struct Config {
     pub ws_heartbeat: Duration,
     /// Sends the writer stores in one transaction, at most (1: one message per transaction).
     pub writer_max_batch: usize,
+    /// The AI provider; `None` when neither `OPENAI_API_KEY` nor `OPENAI_BASE_URL` is set.
+    pub ai: Option<AiProvider>,
+    /// Tokens a new account starts with (`AI_TOKEN_GRANT`).
+    pub ai_token_grant: i64,
+    /// Most tokens one reply may use (`AI_MAX_REPLY_TOKENS`).
+    pub ai_max_reply_tokens: u32,
+    /// Budget of the conversation context sent with a request, in tokens (`AI_CONTEXT_TOKENS`).
+    pub ai_context_tokens: usize,
+    /// The assistant's instructions (`AI_SYSTEM_PROMPT`).
+    pub ai_system_prompt: String,
+    /// Seconds an upstream call may take; for streams, the longest silence (`AI_TIMEOUT_SECS`).
+    pub ai_timeout: Duration,
+    /// A JSON object of exact prompts and their fixed replies (`AI_PREDEFINED_REPLIES`, a path).
+    pub ai_predefined_replies: Option<PathBuf>,
     /// Multiplies every rate limit's allowance; 0 turns rate limiting off.
     pub rate_limit_scale: f64,
     /// `json` for one JSON object per log line, anything else for human-readable text.
     pub log_format: String,
+}
+
+/// An OpenAI-compatible provider.
+#[derive(Clone)]
+pub struct AiProvider {
+    pub api_key: String,
+    /// Base URL including `/v1`.
+    pub base_url: String,
+    /// Whether `OPENAI_BASE_URL` named another provider than OpenAI.
+    pub custom_base: bool,
+    pub model: String,
+}
+
+impl std::fmt::Debug for AiProvider {
+    /// The key stays out of any printed configuration.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AiProvider").field("base_url", &self.base_url).field("model", &self.model).finish_non_exhaustive()
+    }
 }
 
 impl Config {
@@ -92,6 +124,22 @@ impl Config {
             ws_inbox_capacity: parse_var("WS_INBOX_CAPACITY", 1024usize)?.max(1),
             ws_heartbeat: Duration::from_secs(parse_var("WS_HEARTBEAT_SECS", 15u64)?.max(1)),
             writer_max_batch: parse_var("WRITER_MAX_BATCH", 512usize)?.max(1),
+            ai: match (var("OPENAI_API_KEY"), var("OPENAI_BASE_URL")) {
+                (None, None) => None,
+                (key, base) => Some(AiProvider {
+                    // Local servers (Ollama, llama.cpp) need no key; the client sends one anyway.
+                    api_key: key.unwrap_or_else(|| "none".into()),
+                    custom_base: base.is_some(),
+                    base_url: base.unwrap_or_else(|| "https://api.openai.com/v1".into()).trim_end_matches('/').to_owned(),
+                    model: var_or("OPENAI_MODEL", "gpt-4o-mini"),
+                }),
+            },
+            ai_token_grant: parse_var("AI_TOKEN_GRANT", 10_000i64)?.max(0),
+            ai_max_reply_tokens: parse_var("AI_MAX_REPLY_TOKENS", 1024u32)?.max(16),
+            ai_context_tokens: parse_var("AI_CONTEXT_TOKENS", 3000usize)?.max(100),
+            ai_system_prompt: var_or("AI_SYSTEM_PROMPT", "You are a helpful assistant inside a chat app. Answer clearly and briefly."),
+            ai_timeout: Duration::from_secs(parse_var("AI_TIMEOUT_SECS", 60u64)?.max(1)),
+            ai_predefined_replies: var("AI_PREDEFINED_REPLIES").map(PathBuf::from),
             rate_limit_scale: parse_var("RATE_LIMIT_SCALE", 1.0)?,
             log_format: var_or("LOG_FORMAT", "text"),
         })

@@ -1,5 +1,6 @@
 //! The chat API server: a JSON REST + WebSocket API over SQLite or PostgreSQL.
 
+pub mod ai;
 pub mod auth;
 pub mod config;
 pub mod db;

@@ -22,6 +22,8 @@ use utoipa_actix_web::AppExt;
         (name = "contacts", description = "Friend requests, friends, blocks and people search"),
         (name = "rooms", description = "Private and group rooms, history, sending and read receipts"),
         (name = "realtime", description = "WebSocket connections"),
+        (name = "ai", description = "The AI assistant and token balances"),
+        (name = "admin", description = "Administration (admins only)"),
         (name = "operations", description = "Health and readiness"),
     )
 )]

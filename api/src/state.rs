@@ -1,5 +1,6 @@
 //! The state every handler shares: configuration, database pool, signing keys and mailer.
 
+use crate::ai::Assistant;
 use crate::auth::jwt::JwtKeys;
 use crate::auth::password;
 use crate::config::Config;
@@ -12,6 +13,8 @@ pub struct AppState {
     pub db: Db,
     pub keys: JwtKeys,
     pub mailer: Mailer,
+    /// The AI assistant's provider and settings.
+    pub ai: Assistant,
     /// The real-time actors of this node.
     pub realtime: Realtime,
     /// A hash of a random password at the configured cost: login checks against it when the
@@ -29,6 +32,7 @@ impl AppState {
         let dummy_password_hash = password::hash_password(&crate::auth::sessions::random_token(16), config.bcrypt_cost)
             .map_err(|e| anyhow::anyhow!("hashing the dummy password: {e}"))?;
         let realtime = Realtime::start(db.sibling(1)?, config.writer_max_batch);
-        Ok(AppState { config, db, keys, mailer, realtime, dummy_password_hash })
+        let ai = Assistant::new(&config)?;
+        Ok(AppState { config, db, keys, mailer, ai, realtime, dummy_password_hash })
     }
 }

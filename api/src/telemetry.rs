@@ -29,8 +29,12 @@ pub async fn log_request(
     let started = Instant::now();
     let method = req.method().clone();
     let response = next.call(req).await?;
-    let route = response.request().match_pattern().unwrap_or_else(|| "(unmatched)".to_owned());
     let status = response.status().as_u16();
+    // Building the line costs allocations: skip it when it would be filtered out.
+    if status < 500 && !tracing::enabled!(tracing::Level::INFO) {
+        return Ok(response);
+    }
+    let route = response.request().match_pattern().unwrap_or_else(|| "(unmatched)".to_owned());
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     if status >= 500 {
         tracing::warn!(%method, route, status, elapsed_ms, "request");

@@ -124,3 +124,23 @@ impl FromRequest for AuthUser {
         })
     }
 }
+
+/// The caller, who must be an administrator (403 otherwise).
+#[derive(Debug, Clone)]
+pub struct AdminUser(pub AuthUser);
+
+impl FromRequest for AdminUser {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = ApiResult<AdminUser>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let user = AuthUser::from_request(req, payload);
+        Box::pin(async move {
+            let user = user.await?;
+            if !user.is_admin {
+                return Err(ApiError::Forbidden("administrators only".into()));
+            }
+            Ok(AdminUser(user))
+        })
+    }
+}

@@ -124,6 +124,9 @@ impl Db {
     fn open(url: DatabaseUrl, size: u32) -> anyhow::Result<Db> {
         let pool = r2d2::Pool::builder()
             .max_size(size)
+            // r2d2 would run `SELECT 1` before every checkout; broken connections are caught
+            // by `has_broken` instead, and a failed query surfaces as an error anyway.
+            .test_on_check_out(false)
             .connection_timeout(Duration::from_secs(10))
             .build(ConnectionManager { url: url.clone() })
             .context("opening the database")?;

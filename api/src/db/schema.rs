@@ -73,6 +73,45 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    ai_accounts (user_id) {
+        user_id -> BigInt,
+        granted -> BigInt,
+        used -> BigInt,
+    }
+}
+
+diesel::table! {
+    ai_reservations (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        amount -> BigInt,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    ai_conversations (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        title -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    ai_messages (id) {
+        id -> BigInt,
+        conversation_id -> BigInt,
+        user_id -> BigInt,
+        role -> Text,
+        content -> Text,
+        tokens -> BigInt,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(one_time_tokens -> users (user_id));
 
@@ -138,4 +177,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     room_members,
     messages,
     room_events,
+    ai_accounts,
+    ai_reservations,
+    ai_conversations,
+    ai_messages,
 );

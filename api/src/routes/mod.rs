@@ -2,6 +2,7 @@
 //! handlers registered here reach the OpenAPI document.
 
 pub mod account;
+pub mod ai;
 pub mod contacts;
 pub mod ops;
 pub mod rooms;
@@ -42,6 +43,12 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(rooms::room_history)
         .service(rooms::send_message)
         .service(rooms::mark_read)
+        .service(ai::chat_ai)
+        .service(ai::chat_ai_stream)
+        .service(ai::token_balance)
+        .service(ai::chat_ai_history)
+        .service(ai::chat_ai_conversations)
+        .service(ai::grant_ai_tokens)
         .service(ws::open_socket)
         .service(ws::channels_socket);
 }

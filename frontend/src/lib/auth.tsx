@@ -9,6 +9,26 @@ export async function getMe(): Promise<User> {
   return unwrap(api.GET('/api/account/profile/'));
 }
 
+// "Your session has ended" must survive the reload that often follows (the tab was reopened).
+const ENDED_KEY = 'chat.sessionEnded';
+
+function readEndedFlag(): boolean {
+  try {
+    return sessionStorage.getItem(ENDED_KEY) === '1';
+  } catch {
+    return false;
+  }
+}
+
+function writeEndedFlag(ended: boolean): void {
+  try {
+    if (ended) sessionStorage.setItem(ENDED_KEY, '1');
+    else sessionStorage.removeItem(ENDED_KEY);
+  } catch {
+    // Storage disabled: the notice lasts until the next reload.
+  }
+}
+
 interface AuthContextValue {
   /** Whether tokens are stored (the profile may still be loading). */
   isAuthenticated: boolean;
@@ -31,7 +51,11 @@ export function AuthProvider({ children }: { children: ReactNode }) {
     () => tokenStore.raw(),
   );
   const isAuthenticated = raw !== null && tokenStore.get() !== null;
-  const [sessionEnded, setSessionEnded] = useState(false);
+  const [sessionEnded, setSessionEndedState] = useState(() => readEndedFlag());
+  const setSessionEnded = useCallback((ended: boolean) => {
+    writeEndedFlag(ended);
+    setSessionEndedState(ended);
+  }, []);
   // A deliberate logout revokes the session, which the server also announces (WebSocket 1008):
   // that is not "your session ended".
   const loggingOut = useRef(false);
@@ -41,7 +65,7 @@ export function AuthProvider({ children }: { children: ReactNode }) {
       session.onExpired(() => {
         if (!loggingOut.current) setSessionEnded(true);
       }),
-    [],
+    [setSessionEnded],
   );
 
   // Logged out (here, in another tab, or by an expired session): drop every cached answer.
@@ -56,7 +80,7 @@ export function AuthProvider({ children }: { children: ReactNode }) {
       setSessionEnded(false);
       tokenStore.set({ access: auth.access, refresh: auth.refresh });
     },
-    [queryClient],
+    [queryClient, setSessionEnded],
   );
 
   const logout = useCallback(async () => {
@@ -72,13 +96,13 @@ export function AuthProvider({ children }: { children: ReactNode }) {
       queryClient.clear();
       loggingOut.current = false;
     }
-  }, [queryClient]);
+  }, [queryClient, setSessionEnded]);
 
   const forget = useCallback(() => {
     setSessionEnded(false);
     tokenStore.set(null);
     queryClient.clear();
-  }, [queryClient]);
+  }, [queryClient, setSessionEnded]);
 
   const value = useMemo(
     () => ({ isAuthenticated, sessionEnded, startSession, logout, forget }),

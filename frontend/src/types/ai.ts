@@ -1,6 +1,6 @@
 /**
- * The AI assistant's shapes, written from API.md: these routes are not in openapi.yaml yet.
- * Replace with the generated types once they are.
+ * The AI assistant's shapes, written from API.md and the `ai` routes of openapi.yaml (which
+ * were still being built when this was written: hence by hand, and tolerant of either id type).
  */
 export type ConversationId = string | number;
 
@@ -30,4 +30,12 @@ export interface AiHistoryItem {
   content: string;
   tokens: number;
   created_at: string;
+}
+
+/** `GET /api/contact/chat_ai_conversations/`. */
+export interface AiConversation {
+  id: ConversationId;
+  title: string;
+  created_at: string;
+  updated_at: string;
 }

@@ -188,6 +188,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/admin/ai-tokens/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Grant AI tokens to a user (administrators only). */
+        post: operations["grant_ai_tokens"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/contact/block-requests/respond/": {
         parameters: {
             query?: never;
@@ -363,6 +380,80 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/contact/chat_ai/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Ask the assistant and wait for the whole reply. */
+        post: operations["chat_ai"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/contact/chat_ai/stream/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Ask the assistant and receive the reply as it is written.
+         * @description `text/event-stream`: `delta` events (`{"content": "…"}`), then one `done` event with the
+         *     fields of the plain reply, or an `error` event. Errors before the stream starts are plain
+         *     JSON error responses. Closing the connection stops the upstream call; what was produced is
+         *     charged.
+         */
+        post: operations["chat_ai_stream"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/contact/chat_ai_conversations/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's conversations with the assistant, most recent first. */
+        get: operations["chat_ai_conversations"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/contact/chat_ai_history/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's stored turns, oldest first. */
+        get: operations["chat_ai_history"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/contact/find-friend/": {
         parameters: {
             query?: never;
@@ -490,6 +581,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/contact/token_balance/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's AI token balance. */
+        get: operations["token_balance"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -568,6 +676,55 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description A conversation (`GET /api/contact/chat_ai_conversations/`). */
+        AiConversation: {
+            /** Format: date-time */
+            created_at: string;
+            /** Format: int64 */
+            id: number;
+            title: string;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        /** @description One stored turn (`GET /api/contact/chat_ai_history/`). */
+        AiHistoryEntry: {
+            content: string;
+            /** Format: int64 */
+            conversation_id: number;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: int64 */
+            id: number;
+            /** @description `user` or `assistant`. */
+            role: string;
+            /** Format: int64 */
+            tokens: number;
+        };
+        /** @description A finished reply (`POST /api/contact/chat_ai/`, and the `done` event of the stream). */
+        AiReply: {
+            /** Format: int64 */
+            conversation_id: number;
+            reply: string;
+            /**
+             * Format: int64
+             * @description Tokens available after it.
+             */
+            token_balance: number;
+            /**
+             * Format: int64
+             * @description Tokens charged for this reply (0 for predefined replies).
+             */
+            tokens_used: number;
+        };
+        AskRequest: {
+            /**
+             * Format: int64
+             * @description Continue this conversation; a new one starts when absent.
+             */
+            conversation_id?: number | null;
+            /** @description 1-4000 characters. */
+            message: string;
+        };
         /** @description The caller's profile and a fresh token pair. */
         AuthResponse: {
             access: string;
@@ -576,6 +733,18 @@ export interface components {
         };
         BTreeMap: {
             [key: string]: string[];
+        };
+        /** @description A user's tokens (`GET /api/contact/token_balance/`). */
+        Balance: {
+            /**
+             * Format: int64
+             * @description Tokens available now: granted - used - reserved by requests in flight.
+             */
+            balance: number;
+            /** Format: int64 */
+            granted: number;
+            /** Format: int64 */
+            used: number;
         };
         /** @enum {string} */
         BlockAction: "unblock";
@@ -671,6 +840,15 @@ export interface components {
             receiver: components["schemas"]["UserPublic"];
             sender: components["schemas"]["UserPublic"];
             status: components["schemas"]["RequestStatus"];
+        };
+        GrantRequest: {
+            /**
+             * Format: int64
+             * @description Tokens to add, 1-100,000,000.
+             */
+            tokens: number;
+            /** Format: int64 */
+            user_id: number;
         };
         GroupCreateRequest: {
             /** @description Friends to add besides the caller (at most 255). */
@@ -1334,6 +1512,57 @@ export interface operations {
             };
         };
     };
+    grant_ai_tokens: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GrantRequest"];
+            };
+        };
+        responses: {
+            /** @description The user's balance after the grant */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Balance"];
+                };
+            };
+            /** @description Tokens out of range */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not an administrator */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such user */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     respond_block: {
         parameters: {
             query?: never;
@@ -1844,6 +2073,173 @@ export interface operations {
             };
         };
     };
+    chat_ai: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AskRequest"];
+            };
+        };
+        responses: {
+            /** @description The reply and what it cost */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AiReply"];
+                };
+            };
+            /** @description Blank prompt */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not enough tokens (`insufficient_tokens`); no provider call was made */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such conversation of the caller */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Prompt over 4000 characters */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No provider configured, or it failed or timed out (`ai_unavailable`); nothing is charged */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    chat_ai_stream: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AskRequest"];
+            };
+        };
+        responses: {
+            /** @description Server-sent events: delta…, then done */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": string;
+                };
+            };
+            /** @description Not enough tokens */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No provider configured, or it failed */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    chat_ai_conversations: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Conversations */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AiConversation"][];
+                };
+            };
+        };
+    };
+    chat_ai_history: {
+        parameters: {
+            query?: {
+                /** @description Only this conversation's turns. */
+                conversation_id?: number | null;
+                /** @description Turns per page, 1-200 (default 50). */
+                limit?: number | null;
+                /** @description Turns to skip (default 0). */
+                offset?: number | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Turns */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AiHistoryEntry"][];
+                };
+            };
+            /** @description No such conversation of the caller */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     find_friend: {
         parameters: {
             query: {
@@ -2171,6 +2567,26 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    token_balance: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Tokens granted, used and available */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Balance"];
                 };
             };
         };

@@ -2,6 +2,7 @@
 //! (a SQLite file in a temporary folder, or a new PostgreSQL database) and a real SMTP listener,
 //! and speaks HTTP to it.
 
+pub mod openai;
 pub mod smtp;
 pub mod ws;
 

@@ -67,6 +67,28 @@ export class RealtimeClient {
   start(): void {
     if (this.socket) return;
     this.setStatus('connecting');
+    this.socket = this.createSocket();
+    if (typeof window !== 'undefined') {
+      window.addEventListener('online', this.handleOnline);
+      window.addEventListener('offline', this.handleOffline);
+      document.addEventListener('visibilitychange', this.handleVisible);
+    }
+  }
+
+  stop(): void {
+    const socket = this.socket;
+    if (!socket) return;
+    this.socket = null;
+    this.discard(socket);
+    if (typeof window !== 'undefined') {
+      window.removeEventListener('online', this.handleOnline);
+      window.removeEventListener('offline', this.handleOffline);
+      document.removeEventListener('visibilitychange', this.handleVisible);
+    }
+    this.setStatus('offline');
+  }
+
+  private createSocket(): ReconnectingWebSocket {
     const socket = new ReconnectingWebSocket(this.options.url, null, {
       WebSocket: this.options.WebSocket,
       // Frames are never queued while disconnected: a stale typing or read notice is useless,
@@ -80,34 +102,29 @@ export class RealtimeClient {
     socket.addEventListener('open', this.handleOpen);
     socket.addEventListener('message', this.handleMessage);
     socket.addEventListener('close', this.handleClose);
-    this.socket = socket;
-    if (typeof window !== 'undefined') {
-      window.addEventListener('online', this.handleOnline);
-      document.addEventListener('visibilitychange', this.handleVisible);
-    }
+    return socket;
   }
 
-  stop(): void {
-    const socket = this.socket;
-    if (!socket) return;
-    this.socket = null;
+  private discard(socket: ReconnectingWebSocket): void {
     this.stopPinging();
+    this.opened = false;
     socket.removeEventListener('open', this.handleOpen);
     socket.removeEventListener('message', this.handleMessage);
     socket.removeEventListener('close', this.handleClose);
-    socket.close(1000, 'logout');
-    if (typeof window !== 'undefined') {
-      window.removeEventListener('online', this.handleOnline);
-      document.removeEventListener('visibilitychange', this.handleVisible);
-    }
-    this.setStatus('offline');
+    socket.close(1000, 'closed by the client');
   }
 
-  /** Drops the connection and connects again at once (then resyncs). */
+  /**
+   * Drops the connection and connects again at once (then resyncs), skipping any backoff wait
+   * in progress: partysocket's own reconnect() cannot cut a pending wait short, so the socket
+   * is replaced.
+   */
   reconnect(): void {
-    if (!this.socket) return;
-    this.stopPinging();
-    this.socket.reconnect();
+    const socket = this.socket;
+    if (!socket) return;
+    this.discard(socket);
+    this.setStatus('connecting');
+    this.socket = this.createSocket();
   }
 
   /** Sends a frame if the connection is open; false when it is not (nothing is queued). */
@@ -175,6 +192,15 @@ export class RealtimeClient {
 
   private readonly handleOnline = (): void => {
     if (this.statusValue === 'connecting') this.reconnect();
+  };
+
+  /**
+   * The browser says the network is gone. An open socket can linger for a long time before
+   * anything notices (and the browser may not close it at all), so drop it now: the status
+   * tells the user, and new messages wait for the reconnect instead of vanishing into it.
+   */
+  private readonly handleOffline = (): void => {
+    if (this.statusValue !== 'connecting') this.reconnect();
   };
 
   private readonly handleVisible = (): void => {

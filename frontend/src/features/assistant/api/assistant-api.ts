@@ -1,8 +1,9 @@
 import { useQuery } from '@tanstack/react-query';
-import { ApiError, apiErrorFromBody, apiErrorFromResponse } from '@/lib/api-error';
+import { ApiError, apiErrorFromBody, apiErrorFromResponse, isApiError } from '@/lib/api-error';
 import { apiOrigin, session } from '@/lib/api-client';
 import { readSse } from '@/lib/sse';
-import type { AiChatRequest, AiHistoryItem, AiReply, TokenBalance } from '@/types/ai';
+import type { AiChatRequest, AiConversation, AiHistoryItem, AiReply, TokenBalance } from '@/types/ai';
+import { conversationsFrom } from '../utils/assistant-state';
 import { assistantKeys } from './query-keys';
 
 async function getJson<T>(path: string): Promise<T> {
@@ -35,8 +36,28 @@ export function useConversationHistory(conversationId: string | null) {
   });
 }
 
-export function useAllHistory() {
-  return useQuery({ queryKey: assistantKeys.conversations, queryFn: () => getHistory(undefined), retry: false });
+export interface ConversationSummary {
+  id: string;
+  title: string;
+  updatedAt: string;
+}
+
+/**
+ * The user's conversations, most recent first. A server without the conversations route yet
+ * (404) gets them from the history instead.
+ */
+export async function getConversations(): Promise<ConversationSummary[]> {
+  try {
+    const list = await getJson<AiConversation[]>('/api/contact/chat_ai_conversations/');
+    return list.map((c) => ({ id: String(c.id), title: c.title.trim() || 'Conversation', updatedAt: c.updated_at }));
+  } catch (error) {
+    if (!(isApiError(error) && error.status === 404 && error.message.startsWith('no route'))) throw error;
+    return conversationsFrom(await getHistory(undefined));
+  }
+}
+
+export function useConversations() {
+  return useQuery({ queryKey: assistantKeys.conversations, queryFn: getConversations, retry: false });
 }
 
 /** The text of a `delta` event: a JSON string, an object with the text, or plain text. */

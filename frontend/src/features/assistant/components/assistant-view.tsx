@@ -8,9 +8,9 @@ import { EmptyState, LoadingState } from '@/components/ui/states';
 import { errorMessage } from '@/lib/api-error';
 import { cn, shortTime } from '@/lib/format';
 import type { TokenBalance } from '@/types/ai';
-import { streamChat, useAllHistory, useConversationHistory, useTokenBalance } from '../api/assistant-api';
+import { streamChat, useConversationHistory, useConversations, useTokenBalance } from '../api/assistant-api';
 import { assistantKeys } from '../api/query-keys';
-import { availabilityOf, conversationsFrom, initialThread, threadReducer, type Turn } from '../utils/assistant-state';
+import { availabilityOf, initialThread, threadReducer, type Turn } from '../utils/assistant-state';
 
 interface AssistantViewProps {
   conversationId: string | null;
@@ -20,10 +20,15 @@ interface AssistantViewProps {
 
 const numberFormat = new Intl.NumberFormat();
 
+/** Ids travel as strings in URLs; the API takes integer ids as numbers. */
+function toConversationId(id: string): string | number {
+  return /^\d+$/.test(id) ? Number(id) : id;
+}
+
 export function AssistantView({ conversationId, onConversationChange }: AssistantViewProps) {
   const queryClient = useQueryClient();
   const balance = useTokenBalance();
-  const allHistory = useAllHistory();
+  const conversationList = useConversations();
   const history = useConversationHistory(conversationId);
   const [thread, dispatch] = useReducer(threadReducer, { ...initialThread, conversationId });
   const abort = useRef<AbortController | null>(null);
@@ -60,7 +65,7 @@ export function AssistantView({ conversationId, onConversationChange }: Assistan
     dispatch({ type: 'send', id: crypto.randomUUID?.() ?? String(Date.now()), message });
     try {
       const reply = await streamChat(
-        { message, ...(thread.conversationId !== null ? { conversation_id: thread.conversationId } : {}) },
+        { message, ...(thread.conversationId !== null ? { conversation_id: toConversationId(thread.conversationId) } : {}) },
         (text) => dispatch({ type: 'delta', text }),
         controller.signal,
       );
@@ -78,7 +83,7 @@ export function AssistantView({ conversationId, onConversationChange }: Assistan
     }
   }
 
-  const conversations = allHistory.data ? conversationsFrom(allHistory.data) : [];
+  const conversations = conversationList.data ?? [];
 
   return (
     <div className="flex h-full min-h-0">
@@ -93,10 +98,10 @@ export function AssistantView({ conversationId, onConversationChange }: Assistan
           </Button>
         </div>
         <nav aria-label="Conversations" className="min-h-0 flex-1 overflow-y-auto p-2">
-          {allHistory.isPending ? (
+          {conversationList.isPending ? (
             <LoadingState label="Loading conversations…" />
           ) : conversations.length === 0 ? (
-            <p className="px-2 py-3 text-sm text-slate-500">{allHistory.isError ? 'Past conversations cannot be listed right now.' : 'No conversations yet.'}</p>
+            <p className="px-2 py-3 text-sm text-slate-500">{conversationList.isError ? 'Past conversations cannot be listed right now.' : 'No conversations yet.'}</p>
           ) : (
             <ul className="space-y-0.5">
               {conversations.map((c) => (

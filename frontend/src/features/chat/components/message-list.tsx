@@ -114,7 +114,7 @@ export function MessageList({ room, meId }: { room: Room; meId: number | undefin
     <div className="relative min-h-0 flex-1">
       <div ref={scroller} onScroll={onScroll} className="h-full overflow-y-auto px-3 py-4 sm:px-6" role="log" aria-live="polite" aria-label="Messages" data-testid="message-list">
         <div ref={topSentinel} />
-        {state.hasMoreBefore && (
+        {query.data.hasMoreBefore && (
           <div className="flex justify-center pb-3">
             {loadOlder.isPending ? (
               <Spinner label="Loading earlier messages" className="text-slate-400" />

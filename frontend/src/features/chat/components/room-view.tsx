@@ -77,7 +77,7 @@ function RoomPane({ room, meId, friendsSource, onLeft }: { room: Room; meId: num
             <Button size="sm" variant="secondary" onClick={() => setDialog('invite')}>
               Invite
             </Button>
-            <ConfirmButton size="sm" variant="ghost" question="Leave this group?" confirmLabel="Leave" loading={leave.isPending} onConfirm={() => leave.mutate(room.id, { onSuccess: onLeft })}>
+            <ConfirmButton size="sm" variant="ghost" question="Leave this group?" confirmLabel="Leave" loading={leave.isPending} onConfirm={() => void leave.mutateAsync(room.id).then(onLeft, () => undefined)}>
               Leave
             </ConfirmButton>
           </div>
