@@ -9,7 +9,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::db::schema::{ai_accounts, ai_reservations};
-use crate::db::{self, DbConn, is_unique_violation, write_tx};
+use crate::db::{self, DbConn, write_tx, write_tx_retrying_conflicts};
 use crate::error::{ApiError, ApiResult};
 
 /// A user's tokens (`GET /api/contact/token_balance/`).
@@ -21,18 +21,15 @@ pub struct Balance {
     pub granted: i64,
 }
 
-/// Creates the account with the initial grant on first use.
+/// Creates the account with the initial grant on first use. Two first requests racing: the
+/// loser's insert fails on the primary key, which aborts its transaction on PostgreSQL, so the
+/// callers run in `write_tx_retrying_conflicts` and the retry finds the row.
 fn ensure_account(conn: &mut DbConn, user_id: i64, grant: i64) -> ApiResult<()> {
     let exists: bool = diesel::select(diesel::dsl::exists(ai_accounts::table.find(user_id))).get_result(conn)?;
     if !exists {
-        let inserted = diesel::insert_into(ai_accounts::table)
+        diesel::insert_into(ai_accounts::table)
             .values((ai_accounts::user_id.eq(user_id), ai_accounts::granted.eq(grant), ai_accounts::used.eq(0i64)))
-            .execute(conn);
-        match inserted {
-            Ok(_) => {}
-            Err(e) if is_unique_violation(&e) => {}
-            Err(e) => return Err(e.into()),
-        }
+            .execute(conn)?;
     }
     Ok(())
 }
@@ -56,7 +53,7 @@ fn live_reserved(conn: &mut DbConn, user_id: i64, stale_before: NaiveDateTime) -
 }
 
 pub fn balance(conn: &mut DbConn, user_id: i64, grant: i64, stale_before: NaiveDateTime) -> ApiResult<Balance> {
-    write_tx(conn, |conn| {
+    write_tx_retrying_conflicts(conn, 3, |conn| {
         ensure_account(conn, user_id, grant)?;
         let (granted, used) = lock_account(conn, user_id)?;
         let reserved = live_reserved(conn, user_id, stale_before)?;
@@ -67,7 +64,7 @@ pub fn balance(conn: &mut DbConn, user_id: i64, grant: i64, stale_before: NaiveD
 /// Sets aside up to `wanted` tokens, and at least `minimum`, or fails with 402.
 /// Returns the reservation's id and size.
 pub fn reserve(conn: &mut DbConn, user_id: i64, grant: i64, wanted: i64, minimum: i64, stale_before: NaiveDateTime) -> ApiResult<(i64, i64)> {
-    write_tx(conn, |conn| {
+    write_tx_retrying_conflicts(conn, 3, |conn| {
         ensure_account(conn, user_id, grant)?;
         let (granted, used) = lock_account(conn, user_id)?;
         let available = granted - used - live_reserved(conn, user_id, stale_before)?;
@@ -104,7 +101,7 @@ pub fn settle(conn: &mut DbConn, user_id: i64, reservation: (i64, i64), tokens: 
 
 /// Adds `tokens` to a user's grant (admin).
 pub fn grant(conn: &mut DbConn, user_id: i64, initial: i64, tokens: i64, stale_before: NaiveDateTime) -> ApiResult<Balance> {
-    write_tx(conn, |conn| {
+    write_tx_retrying_conflicts(conn, 3, |conn| {
         ensure_account(conn, user_id, initial)?;
         let (granted, used) = lock_account(conn, user_id)?;
         diesel::update(ai_accounts::table.find(user_id)).set(ai_accounts::granted.eq(granted + tokens)).execute(conn)?;
