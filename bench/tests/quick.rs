@@ -1,0 +1,64 @@
+//! Every scenario of chat-bench in a quick mode (seconds, small numbers) against the debug
+//! `chat-api`, so the load tool cannot rot. The full runs are in BENCHMARKS.md.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde_json::Value;
+
+/// The `chat-api` built beside this test's `chat-bench` (cargo test --workspace builds both).
+fn server() -> PathBuf {
+    let server = PathBuf::from(env!("CARGO_BIN_EXE_chat-bench")).with_file_name("chat-api");
+    assert!(server.exists(), "build chat-api first (cargo test --workspace does): {}", server.display());
+    server
+}
+
+/// Runs `chat-bench ARGS --json FILE` and returns the figures.
+fn bench(args: &[&str]) -> Value {
+    let out = tempfile::NamedTempFile::new().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_chat-bench"))
+        .args(args)
+        .arg("--server")
+        .arg(server())
+        .arg("--json")
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "chat-bench {args:?} failed:\n{}\n{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    serde_json::from_str(&std::fs::read_to_string(out.path()).unwrap()).unwrap()
+}
+
+#[test]
+fn fanout_quick_mode_delivers_everything_once_on_the_server_and_the_bare_relay() {
+    let figures = bench(&["fanout", "--rooms", "2", "--members", "3", "--senders", "2", "--window", "4", "--seconds", "1"]);
+    for target in ["chat", "relay"] {
+        let run = &figures[target];
+        assert!(run["acked"].as_u64().unwrap() > 0, "{target}: nothing was acknowledged: {run}");
+        assert_eq!(run["lost"], 0, "{target}: {run}");
+        assert_eq!(run["duplicated"], 0, "{target}: {run}");
+        assert_eq!(run["deliveries"].as_u64().unwrap(), run["acked"].as_u64().unwrap() * 3, "{target}: every member got every message");
+    }
+    assert!(figures["chat_fraction_of_relay"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn connections_quick_mode_holds_every_connection() {
+    let figures = bench(&["connections", "--connections", "50", "--hold-seconds", "0.5"]);
+    assert_eq!(figures["held"], 50);
+    assert_eq!(figures["sampled_alive"], figures["sampled"]);
+    assert!(figures["rss_per_connection_bytes"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn history_quick_mode_pages_a_seeded_room() {
+    let figures = bench(&["history", "--messages", "2000", "--requests", "30"]);
+    assert_eq!(figures["latency"]["count"], 30);
+}
+
+#[test]
+fn rest_and_search_quick_modes_answer() {
+    let rest = bench(&["rest", "--friends", "5", "--concurrency", "2", "--seconds", "0.5"]);
+    assert!(rest["requests_per_second"].as_f64().unwrap() > 0.0);
+    let search = bench(&["search", "--users", "500", "--requests", "20", "--concurrency", "2"]);
+    assert_eq!(search["latency"]["count"], 20);
+}
