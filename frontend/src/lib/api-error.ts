@@ -29,6 +29,17 @@ export class ApiError extends Error {
   field(name: string): string | undefined {
     return this.fields[name]?.join(' ');
   }
+
+  /**
+   * A sentence for the messages a form cannot show next to an input: those of fields it does
+   * not have (`token` of a reset link, say), without the "field: " prefix of `message`.
+   */
+  summary(shownFields: string[] = []): string | null {
+    const rest = Object.entries(this.fields).filter(([name]) => !shownFields.includes(name));
+    if (Object.keys(this.fields).length === 0) return this.message;
+    if (rest.length === 0) return null;
+    return rest.map(([, messages]) => messages.join(' ')).join(' ');
+  }
 }
 
 function isErrorBody(value: unknown): value is ErrorBody {

@@ -4,6 +4,7 @@ import { Alert } from '@/components/ui/alert';
 import { Button } from '@/components/ui/button';
 import { Field, Input } from '@/components/ui/field';
 import { errorMessage, isApiError } from '@/lib/api-error';
+import { sentence } from '@/lib/format';
 import { useResetPassword } from '../api/password-reset';
 
 export function ResetPasswordForm({ uid, token, onReset }: { uid: number; token: string; onReset?: () => void }) {
@@ -37,15 +38,14 @@ export function ResetPasswordForm({ uid, token, onReset }: { uid: number; token:
     );
   }
 
-  const fieldNames = isApiError(error) ? Object.keys(error.fields) : [];
-  const general = error && !fieldNames.some((f) => f === 'password' || f === 'password2') ? errorMessage(error) : null;
+  const general = !error ? null : isApiError(error) ? (error.status >= 500 || error.code === 'rate_limited' ? errorMessage(error) : error.summary(['password', 'password2'])) : errorMessage(error);
 
   return (
     <form onSubmit={submit} className="space-y-4" noValidate>
       {general && (
         <Alert tone="error">
-          {general}{' '}
-          {isApiError(error) && error.status === 400 && (
+          {sentence(general)}{' '}
+          {isApiError(error) && error.field('token') && (
             <Link to="/forgot-password" className="font-medium underline">
               Ask for a new link
             </Link>

@@ -2,7 +2,8 @@ import { useEffect, useRef } from 'react';
 import { Link } from 'react-router';
 import { Alert } from '@/components/ui/alert';
 import { LoadingState } from '@/components/ui/states';
-import { errorMessage } from '@/lib/api-error';
+import { errorMessage, isApiError } from '@/lib/api-error';
+import { sentence } from '@/lib/format';
 import { useVerifyEmail } from '../api/verify-email';
 
 /** Confirms the address from the link in the verification mail, once, on arrival. */
@@ -41,7 +42,7 @@ export function VerifyEmail({ uid, token, isAuthenticated }: { uid: number; toke
     return (
       <div className="space-y-4 text-center">
         <Alert tone="error" title="This link does not work">
-          {errorMessage(verify.error)} {isAuthenticated ? 'You can ask for a new link on your profile page.' : 'Log in to ask for a new link.'}
+          {sentence((isApiError(verify.error) && verify.error.field('token')) || errorMessage(verify.error))} {isAuthenticated ? 'You can ask for a new link on your profile page.' : 'Log in to ask for a new link.'}
         </Alert>
         {isAuthenticated ? (
           <Link to="/profile" className="font-medium text-indigo-600 hover:text-indigo-500">

@@ -25,4 +25,11 @@ describe('presence in the contact lists', () => {
     handleContactsFrame(qc, { type: 'presence', user_id: 9, online: true });
     expect(invalidate).toHaveBeenCalledWith({ queryKey: contactsKeys.all });
   });
+
+  it('refreshes friends’ presence after a resync', () => {
+    const qc = new QueryClient();
+    const invalidate = vi.spyOn(qc, 'invalidateQueries');
+    handleContactsFrame(qc, { type: 'synced', cursors: {}, has_more: [] });
+    expect(invalidate).toHaveBeenCalledWith({ queryKey: contactsKeys.friends });
+  });
 });

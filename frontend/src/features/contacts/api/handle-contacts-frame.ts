@@ -16,6 +16,11 @@ export function withPresence<T extends { id: number; online: boolean }>(list: T[
 
 /** Applies a WebSocket frame to the contact caches. */
 export function handleContactsFrame(queryClient: QueryClient, frame: ServerFrame): void {
+  if (frame.type === 'synced') {
+    // Back after a disconnection: friends who went offline meanwhile sent no notice to us.
+    void queryClient.invalidateQueries({ queryKey: contactsKeys.friends });
+    return;
+  }
   if (frame.type !== 'presence') return;
   const { user_id: userId, online } = frame;
   const friends = queryClient.getQueryData<UserPublic[]>(contactsKeys.friends);

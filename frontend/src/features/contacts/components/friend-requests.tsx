@@ -1,8 +1,9 @@
 import { Button } from '@/components/ui/button';
+import { ConfirmButton } from '@/components/ui/confirm-button';
 import { EmptyState, ErrorState, LoadingState } from '@/components/ui/states';
 import { errorMessage } from '@/lib/api-error';
 import { shortTime } from '@/lib/format';
-import { useCancelFriendRequest, useRespondFriendRequest } from '../api/contact-actions';
+import { useBlockUser, useCancelFriendRequest, useRespondFriendRequest } from '../api/contact-actions';
 import { useFriendRequests } from '../api/get-friend-requests';
 import { PersonRow } from './person-row';
 
@@ -10,11 +11,12 @@ export function FriendRequests() {
   const requests = useFriendRequests();
   const respond = useRespondFriendRequest();
   const cancel = useCancelFriendRequest();
+  const block = useBlockUser();
 
   if (requests.isPending) return <LoadingState label="Loading requests…" />;
   if (requests.isError) return <ErrorState error={requests.error} onRetry={() => void requests.refetch()} />;
   const { received, sent } = requests.data;
-  const actionError = respond.error ?? cancel.error;
+  const actionError = respond.error ?? cancel.error ?? block.error;
 
   return (
     <div className="divide-y divide-slate-200">
@@ -46,6 +48,16 @@ export function FriendRequests() {
                 >
                   Reject
                 </Button>
+                <ConfirmButton
+                  size="sm"
+                  variant="ghost"
+                  question={`Block ${request.sender.username}?`}
+                  confirmLabel="Block"
+                  loading={block.isPending && block.variables === request.sender.id}
+                  onConfirm={() => block.mutate(request.sender.id)}
+                >
+                  Block
+                </ConfirmButton>
               </PersonRow>
             ))}
           </ul>

@@ -1,12 +1,13 @@
 import { useEffect, useState } from 'react';
 import { Pill } from '@/components/ui/badge';
 import { Button } from '@/components/ui/button';
+import { ConfirmButton } from '@/components/ui/confirm-button';
 import { Input } from '@/components/ui/field';
 import { SearchIcon } from '@/components/ui/icons';
 import { EmptyState, ErrorState, LoadingState } from '@/components/ui/states';
 import { errorMessage } from '@/lib/api-error';
 import type { FoundUser, UserPublic } from '@/types/models';
-import { useRespondFriendRequest, useSendFriendRequest } from '../api/contact-actions';
+import { useBlockUser, useRespondFriendRequest, useSendFriendRequest } from '../api/contact-actions';
 import { useFindPeople } from '../api/find-people';
 import { useFriendRequests } from '../api/get-friend-requests';
 import { PersonRow } from './person-row';
@@ -83,10 +84,11 @@ const relationLabel: Record<FoundUser['relation'], { text: string; tone: 'neutra
 function SearchResult({ person, onMessage }: { person: FoundUser; onMessage?: (user: UserPublic) => void }) {
   const send = useSendFriendRequest();
   const respond = useRespondFriendRequest();
+  const block = useBlockUser();
   const requests = useFriendRequests();
   const label = relationLabel[person.relation];
   const incoming = requests.data?.received.find((r) => r.sender.id === person.id);
-  const error = send.error ?? respond.error;
+  const error = send.error ?? respond.error ?? block.error;
 
   return (
     <PersonRow user={person} showPresence={person.relation === 'friend'}>
@@ -108,6 +110,9 @@ function SearchResult({ person, onMessage }: { person: FoundUser; onMessage?: (u
           Message
         </Button>
       )}
+      <ConfirmButton size="sm" variant="ghost" question={`Block ${person.username}?`} confirmLabel="Block" loading={block.isPending} onConfirm={() => block.mutate(person.id)}>
+        Block
+      </ConfirmButton>
       {error && (
         <span role="alert" className="w-full text-right text-xs text-red-700">
           {errorMessage(error)}
