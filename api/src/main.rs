@@ -9,10 +9,6 @@ use chat_api::db::Db;
 use chat_api::domain::{EmailAddress, Password, Username};
 use chat_api::{openapi, services, startup, telemetry};
 
-/// mimalloc: glibc's allocator showed up at ~15% of a request's CPU under many threads.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 const USAGE: &str = "\
 usage: chat-api [COMMAND]
 

@@ -257,28 +257,19 @@ pub fn lock_room(conn: &mut DbConn, room_id: i64) -> ApiResult<()> {
     Ok(())
 }
 
-/// Inserts `rows` and returns their ids by (room, seq). PostgreSQL takes them in one
-/// multi-row statement (a round trip each would dominate a batch); SQLite runs in-process,
-/// where a statement per row costs little. Diesel's connection enum cannot build multi-row
+/// Inserts `rows` in multi-row statements and returns their ids by (room, seq): a statement
+/// per message would dominate a batch. Diesel's connection enum cannot build multi-row
 /// inserts, hence the match on the backend.
 fn insert_messages(conn: &mut DbConn, rows: &[NewMessage<'_>]) -> ApiResult<HashMap<(i64, i64), i64>> {
     let mut ids = HashMap::with_capacity(rows.len());
-    match conn {
-        DbConn::Pg(pg) => {
-            for chunk in rows.chunks(1000) {
-                let returned: Vec<(i64, i64, i64)> = diesel::insert_into(messages::table)
-                    .values(chunk)
-                    .returning((messages::id, messages::room_id, messages::seq))
-                    .get_results(pg)?;
-                ids.extend(returned.into_iter().map(|(id, room, seq)| ((room, seq), id)));
-            }
-        }
-        DbConn::Sqlite(_) => {
-            for row in rows {
-                let id: i64 = diesel::insert_into(messages::table).values(row).returning(messages::id).get_result(conn)?;
-                ids.insert((row.room_id, row.seq), id);
-            }
-        }
+    let returning = (messages::id, messages::room_id, messages::seq);
+    // 6 bound values a row: well within SQLite's 32,766 and PostgreSQL's 65,535.
+    for chunk in rows.chunks(1000) {
+        let returned: Vec<(i64, i64, i64)> = match conn {
+            DbConn::Pg(pg) => diesel::insert_into(messages::table).values(chunk).returning(returning).get_results(pg)?,
+            DbConn::Sqlite(sqlite) => diesel::insert_into(messages::table).values(chunk).returning(returning).get_results(sqlite)?,
+        };
+        ids.extend(returned.into_iter().map(|(id, room, seq)| ((room, seq), id)));
     }
     Ok(ids)
 }
