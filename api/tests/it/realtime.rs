@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::common::ws::Ending;
-use crate::common::{Backend, TestApp, TestUser};
+use crate::common::Backend;
 use crate::{on_both_backends, spawn_app};
 
 on_both_backends!(
@@ -32,26 +32,13 @@ on_both_backends!(
     every_acknowledged_message_survives_a_crash_exactly_once,
 );
 
-async fn friends(app: &TestApp, names: &[&str]) -> Vec<TestUser> {
-    let mut users = Vec::new();
-    for name in names {
-        users.push(app.register(name).await);
-    }
-    for i in 0..users.len() {
-        for j in i + 1..users.len() {
-            app.befriend(&users[i], &users[j]).await;
-        }
-    }
-    users
-}
-
 fn send(room: i64, client_id: &str, body: &str) -> Value {
     json!({"type": "send", "room_id": room, "client_id": client_id, "body": body})
 }
 
 async fn a_message_reaches_every_member_and_the_senders_other_devices(backend: Backend) {
     let app = spawn_app!(backend);
-    let users = friends(&app, &["ann", "bob", "cat"]).await;
+    let users = app.friends(&["ann", "bob", "cat"]).await;
     let (ann, bob, cat) = (&users[0], &users[1], &users[2]);
     let group = app.group(ann, "trio", &[bob, cat]).await;
     let mut ann_phone = app.ws_ready(&ann.access).await;
@@ -82,7 +69,7 @@ async fn a_message_reaches_every_member_and_the_senders_other_devices(backend: B
 
 async fn concurrent_senders_produce_one_gapless_order_seen_by_everyone(backend: Backend) {
     let app = spawn_app!(backend);
-    let users = friends(&app, &["ann", "bob", "cat"]).await;
+    let users = app.friends(&["ann", "bob", "cat"]).await;
     let group = app.group(&users[0], "busy", &[&users[1], &users[2]]).await;
     let mut sockets = Vec::new();
     for user in &users {
@@ -134,7 +121,7 @@ async fn concurrent_senders_produce_one_gapless_order_seen_by_everyone(backend: 
 
 async fn a_resent_client_id_is_acknowledged_with_the_stored_message(backend: Backend) {
     let app = spawn_app!(backend);
-    let users = friends(&app, &["ann", "bob"]).await;
+    let users = app.friends(&["ann", "bob"]).await;
     let room = app.private_room(&users[0], &users[1]).await;
     let mut ann = app.ws_ready(&users[0].access).await;
     let mut bob = app.ws_ready(&users[1].access).await;
@@ -155,7 +142,7 @@ async fn a_resent_client_id_is_acknowledged_with_the_stored_message(backend: Bac
 
 async fn sync_after_a_reconnect_returns_everything_missed(backend: Backend) {
     let app = spawn_app!(backend);
-    let users = friends(&app, &["ann", "bob", "cat"]).await;
+    let users = app.friends(&["ann", "bob", "cat"]).await;
     let (ann, bob, cat) = (&users[0], &users[1], &users[2]);
     let private = app.private_room(ann, bob).await;
     let group = app.group(ann, "g", &[bob, cat]).await;
@@ -200,7 +187,7 @@ async fn sync_after_a_reconnect_returns_everything_missed(backend: Backend) {
 
 async fn typing_and_read_receipts_reach_the_room(backend: Backend) {
     let app = spawn_app!(backend);
-    let users = friends(&app, &["ann", "bob", "cat"]).await;
+    let users = app.friends(&["ann", "bob", "cat"]).await;
     let group = app.group(&users[0], "g", &[&users[1], &users[2]]).await;
     let mut ann = app.ws_ready(&users[0].access).await;
     let mut ann_second = app.ws_ready(&users[0].access).await;
@@ -229,7 +216,7 @@ async fn typing_and_read_receipts_reach_the_room(backend: Backend) {
 
 async fn presence_follows_the_first_and_last_connection(backend: Backend) {
     let app = spawn_app!(backend);
-    let users = friends(&app, &["ann", "bob"]).await;
+    let users = app.friends(&["ann", "bob"]).await;
     let (ann, bob) = (&users[0], &users[1]);
     let mut ann_ws = app.ws_ready(&ann.access).await;
     let bob_one = app.ws_ready(&bob.access).await;
@@ -256,7 +243,7 @@ async fn presence_follows_the_first_and_last_connection(backend: Backend) {
 
 async fn a_user_added_to_a_room_gets_it_and_its_messages_at_once(backend: Backend) {
     let app = spawn_app!(backend);
-    let users = friends(&app, &["ann", "bob", "cat"]).await;
+    let users = app.friends(&["ann", "bob", "cat"]).await;
     let (ann, bob, cat) = (&users[0], &users[1], &users[2]);
     let mut bob_ws = app.ws_ready(&bob.access).await;
     let mut cat_ws = app.ws_ready(&cat.access).await;
@@ -288,7 +275,7 @@ async fn a_user_added_to_a_room_gets_it_and_its_messages_at_once(backend: Backen
 
 async fn bad_frames_get_errors_and_the_connection_stays_open(backend: Backend) {
     let app = spawn_app!(backend);
-    let users = friends(&app, &["ann", "bob"]).await;
+    let users = app.friends(&["ann", "bob"]).await;
     let room = app.private_room(&users[0], &users[1]).await;
     let mut ws = app.ws_ready(&users[0].access).await;
     let bad = [
@@ -360,7 +347,7 @@ async fn upgrades_require_a_valid_token_and_an_allowed_origin(backend: Backend) 
 
 async fn non_members_and_blocked_users_are_refused_over_the_socket(backend: Backend) {
     let app = spawn_app!(backend);
-    let users = friends(&app, &["ann", "bob"]).await;
+    let users = app.friends(&["ann", "bob"]).await;
     let room = app.private_room(&users[0], &users[1]).await;
     let cat = app.register("cat").await;
     let mut cat_ws = app.ws_ready(&cat.access).await;
@@ -379,7 +366,7 @@ async fn non_members_and_blocked_users_are_refused_over_the_socket(backend: Back
 
 async fn the_channels_endpoint_speaks_the_django_channels_shape(backend: Backend) {
     let app = spawn_app!(backend);
-    let users = friends(&app, &["ann", "bob"]).await;
+    let users = app.friends(&["ann", "bob"]).await;
     let (ann, bob) = (&users[0], &users[1]);
     let room = app.private_room(ann, bob).await;
     let mut ann_channels = app.ws_at(&format!("/ws/chat/{room}/"), &ann.access).await;
@@ -432,7 +419,7 @@ async fn logout_closes_the_sessions_sockets(backend: Backend) {
 
 async fn a_slow_reader_is_disconnected_and_the_room_carries_on(backend: Backend) {
     let app = spawn_app!(backend, &[("WS_INBOX_CAPACITY", "64")]);
-    let users = friends(&app, &["ann", "bob", "cat"]).await;
+    let users = app.friends(&["ann", "bob", "cat"]).await;
     let group = app.group(&users[0], "flood", &[&users[1], &users[2]]).await;
     // bob's socket reads nothing while the room is flooded with 8 KB messages: its TCP buffers
     // fill, then its inbox, and the server lets it go instead of buffering without bound.
@@ -466,7 +453,7 @@ async fn a_slow_reader_is_disconnected_and_the_room_carries_on(backend: Backend)
 
 async fn a_silent_connection_is_dropped_by_the_heartbeat(backend: Backend) {
     let app = spawn_app!(backend, &[("WS_HEARTBEAT_SECS", "1")]);
-    let users = friends(&app, &["ann", "bob"]).await;
+    let users = app.friends(&["ann", "bob"]).await;
     let mut ann = app.ws_ready(&users[0].access).await;
     // bob connects and then never reads again, so it never answers the server's pings.
     let silent = app.ws_ready(&users[1].access).await;
@@ -509,7 +496,7 @@ async fn pipeline(ws: &mut crate::common::WsClient, room: i64, ids: &[String], w
 
 async fn every_acknowledged_message_survives_a_crash_exactly_once(backend: Backend) {
     let mut app = spawn_app!(backend);
-    let users = friends(&app, &["ann", "bob"]).await;
+    let users = app.friends(&["ann", "bob"]).await;
     let room = app.private_room(&users[0], &users[1]).await;
     let mut ws = app.ws_ready(&users[0].access).await;
     const BURST: usize = 600;

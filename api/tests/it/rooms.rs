@@ -5,7 +5,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::common::{Backend, TestApp, TestUser};
+use crate::common::{Backend, TestUser};
 use crate::{on_both_backends, spawn_app};
 
 on_both_backends!(
@@ -19,22 +19,9 @@ on_both_backends!(
     the_room_list_is_newest_activity_first_and_events_are_logged,
 );
 
-async fn friends(app: &TestApp, names: &[&str]) -> Vec<TestUser> {
-    let mut users = Vec::new();
-    for name in names {
-        users.push(app.register(name).await);
-    }
-    for i in 0..users.len() {
-        for j in i + 1..users.len() {
-            app.befriend(&users[i], &users[j]).await;
-        }
-    }
-    users
-}
-
 async fn a_private_room_is_one_per_pair_of_friends_and_not_across_a_block(backend: Backend) {
     let app = spawn_app!(backend);
-    let users = friends(&app, &["ann", "bob"]).await;
+    let users = app.friends(&["ann", "bob"]).await;
     let (ann, bob) = (&users[0], &users[1]);
     let cat = app.register("cat").await;
 
@@ -72,7 +59,7 @@ async fn a_private_room_is_one_per_pair_of_friends_and_not_across_a_block(backen
 
 async fn groups_are_created_with_friends_take_invites_and_can_be_left(backend: Backend) {
     let app = spawn_app!(backend);
-    let users = friends(&app, &["ann", "bob", "cat", "dan"]).await;
+    let users = app.friends(&["ann", "bob", "cat", "dan"]).await;
     let (ann, bob, cat, dan) = (&users[0], &users[1], &users[2], &users[3]);
     let eve = app.register("eve").await;
 
@@ -127,7 +114,7 @@ async fn groups_are_created_with_friends_take_invites_and_can_be_left(backend: B
 
 async fn history_pages_follow_the_contract_exactly(backend: Backend) {
     let app = spawn_app!(backend);
-    let users = friends(&app, &["ann", "bob"]).await;
+    let users = app.friends(&["ann", "bob"]).await;
     let (ann, bob) = (&users[0], &users[1]);
     let room = app.private_room(ann, bob).await;
     for i in 1..=25 {
@@ -169,7 +156,7 @@ async fn history_pages_follow_the_contract_exactly(backend: Backend) {
 
 async fn unread_counts_skip_own_messages_and_reset_with_read_receipts(backend: Backend) {
     let app = spawn_app!(backend);
-    let users = friends(&app, &["ann", "bob", "cat"]).await;
+    let users = app.friends(&["ann", "bob", "cat"]).await;
     let (ann, bob, cat) = (&users[0], &users[1], &users[2]);
     let group = app.group(ann, "trio", &[bob, cat]).await;
     for i in 1..=3 {
@@ -205,7 +192,7 @@ async fn unread_counts_skip_own_messages_and_reset_with_read_receipts(backend: B
 
 async fn a_repeated_client_id_returns_the_stored_message(backend: Backend) {
     let app = spawn_app!(backend);
-    let users = friends(&app, &["ann", "bob"]).await;
+    let users = app.friends(&["ann", "bob"]).await;
     let (ann, bob) = (&users[0], &users[1]);
     let room = app.private_room(ann, bob).await;
     let first = app.say(ann, room, "once", "same-id").await;
@@ -223,7 +210,7 @@ async fn a_repeated_client_id_returns_the_stored_message(backend: Backend) {
 
 async fn only_members_read_or_write_a_room(backend: Backend) {
     let app = spawn_app!(backend);
-    let users = friends(&app, &["ann", "bob"]).await;
+    let users = app.friends(&["ann", "bob"]).await;
     let room = app.private_room(&users[0], &users[1]).await;
     let cat = app.register("cat").await;
     let write = app.post(&format!("/api/contact/chat-room/message/{room}/"), json!({"body": "hi", "client_id": "x"}), Some(&cat.access)).await;
@@ -239,7 +226,7 @@ async fn only_members_read_or_write_a_room(backend: Backend) {
 
 async fn message_bodies_are_checked(backend: Backend) {
     let app = spawn_app!(backend);
-    let users = friends(&app, &["ann", "bob"]).await;
+    let users = app.friends(&["ann", "bob"]).await;
     let room = app.private_room(&users[0], &users[1]).await;
     let path = format!("/api/contact/chat-room/message/{room}/");
     let token = Some(users[0].access.as_str());
@@ -258,7 +245,7 @@ async fn message_bodies_are_checked(backend: Backend) {
 
 async fn the_room_list_is_newest_activity_first_and_events_are_logged(backend: Backend) {
     let app = spawn_app!(backend);
-    let users = friends(&app, &["ann", "bob", "cat"]).await;
+    let users = app.friends(&["ann", "bob", "cat"]).await;
     let (ann, bob, cat) = (&users[0], &users[1], &users[2]);
     let first = app.private_room(ann, bob).await;
     let second = app.group(ann, "second", &[bob]).await;

@@ -233,6 +233,20 @@ impl TestApp {
         self.request(Method::DELETE, path, None, token).await
     }
 
+    /// Registers `names` and makes every two of them friends.
+    pub async fn friends(&self, names: &[&str]) -> Vec<TestUser> {
+        let mut users = Vec::new();
+        for name in names {
+            users.push(self.register(name).await);
+        }
+        for i in 0..users.len() {
+            for j in i + 1..users.len() {
+                self.befriend(&users[i], &users[j]).await;
+            }
+        }
+        users
+    }
+
     /// Makes `a` and `b` friends through a request and its acceptance.
     pub async fn befriend(&self, a: &TestUser, b: &TestUser) {
         let sent = self.post("/api/contact/friend-request/", json!({"receiver_id": b.id}), Some(&a.access)).await;
