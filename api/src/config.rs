@@ -60,6 +60,8 @@ pub struct Config {
     pub ai_predefined_replies: Option<PathBuf>,
     /// Multiplies every rate limit's allowance; 0 turns rate limiting off.
     pub rate_limit_scale: f64,
+    /// Take the client address from `X-Forwarded-For` (only behind a proxy that sets it).
+    pub trust_forwarded_for: bool,
     /// `json` for one JSON object per log line, anything else for human-readable text.
     pub log_format: String,
 }
@@ -141,6 +143,7 @@ impl Config {
             ai_timeout: Duration::from_secs(parse_var("AI_TIMEOUT_SECS", 60u64)?.max(1)),
             ai_predefined_replies: var("AI_PREDEFINED_REPLIES").map(PathBuf::from),
             rate_limit_scale: parse_var("RATE_LIMIT_SCALE", 1.0)?,
+            trust_forwarded_for: parse_var("TRUST_FORWARDED_FOR", false)?,
             log_format: var_or("LOG_FORMAT", "text"),
         })
     }

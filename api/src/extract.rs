@@ -70,6 +70,26 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
     })
 }
 
+/// The client's address, for rate limits: the peer address, or the first `X-Forwarded-For`
+/// hop when `TRUST_FORWARDED_FOR` says a proxy sets it.
+pub struct ClientAddress(pub String);
+
+impl FromRequest for ClientAddress {
+    type Error = ApiError;
+    type Future = std::future::Ready<ApiResult<ClientAddress>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let trust = req.app_data::<web::Data<AppState>>().is_some_and(|s| s.config.trust_forwarded_for);
+        let forwarded = trust
+            .then(|| req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok()))
+            .flatten()
+            .and_then(|v| v.split(',').next())
+            .map(|v| v.trim().to_owned());
+        let peer = req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_else(|| "unknown".into());
+        std::future::ready(Ok(ClientAddress(forwarded.unwrap_or(peer))))
+    }
+}
+
 /// Error handler for `web::Path` extraction.
 pub fn path_error(error: actix_web::error::PathError, _: &HttpRequest) -> actix_web::Error {
     ApiError::invalid(format!("invalid path parameter: {error}")).into()

@@ -10,6 +10,7 @@ pub mod error;
 pub mod extract;
 pub mod mail;
 pub mod openapi;
+pub mod ratelimit;
 pub mod realtime;
 pub mod routes;
 pub mod services;

@@ -6,6 +6,7 @@ use crate::auth::password;
 use crate::config::Config;
 use crate::db::Db;
 use crate::mail::Mailer;
+use crate::ratelimit::Limiter;
 use crate::realtime::Realtime;
 
 pub struct AppState {
@@ -13,6 +14,8 @@ pub struct AppState {
     pub db: Db,
     pub keys: JwtKeys,
     pub mailer: Mailer,
+    /// Rate limits of this node.
+    pub limits: Limiter,
     /// The AI assistant's provider and settings.
     pub ai: Assistant,
     /// The real-time actors of this node.
@@ -33,6 +36,7 @@ impl AppState {
             .map_err(|e| anyhow::anyhow!("hashing the dummy password: {e}"))?;
         let realtime = Realtime::start(db.sibling(1)?, config.writer_max_batch);
         let ai = Assistant::new(&config)?;
-        Ok(AppState { config, db, keys, mailer, ai, realtime, dummy_password_hash })
+        let limits = Limiter::new(config.rate_limit_scale);
+        Ok(AppState { config, db, keys, mailer, limits, ai, realtime, dummy_password_hash })
     }
 }

@@ -20,6 +20,7 @@ use super::protocol::{ChannelsInbound, ClientFrame, MessageFrames, ServerFrame, 
 use super::registry::{Connection, Kick, Mode, Outbound, RegistryHandle, SessionId, next_session_id};
 use crate::auth::AuthUser;
 use crate::error::ApiError;
+use crate::ratelimit::LocalLimit;
 use crate::services::messages::{self, SendRequest, validate_send};
 use crate::services::{contacts, rooms};
 use crate::state::AppState;
@@ -82,6 +83,7 @@ struct SessionActor {
     held: Option<Vec<Outbound>>,
     hold_limit: usize,
     sends_in_flight: Arc<Semaphore>,
+    send_rate: LocalLimit,
     typing_sent: HashMap<i64, Instant>,
     last_seen: Instant,
 }
@@ -126,6 +128,7 @@ pub async fn run(state: web::Data<AppState>, session: actix_ws::Session, stream:
         held: (mode == Mode::AllRooms).then(Vec::new),
         hold_limit: state.config.ws_inbox_capacity,
         sends_in_flight: Arc::new(Semaphore::new(MAX_SENDS_IN_FLIGHT)),
+        send_rate: LocalLimit::new(crate::ratelimit::MESSAGES_PER_CONNECTION, state.config.rate_limit_scale),
         typing_sent: HashMap::new(),
         last_seen: Instant::now(),
     };
@@ -260,9 +263,11 @@ impl SessionActor {
         }
     }
 
-    /// Hands a send to the writer, within this connection's allowance of sends in flight.
-    fn submit(&self, room_id: i64, body: String, client_id: String) -> Result<(), ApiError> {
+    /// Hands a send to the writer, within this connection's rate and allowance of sends in
+    /// flight.
+    fn submit(&mut self, room_id: i64, body: String, client_id: String) -> Result<(), ApiError> {
         validate_send(&body, &client_id)?;
+        self.send_rate.check()?;
         let permit = self
             .sends_in_flight
             .clone()

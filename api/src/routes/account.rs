@@ -9,7 +9,8 @@ use crate::auth::sessions::TokenPair;
 use crate::domain::{self, EmailAddress, Password, Username};
 use crate::dto::{Empty, UserProfile};
 use crate::error::{ApiResult, ErrorBody, Validator};
-use crate::extract::JsonBody;
+use crate::extract::{ClientAddress, JsonBody};
+use crate::ratelimit;
 use crate::services::accounts::{self, ProfileChanges, Registration};
 use crate::state::AppState;
 
@@ -142,13 +143,15 @@ fn parse_new_password(password: &str, password2: &str) -> ApiResult<Password> {
     tag = "account",
     request_body = RegisterRequest,
     responses(
+        (status = 429, description = "Too many requests; `Retry-After` says when to retry", body = ErrorBody),
         (status = 201, description = "Account created", body = AuthResponse),
         (status = 400, description = "A field breaks a rule", body = ErrorBody),
         (status = 409, description = "Email or username already taken", body = ErrorBody),
     )
 )]
 #[post("/api/account/register/")]
-pub async fn register(state: State, body: JsonBody<RegisterRequest>) -> ApiResult<HttpResponse> {
+pub async fn register(state: State, address: ClientAddress, body: JsonBody<RegisterRequest>) -> ApiResult<HttpResponse> {
+    state.limits.check(ratelimit::REGISTER_PER_ADDRESS, &address.0)?;
     let (user, tokens) = accounts::register(&state, body.0.parse()?).await?;
     Ok(HttpResponse::Created().json(AuthResponse::new(user, tokens)))
 }
@@ -158,13 +161,15 @@ pub async fn register(state: State, body: JsonBody<RegisterRequest>) -> ApiResul
     tag = "account",
     request_body = LoginRequest,
     responses(
+        (status = 429, description = "Too many requests; `Retry-After` says when to retry", body = ErrorBody),
         (status = 200, description = "Logged in", body = AuthResponse),
         (status = 401, description = "Wrong email or password (`invalid_credentials`)", body = ErrorBody),
         (status = 403, description = "The account is deactivated", body = ErrorBody),
     )
 )]
 #[post("/api/account/login/")]
-pub async fn login(state: State, body: JsonBody<LoginRequest>) -> ApiResult<web::Json<AuthResponse>> {
+pub async fn login(state: State, address: ClientAddress, body: JsonBody<LoginRequest>) -> ApiResult<web::Json<AuthResponse>> {
+    state.limits.check(ratelimit::LOGIN_PER_ADDRESS, &address.0)?;
     let LoginRequest { email, password } = body.0;
     let (user, tokens) = accounts::login(&state, &email, password).await?;
     Ok(web::Json(AuthResponse::new(user, tokens)))
@@ -242,6 +247,7 @@ pub async fn update_profile(state: State, caller: AuthUser, body: JsonBody<Updat
     request_body = ChangePasswordRequest,
     security(("bearer" = [])),
     responses(
+        (status = 429, description = "Too many requests; `Retry-After` says when to retry", body = ErrorBody),
         (status = 200, description = "Password changed", body = Empty),
         (status = 400, description = "Wrong current password or a rule broken", body = ErrorBody),
         (status = 401, description = "Not authenticated", body = ErrorBody),
@@ -249,6 +255,7 @@ pub async fn update_profile(state: State, caller: AuthUser, body: JsonBody<Updat
 )]
 #[post("/api/account/change_password/")]
 pub async fn change_password(state: State, caller: AuthUser, body: JsonBody<ChangePasswordRequest>) -> ApiResult<web::Json<Empty>> {
+    state.limits.check(ratelimit::ACCOUNT_CHANGES_PER_USER, &caller.id.to_string())?;
     let ChangePasswordRequest { current_password, password, password2 } = body.0;
     let new = parse_new_password(&password, &password2)?;
     accounts::change_password(&state, &caller, current_password, new).await?;
@@ -262,12 +269,14 @@ pub async fn change_password(state: State, caller: AuthUser, body: JsonBody<Chan
     tag = "account",
     request_body = ResetEmailRequest,
     responses(
+        (status = 429, description = "Too many requests; `Retry-After` says when to retry", body = ErrorBody),
         (status = 200, description = "If the account exists, a link is on its way", body = Empty),
         (status = 400, description = "Not an email address", body = ErrorBody),
     )
 )]
 #[post("/api/account/send-reset-password-email/")]
-pub async fn send_reset_password_email(state: State, body: JsonBody<ResetEmailRequest>) -> ApiResult<web::Json<Empty>> {
+pub async fn send_reset_password_email(state: State, address: ClientAddress, body: JsonBody<ResetEmailRequest>) -> ApiResult<web::Json<Empty>> {
+    state.limits.check(ratelimit::RESET_MAIL_PER_ADDRESS, &address.0)?;
     let email = EmailAddress::parse(&body.0.email).map_err(|m| crate::error::ApiError::invalid_field("email", m))?;
     accounts::send_reset_email(&state, email).await?;
     Ok(web::Json(Empty {}))
@@ -284,12 +293,19 @@ pub async fn send_reset_password_email(state: State, body: JsonBody<ResetEmailRe
         ("token" = String, Path, description = "Token from the link"),
     ),
     responses(
+        (status = 429, description = "Too many requests; `Retry-After` says when to retry", body = ErrorBody),
         (status = 200, description = "Password changed", body = Empty),
         (status = 400, description = "Invalid or expired link, or a rule broken", body = ErrorBody),
     )
 )]
 #[post("/api/account/reset-password/{uid}/{token}/")]
-pub async fn reset_password(state: State, path: web::Path<(i64, String)>, body: JsonBody<NewPasswordRequest>) -> ApiResult<web::Json<Empty>> {
+pub async fn reset_password(
+    state: State,
+    address: ClientAddress,
+    path: web::Path<(i64, String)>,
+    body: JsonBody<NewPasswordRequest>,
+) -> ApiResult<web::Json<Empty>> {
+    state.limits.check(ratelimit::EMAIL_LINKS_PER_ADDRESS, &address.0)?;
     let (uid, token) = path.into_inner();
     let new = parse_new_password(&body.0.password, &body.0.password2)?;
     accounts::reset_password(&state, uid, token, new).await?;
@@ -304,12 +320,14 @@ pub async fn reset_password(state: State, path: web::Path<(i64, String)>, body: 
         ("token" = String, Path, description = "Token from the link"),
     ),
     responses(
+        (status = 429, description = "Too many requests; `Retry-After` says when to retry", body = ErrorBody),
         (status = 200, description = "Email verified", body = Empty),
         (status = 400, description = "Invalid or expired link", body = ErrorBody),
     )
 )]
 #[post("/api/account/verify-email/{uid}/{token}/")]
-pub async fn verify_email(state: State, path: web::Path<(i64, String)>) -> ApiResult<web::Json<Empty>> {
+pub async fn verify_email(state: State, address: ClientAddress, path: web::Path<(i64, String)>) -> ApiResult<web::Json<Empty>> {
+    state.limits.check(ratelimit::EMAIL_LINKS_PER_ADDRESS, &address.0)?;
     let (uid, token) = path.into_inner();
     accounts::verify_email(&state, uid, token).await?;
     Ok(web::Json(Empty {}))
@@ -320,12 +338,14 @@ pub async fn verify_email(state: State, path: web::Path<(i64, String)>) -> ApiRe
     tag = "account",
     security(("bearer" = [])),
     responses(
+        (status = 429, description = "Too many requests; `Retry-After` says when to retry", body = ErrorBody),
         (status = 200, description = "A link is on its way unless the email is already verified", body = Empty),
         (status = 401, description = "Not authenticated", body = ErrorBody),
     )
 )]
 #[post("/api/account/resend-verification-email/")]
 pub async fn resend_verification_email(state: State, caller: AuthUser) -> ApiResult<web::Json<Empty>> {
+    state.limits.check(ratelimit::ACCOUNT_CHANGES_PER_USER, &caller.id.to_string())?;
     accounts::resend_verification(&state, caller.id).await?;
     Ok(web::Json(Empty {}))
 }

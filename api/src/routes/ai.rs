@@ -48,6 +48,7 @@ fn ask_of(caller: &AuthUser, body: AskRequest) -> Ask {
     request_body = AskRequest,
     security(("bearer" = [])),
     responses(
+        (status = 429, description = "Too many requests; `Retry-After` says when to retry", body = ErrorBody),
         (status = 200, description = "The reply and what it cost", body = AiReply),
         (status = 400, description = "Blank prompt", body = ErrorBody),
         (status = 402, description = "Not enough tokens (`insufficient_tokens`); no provider call was made", body = ErrorBody),
@@ -58,6 +59,7 @@ fn ask_of(caller: &AuthUser, body: AskRequest) -> Ask {
 )]
 #[post("/api/contact/chat_ai/")]
 pub async fn chat_ai(state: State, caller: AuthUser, body: JsonBody<AskRequest>) -> ApiResult<web::Json<AiReply>> {
+    state.limits.check(crate::ratelimit::AI_PER_USER, &caller.id.to_string())?;
     Ok(web::Json(ai::ask(&state, ask_of(&caller, body.0)).await?))
 }
 
@@ -72,6 +74,7 @@ pub async fn chat_ai(state: State, caller: AuthUser, body: JsonBody<AskRequest>)
     request_body = AskRequest,
     security(("bearer" = [])),
     responses(
+        (status = 429, description = "Too many requests; `Retry-After` says when to retry", body = ErrorBody),
         (status = 200, description = "Server-sent events: delta…, then done", content_type = "text/event-stream", body = String),
         (status = 402, description = "Not enough tokens", body = ErrorBody),
         (status = 503, description = "No provider configured, or it failed", body = ErrorBody),
@@ -79,6 +82,7 @@ pub async fn chat_ai(state: State, caller: AuthUser, body: JsonBody<AskRequest>)
 )]
 #[post("/api/contact/chat_ai/stream/")]
 pub async fn chat_ai_stream(state: State, caller: AuthUser, body: JsonBody<AskRequest>) -> ApiResult<HttpResponse> {
+    state.limits.check(crate::ratelimit::AI_PER_USER, &caller.id.to_string())?;
     let events = ai::ask_stream(&state, ask_of(&caller, body.0)).await?;
     let body = futures_util::stream::unfold(events, |mut events| async move {
         events.recv().await.map(|bytes| (Ok::<_, std::convert::Infallible>(bytes), events))

@@ -196,6 +196,7 @@ pub async fn room_history(state: State, caller: AuthUser, room_id: web::Path<i64
     request_body = SendMessageRequest,
     security(("bearer" = [])),
     responses(
+        (status = 429, description = "Too many requests; `Retry-After` says when to retry", body = ErrorBody),
         (status = 201, description = "Stored (or stored before, for a repeated client_id)", body = MessageView),
         (status = 400, description = "Blank body or bad client_id", body = ErrorBody),
         (status = 403, description = "Not a member, or blocked", body = ErrorBody),
@@ -205,6 +206,7 @@ pub async fn room_history(state: State, caller: AuthUser, room_id: web::Path<i64
 )]
 #[post("/api/contact/chat-room/message/{room_id}/")]
 pub async fn send_message(state: State, caller: AuthUser, room_id: web::Path<i64>, body: JsonBody<SendMessageRequest>) -> ApiResult<HttpResponse> {
+    state.limits.check(crate::ratelimit::MESSAGES_PER_USER, &caller.id.to_string())?;
     let SendMessageRequest { body, client_id } = body.0;
     let message = messages::send(&state, caller.id, room_id.into_inner(), body, client_id).await?;
     Ok(HttpResponse::Created().json(message))

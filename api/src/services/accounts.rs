@@ -197,6 +197,10 @@ pub async fn register(state: &State, registration: Registration) -> ApiResult<(U
 /// Checks email and password and starts a session. An unknown email costs the same bcrypt
 /// check as a wrong password and gets the same answer.
 pub async fn login(state: &State, email: &str, password: String) -> ApiResult<(User, TokenPair)> {
+    // Failed attempts per account, from anywhere: a guessing attack spread over many
+    // addresses is slowed down; the bucket refills within a minute, so nobody is locked out.
+    let account_key = email.trim().to_lowercase();
+    state.limits.peek(crate::ratelimit::LOGIN_FAILURES_PER_ACCOUNT, &account_key)?;
     let user = match EmailAddress::parse(email) {
         Ok(email) => {
             state
@@ -212,7 +216,10 @@ pub async fn login(state: &State, email: &str, password: String) -> ApiResult<(U
     let matches = verify_off_executor(password, hash).await?;
     let user = match user {
         Some(user) if matches => user,
-        _ => return Err(ApiError::InvalidCredentials),
+        _ => {
+            let _ = state.limits.check(crate::ratelimit::LOGIN_FAILURES_PER_ACCOUNT, &account_key);
+            return Err(ApiError::InvalidCredentials);
+        }
     };
     if !user.is_active {
         return Err(ApiError::Forbidden("this account has been deactivated".into()));
@@ -334,6 +341,11 @@ pub async fn send_reset_email(state: &State, email: EmailAddress) -> ApiResult<(
         })
         .await?;
     if let Some((user, raw)) = issued {
+        // Answered the same either way: a limited account simply gets no further mail.
+        if state.limits.check(crate::ratelimit::RESET_MAIL_PER_ACCOUNT, &user.id.to_string()).is_err() {
+            tracing::warn!(user_id = user.id, "reset mail limit reached; no mail sent");
+            return Ok(());
+        }
         let link = state.mailer.link(&format!("/reset-password/{}/{}", user.id, raw));
         let minutes = state.config.reset_token_ttl.as_secs().div_ceil(60);
         state.mailer.send(mail::reset_mail(&user.email, &user.username, &link, minutes));

@@ -91,3 +91,56 @@ async fn the_built_spa_is_served_with_client_route_fallback() {
     assert_eq!(post.code(), "not_found");
     assert_eq!(app.get("/healthz", None).await.status, StatusCode::OK);
 }
+
+/// With limits on: repeated failed logins of one account, registrations from one address and a
+/// flood of WebSocket sends get `429 rate_limited` with `Retry-After`; others are unaffected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abuse_is_rate_limited_with_retry_after() {
+    let app = spawn_app!(Backend::Sqlite, &[("RATE_LIMIT_SCALE", "1")]);
+    let ann = app.register("ann").await;
+    let bob = app.register("bob").await;
+    let users = app.friends(&["cat", "dan"]).await;
+    for _ in 0..5 {
+        assert_eq!(app.login(&ann.email, "wrong password").await.status, StatusCode::UNAUTHORIZED);
+    }
+    let limited = app
+        .client
+        .post(app.url("/api/account/login/"))
+        .json(&serde_json::json!({"email": ann.email, "password": ann.password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS, "even the right password waits after 5 failures");
+    let retry_after: u64 = limited.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry_after), "Retry-After: {retry_after}");
+    let body: serde_json::Value = limited.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited");
+    assert_eq!(app.login(&bob.email, &bob.password).await.status, StatusCode::OK, "other accounts are unaffected");
+
+    // Registrations from one address: a burst of 5 per hour (4 were used above).
+    let mut statuses = Vec::new();
+    for i in 0..2 {
+        let email = format!("new{i}@example.com");
+        let answer = app
+            .post(
+                "/api/account/register/",
+                serde_json::json!({"username": format!("new{i}"), "first_name": "N", "last_name": "N", "email": email,
+                                   "password": "a good password", "password2": "a good password", "tc": true}),
+                None,
+            )
+            .await;
+        statuses.push(answer.status.as_u16());
+    }
+    assert_eq!(statuses, [201, 429]);
+
+    // A WebSocket connection: bursts of 50 sends, then 20 a second.
+    let room = app.private_room(&users[0], &users[1]).await;
+    let mut ws = app.ws_ready(&users[0].access).await;
+    for n in 0..60 {
+        ws.send(serde_json::json!({"type": "send", "room_id": room, "client_id": format!("f{n}"), "body": "flood"})).await;
+    }
+    let limited = ws.next_of("error").await;
+    assert_eq!(limited["code"], "rate_limited");
+    ws.send(serde_json::json!({"type": "ping"})).await;
+    assert_eq!(ws.next_of("pong").await["type"], "pong", "the connection stays open");
+}
