@@ -9,6 +9,7 @@ pub mod dto;
 pub mod error;
 pub mod extract;
 pub mod mail;
+pub mod metrics;
 pub mod openapi;
 pub mod ratelimit;
 pub mod realtime;

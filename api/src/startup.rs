@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 
 use actix_web::dev::Server;
-use actix_web::middleware::from_fn;
+use actix_web::middleware::{DefaultHeaders, from_fn};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
@@ -43,6 +43,12 @@ pub fn build(config: Config) -> anyhow::Result<(Server, SocketAddr)> {
             })
             .default_service(web::to(not_found))
             .wrap(from_fn(telemetry::log_request))
+            .wrap(
+                DefaultHeaders::new()
+                    .add(("X-Content-Type-Options", "nosniff"))
+                    .add(("X-Frame-Options", "DENY"))
+                    .add(("Referrer-Policy", "no-referrer")),
+            )
             .wrap(from_fn(telemetry::add_trailing_slash))
     })
     .workers(workers)

@@ -6,6 +6,7 @@ use crate::auth::password;
 use crate::config::Config;
 use crate::db::Db;
 use crate::mail::Mailer;
+use crate::metrics::Metrics;
 use crate::ratelimit::Limiter;
 use crate::realtime::Realtime;
 
@@ -14,6 +15,8 @@ pub struct AppState {
     pub db: Db,
     pub keys: JwtKeys,
     pub mailer: Mailer,
+    /// Counters for `/metrics`.
+    pub metrics: std::sync::Arc<Metrics>,
     /// Rate limits of this node.
     pub limits: Limiter,
     /// The AI assistant's provider and settings.
@@ -34,9 +37,10 @@ impl AppState {
         let mailer = Mailer::new(&config)?;
         let dummy_password_hash = password::hash_password(&crate::auth::sessions::random_token(16), config.bcrypt_cost)
             .map_err(|e| anyhow::anyhow!("hashing the dummy password: {e}"))?;
-        let realtime = Realtime::start(db.sibling(1)?, config.writer_max_batch);
+        let metrics = std::sync::Arc::new(Metrics::default());
+        let realtime = Realtime::start(db.sibling(1)?, config.writer_max_batch, metrics.clone());
         let ai = Assistant::new(&config)?;
         let limits = Limiter::new(config.rate_limit_scale);
-        Ok(AppState { config, db, keys, mailer, limits, ai, realtime, dummy_password_hash })
+        Ok(AppState { config, db, keys, mailer, metrics, limits, ai, realtime, dummy_password_hash })
     }
 }

@@ -28,8 +28,12 @@ pub async fn log_request(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
     let method = req.method().clone();
+    let metrics = req.app_data::<actix_web::web::Data<crate::state::AppState>>().map(|state| state.metrics.clone());
     let response = next.call(req).await?;
     let status = response.status().as_u16();
+    if let Some(metrics) = metrics {
+        metrics.observe_http(status, started.elapsed());
+    }
     // Building the line costs allocations: skip it when it would be filtered out.
     if status < 500 && !tracing::enabled!(tracing::Level::INFO) {
         return Ok(response);

@@ -339,6 +339,9 @@ async fn finish(state: &State, prepared: Prepared, reply: String, tokens: i64) -
             Ok(AiReply { conversation_id, reply, tokens_used: charge, token_balance: balance.balance })
         })
         .await
+        .inspect(|reply| {
+            state.metrics.ai_tokens_charged.fetch_add(reply.tokens_used.max(0) as u64, std::sync::atomic::Ordering::Relaxed);
+        })
 }
 
 /// Asks the model and waits for the whole reply.

@@ -11,23 +11,22 @@ use std::sync::Arc;
 use crate::db::Db;
 use crate::dto::UserPublic;
 use registry::RegistryHandle;
-use writer::{WriterHandle, WriterStats};
+use crate::metrics::Metrics;
+use writer::WriterHandle;
 
 /// The handles of this node's real-time actors.
 #[derive(Clone)]
 pub struct Realtime {
     pub registry: RegistryHandle,
     pub writer: WriterHandle,
-    pub writer_stats: Arc<WriterStats>,
 }
 
 impl Realtime {
     /// Starts the registry and the writer (needs a running Tokio runtime).
-    pub fn start(db: Db, writer_max_batch: usize) -> Realtime {
-        let registry = RegistryHandle::spawn();
-        let writer_stats = Arc::new(WriterStats::default());
-        let writer = WriterHandle::spawn(db, registry.clone(), writer_stats.clone(), writer_max_batch);
-        Realtime { registry, writer, writer_stats }
+    pub fn start(db: Db, writer_max_batch: usize, metrics: Arc<Metrics>) -> Realtime {
+        let registry = RegistryHandle::spawn(metrics.clone());
+        let writer = WriterHandle::spawn(db, registry.clone(), metrics, writer_max_batch);
+        Realtime { registry, writer }
     }
 }
 

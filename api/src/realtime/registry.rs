@@ -14,6 +14,7 @@ use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot};
 
 use super::protocol::{MessageFrames, ServerFrame, encode};
+use crate::metrics::Metrics;
 
 pub type SessionId = u64;
 
@@ -94,9 +95,9 @@ pub fn next_session_id() -> SessionId {
 
 impl RegistryHandle {
     /// Starts the registry task.
-    pub fn spawn() -> RegistryHandle {
+    pub fn spawn(metrics: Arc<Metrics>) -> RegistryHandle {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(Registry::default().run(rx));
+        tokio::spawn(Registry { sessions: HashMap::new(), users: HashMap::new(), metrics }.run(rx));
         RegistryHandle { tx }
     }
 
@@ -168,10 +169,10 @@ struct UserEntry {
     friends: HashSet<i64>,
 }
 
-#[derive(Default)]
 struct Registry {
     sessions: HashMap<SessionId, Session>,
     users: HashMap<i64, UserEntry>,
+    metrics: Arc<Metrics>,
 }
 
 impl Registry {
@@ -299,6 +300,7 @@ impl Registry {
                 targets.push((*id, frame.clone(), ack));
             }
         }
+        self.metrics.messages_delivered.fetch_add(targets.len() as u64, std::sync::atomic::Ordering::Relaxed);
         for (id, frame, ack) in targets {
             self.push(id, Outbound::Message { room_id: frames.room_id, seq: frames.seq, frame, ack });
         }
@@ -325,6 +327,7 @@ impl Registry {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
                 tracing::warn!(session = id, user_id = session.user_id, "connection too slow: inbox full, disconnecting");
+                self.metrics.slow_consumers_dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 self.remove(id, Some(Kick::SlowConsumer));
             }
             Err(TrySendError::Closed(_)) => self.remove(id, None),

@@ -10,6 +10,7 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 use super::protocol::{MessageFrames, error_frame};
 use super::registry::{Delivery, Outbound, RegistryHandle, SessionId};
 use crate::db::Db;
+use crate::metrics::Metrics;
 use crate::dto::{MessageView, UserPublic};
 use crate::error::{ApiError, ApiResult};
 use crate::services::messages::{Outcome, SendRequest, store_batch};
@@ -38,16 +39,9 @@ pub struct WriterHandle {
     tx: mpsc::Sender<Job>,
 }
 
-/// Figures the writer keeps about itself (for `/metrics`).
-#[derive(Debug, Default)]
-pub struct WriterStats {
-    pub batches: std::sync::atomic::AtomicU64,
-    pub messages: std::sync::atomic::AtomicU64,
-}
-
 impl WriterHandle {
     /// Starts the writer; it stores at most `max_batch` sends per transaction.
-    pub fn spawn(db: Db, registry: RegistryHandle, stats: Arc<WriterStats>, max_batch: usize) -> WriterHandle {
+    pub fn spawn(db: Db, registry: RegistryHandle, stats: Arc<Metrics>, max_batch: usize) -> WriterHandle {
         let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
         tokio::spawn(run(db, registry, rx, stats, max_batch));
         WriterHandle { tx }
@@ -71,8 +65,7 @@ impl WriterHandle {
     }
 }
 
-async fn run(db: Db, registry: RegistryHandle, mut rx: mpsc::Receiver<Job>, stats: Arc<WriterStats>, max_batch: usize) {
-    use std::sync::atomic::Ordering::Relaxed;
+async fn run(db: Db, registry: RegistryHandle, mut rx: mpsc::Receiver<Job>, stats: Arc<Metrics>, max_batch: usize) {
     while let Some(first) = rx.recv().await {
         let mut jobs = vec![first];
         while jobs.len() < max_batch {
@@ -83,7 +76,6 @@ async fn run(db: Db, registry: RegistryHandle, mut rx: mpsc::Receiver<Job>, stat
         }
         let requests: Vec<SendRequest> = jobs.iter().map(|j| j.request.clone()).collect();
         let stored = db.run(move |conn| store_batch(conn, &requests)).await;
-        stats.batches.fetch_add(1, Relaxed);
         match stored {
             Ok(batch) => dispatch(&registry, &stats, jobs, batch).await,
             Err(error) if jobs.len() > 1 => {
@@ -118,10 +110,11 @@ fn fail(job: Job, error: ApiError) {
 }
 
 /// Answers every job of a stored batch and hands the new messages to the registry.
-async fn dispatch(registry: &RegistryHandle, stats: &WriterStats, jobs: Vec<Job>, batch: crate::services::messages::StoredBatch) {
+async fn dispatch(registry: &RegistryHandle, stats: &Metrics, jobs: Vec<Job>, batch: crate::services::messages::StoredBatch) {
     use std::sync::atomic::Ordering::Relaxed;
     let stored_count = batch.outcomes.iter().filter(|o| matches!(o, Outcome::Stored(_))).count();
-    stats.messages.fetch_add(stored_count as u64, Relaxed);
+    stats.messages_stored.fetch_add(stored_count as u64, Relaxed);
+    stats.writer_batch_size.observe(stored_count as f64);
     let senders: Vec<i64> = batch.senders.keys().copied().collect::<HashSet<_>>().into_iter().collect();
     let online = registry.online(senders).await;
     let mut deliveries = Vec::new();

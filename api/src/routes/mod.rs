@@ -13,6 +13,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(ops::healthz)
         .service(ops::readyz)
+        .service(ops::metrics)
         .service(account::register)
         .service(account::login)
         .service(account::refresh_token)

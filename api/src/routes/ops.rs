@@ -37,3 +37,17 @@ pub async fn readyz(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
         .await?;
     Ok(HttpResponse::Ok().json(Status { status: "ok" }))
 }
+
+/// Prometheus metrics: HTTP responses and latency, WebSocket connections, users online,
+/// messages stored and delivered, writer batch sizes, AI tokens.
+#[utoipa::path(
+    tag = "operations",
+    responses((status = 200, description = "Prometheus text exposition format", content_type = "text/plain", body = String))
+)]
+#[get("/metrics")]
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let (connections, users_online) = state.realtime.registry.counts().await;
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(state.metrics.render(connections, users_online))
+}

@@ -144,3 +144,36 @@ async fn abuse_is_rate_limited_with_retry_after() {
     ws.send(serde_json::json!({"type": "ping"})).await;
     assert_eq!(ws.next_of("pong").await["type"], "pong", "the connection stays open");
 }
+
+/// `/metrics` reports what happened, in the Prometheus text format; responses carry the
+/// security headers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_requests_connections_and_messages() {
+    let app = spawn_app!(Backend::Sqlite);
+    let users = app.friends(&["ann", "bob"]).await;
+    let room = app.private_room(&users[0], &users[1]).await;
+    let mut ann = app.ws_ready(&users[0].access).await;
+    let _bob = app.ws_ready(&users[1].access).await;
+    ann.send(serde_json::json!({"type": "send", "room_id": room, "client_id": "m1", "body": "hi"})).await;
+    ann.next_of("ack").await;
+    let response = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(response.headers()["x-frame-options"], "DENY");
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    let text = response.text().await.unwrap();
+    let value = |name: &str| -> f64 {
+        text.lines()
+            .find(|line| line.starts_with(name) && line[name.len()..].starts_with(' '))
+            .and_then(|line| line.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing in:\n{text}"))
+    };
+    assert_eq!(value("chat_websocket_connections"), 2.0);
+    assert_eq!(value("chat_users_online"), 2.0);
+    assert_eq!(value("chat_messages_stored_total"), 1.0);
+    assert!(value("chat_messages_delivered_total") >= 2.0, "the ack and bob's copy");
+    assert!(value("chat_http_responses_total{status=\"2xx\"}") >= 5.0);
+    assert_eq!(value("chat_writer_batch_size_count"), 1.0);
+    assert!(text.contains("chat_http_request_duration_seconds_bucket{le=\"+Inf\"}"));
+}
