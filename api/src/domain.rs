@@ -57,7 +57,11 @@ impl EmailAddress {
     }
 }
 
-/// A new password: 8 to 128 characters, not entirely numeric.
+/// The common passwords refused for new passwords (see `api/data/README.md`).
+static COMMON_PASSWORDS: std::sync::LazyLock<std::collections::HashSet<&'static str>> =
+    std::sync::LazyLock::new(|| include_str!("../data/common-passwords.txt").lines().collect());
+
+/// A new password: 8 to 128 characters, not entirely numeric, not a common password.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Password(String);
 
@@ -72,6 +76,9 @@ impl Password {
         }
         if raw.chars().all(|c| c.is_ascii_digit()) {
             return Err("may not be entirely numeric".into());
+        }
+        if COMMON_PASSWORDS.contains(raw.to_lowercase().as_str()) {
+            return Err("is too common: choose one that others are unlikely to use".into());
         }
         Ok(Password(raw.to_owned()))
     }
@@ -143,6 +150,9 @@ mod tests {
         assert!(Password::parse("12345678901").is_err());
         assert!(Password::parse(&"x".repeat(129)).is_err());
         assert!(Password::parse("correct horse").is_ok());
+        for common in ["password", "PASSWORD1", "iloveyou", "qwertyuiop"] {
+            assert!(Password::parse(common).is_err(), "{common} is common");
+        }
         assert_eq!(format!("{:?}", Password::parse("correct horse").unwrap()), "Password(..)");
     }
 

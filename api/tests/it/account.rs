@@ -466,3 +466,18 @@ async fn createsuperuser_makes_an_admin_who_can_log_in(backend: Backend) {
     assert!(!duplicate.status.success());
     assert!(String::from_utf8_lossy(&duplicate.stderr).contains("already exists"));
 }
+
+#[tokio::test]
+async fn common_passwords_are_refused() {
+    let app = spawn_app!(Backend::Sqlite);
+    let answer = app
+        .post(
+            "/api/account/register/",
+            json!({"username": "ann", "first_name": "", "last_name": "", "email": "ann@example.com",
+                   "password": "Password1", "password2": "Password1", "tc": true}),
+            None,
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    assert!(answer.body["error"]["fields"]["password"][0].as_str().unwrap().contains("too common"));
+}
