@@ -150,8 +150,14 @@ impl Config {
 }
 
 impl Config {
-    /// Whether a browser page from `origin` may use the API: `PUBLIC_URL`'s origin or one of
-    /// `CORS_ORIGINS`.
+    /// Whether a browser page from `origin` may use the API, asked of a request to `host`: the
+    /// same host, `PUBLIC_URL`'s origin, or one of `CORS_ORIGINS`.
+    pub fn origin_allowed_for(&self, origin: &str, host: Option<&str>) -> bool {
+        let same_host = host.is_some_and(|host| origin.split_once("://").is_some_and(|(_, rest)| rest.trim_end_matches('/') == host));
+        same_host || self.origin_allowed(origin)
+    }
+
+    /// Whether `origin` is `PUBLIC_URL`'s origin or one of `CORS_ORIGINS`.
     pub fn origin_allowed(&self, origin: &str) -> bool {
         let origin = origin.trim_end_matches('/');
         origin_of(&self.public_url) == origin || self.cors_origins.iter().any(|allowed| allowed == origin || allowed == "*")

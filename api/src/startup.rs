@@ -18,6 +18,22 @@ async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound(format!("no route for {} {}", req.method(), req.path())))
 }
 
+/// Browser access from other origins listed in `CORS_ORIGINS` (bearer tokens, no cookies, so
+/// no credentials mode). Same-origin requests (browsers send `Origin` on them too) and
+/// `PUBLIC_URL`'s origin always pass.
+fn cors(config: &crate::config::Config) -> actix_cors::Cors {
+    let config = config.clone();
+    actix_cors::Cors::default()
+        .allowed_origin_fn(move |origin, head| {
+            let host = head.headers().get(actix_web::http::header::HOST).and_then(|host| host.to_str().ok());
+            config.origin_allowed_for(origin.to_str().unwrap_or(""), host)
+        })
+        .allowed_methods(["GET", "POST", "PATCH", "DELETE"])
+        .allowed_headers([actix_web::http::header::AUTHORIZATION, actix_web::http::header::CONTENT_TYPE])
+        .expose_headers([actix_web::http::header::RETRY_AFTER])
+        .max_age(3600)
+}
+
 /// Binds the listener and builds the server; the returned address has the real port when
 /// `CHAT_BIND` asked for port 0.
 pub fn build(config: Config) -> anyhow::Result<(Server, SocketAddr)> {
@@ -43,6 +59,7 @@ pub fn build(config: Config) -> anyhow::Result<(Server, SocketAddr)> {
             })
             .default_service(web::to(not_found))
             .wrap(from_fn(telemetry::log_request))
+            .wrap(cors(&state.config))
             .wrap(
                 DefaultHeaders::new()
                     .add(("X-Content-Type-Options", "nosniff"))

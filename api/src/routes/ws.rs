@@ -27,7 +27,8 @@ pub struct SocketParams {
 async fn authenticate_upgrade(state: &State, req: &HttpRequest, params: SocketParams) -> ApiResult<AuthUser> {
     if let Some(origin) = req.headers().get(header::ORIGIN) {
         let origin = origin.to_str().unwrap_or("");
-        if !state.config.origin_allowed(origin) {
+        let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok());
+        if !state.config.origin_allowed_for(origin, host) {
             return Err(ApiError::Forbidden(format!("origin {origin} is not allowed")));
         }
     }

@@ -177,3 +177,32 @@ async fn metrics_count_requests_connections_and_messages() {
     assert_eq!(value("chat_writer_batch_size_count"), 1.0);
     assert!(text.contains("chat_http_request_duration_seconds_bucket{le=\"+Inf\"}"));
 }
+
+/// Browsers on origins of `CORS_ORIGINS` may call the API; others get no CORS grant; the
+/// API's own origin always works.
+#[tokio::test]
+async fn cors_grants_listed_origins_only() {
+    let app = spawn_app!(Backend::Sqlite, &[("CORS_ORIGINS", "http://app.example")]);
+    let preflight = |origin: &'static str| {
+        app.client
+            .request(reqwest::Method::OPTIONS, app.url("/api/account/login/"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type")
+            .send()
+    };
+    let allowed = preflight("http://app.example").await.unwrap();
+    assert_eq!(allowed.headers().get("access-control-allow-origin").map(|v| v.to_str().unwrap()), Some("http://app.example"));
+    let refused = preflight("http://evil.example").await.unwrap();
+    assert!(refused.headers().get("access-control-allow-origin").is_none(), "no grant for an unlisted origin");
+    let own_origin = app.address.clone();
+    let same = app
+        .client
+        .post(app.url("/api/account/login/"))
+        .header("origin", own_origin)
+        .json(&serde_json::json!({"email": "nobody@example.com", "password": "whatever it is"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(same.status(), StatusCode::UNAUTHORIZED, "a same-origin request reaches the API");
+}
