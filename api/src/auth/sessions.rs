@@ -31,6 +31,7 @@ pub enum RevokeReason {
     RefreshReuse,
     PasswordChange,
     PasswordReset,
+    Deactivated,
 }
 
 impl RevokeReason {
@@ -40,6 +41,7 @@ impl RevokeReason {
             RevokeReason::RefreshReuse => "refresh_reuse",
             RevokeReason::PasswordChange => "password_change",
             RevokeReason::PasswordReset => "password_reset",
+            RevokeReason::Deactivated => "deactivated",
         }
     }
 }

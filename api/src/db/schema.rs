@@ -181,4 +181,17 @@ diesel::allow_tables_to_appear_in_same_query!(
     ai_reservations,
     ai_conversations,
     ai_messages,
+    audit_log,
 );
+
+diesel::table! {
+    audit_log (id) {
+        id -> BigInt,
+        action -> Text,
+        actor_id -> Nullable<BigInt>,
+        subject_id -> Nullable<BigInt>,
+        address -> Nullable<Text>,
+        detail -> Text,
+        created_at -> Timestamp,
+    }
+}

@@ -171,7 +171,7 @@ pub async fn register(state: State, address: ClientAddress, body: JsonBody<Regis
 pub async fn login(state: State, address: ClientAddress, body: JsonBody<LoginRequest>) -> ApiResult<web::Json<AuthResponse>> {
     state.limits.check(ratelimit::LOGIN_PER_ADDRESS, &address.0)?;
     let LoginRequest { email, password } = body.0;
-    let (user, tokens) = accounts::login(&state, &email, password).await?;
+    let (user, tokens) = accounts::login(&state, &email, password, &address.0).await?;
     Ok(web::Json(AuthResponse::new(user, tokens)))
 }
 
@@ -278,7 +278,7 @@ pub async fn change_password(state: State, caller: AuthUser, body: JsonBody<Chan
 pub async fn send_reset_password_email(state: State, address: ClientAddress, body: JsonBody<ResetEmailRequest>) -> ApiResult<web::Json<Empty>> {
     state.limits.check(ratelimit::RESET_MAIL_PER_ADDRESS, &address.0)?;
     let email = EmailAddress::parse(&body.0.email).map_err(|m| crate::error::ApiError::invalid_field("email", m))?;
-    accounts::send_reset_email(&state, email).await?;
+    accounts::send_reset_email(&state, email, &address.0).await?;
     Ok(web::Json(Empty {}))
 }
 
@@ -308,7 +308,7 @@ pub async fn reset_password(
     state.limits.check(ratelimit::EMAIL_LINKS_PER_ADDRESS, &address.0)?;
     let (uid, token) = path.into_inner();
     let new = parse_new_password(&body.0.password, &body.0.password2)?;
-    accounts::reset_password(&state, uid, token, new).await?;
+    accounts::reset_password(&state, uid, token, new, &address.0).await?;
     Ok(web::Json(Empty {}))
 }
 

@@ -154,10 +154,19 @@ pub async fn chat_ai_conversations(state: State, caller: AuthUser) -> ApiResult<
     )
 )]
 #[post("/api/admin/ai-tokens/")]
-pub async fn grant_ai_tokens(state: State, _admin: AdminUser, body: JsonBody<GrantRequest>) -> ApiResult<web::Json<Balance>> {
+pub async fn grant_ai_tokens(state: State, admin: AdminUser, body: JsonBody<GrantRequest>) -> ApiResult<web::Json<Balance>> {
     let GrantRequest { user_id, tokens } = body.0;
     if !(1..=100_000_000).contains(&tokens) {
         return Err(ApiError::invalid_field("tokens", "must be between 1 and 100,000,000"));
     }
-    Ok(web::Json(ai::grant_tokens(&state, user_id, tokens).await?))
+    let balance = ai::grant_tokens(&state, user_id, tokens).await?;
+    let event = crate::services::audit::Event {
+        action: "admin_grant_ai_tokens",
+        actor: Some(admin.0.id),
+        subject: Some(user_id),
+        address: None,
+        detail: format!("{tokens} tokens"),
+    };
+    crate::services::audit::record(&state, event).await;
+    Ok(web::Json(balance))
 }

@@ -2,6 +2,7 @@
 //! handlers registered here reach the OpenAPI document.
 
 pub mod account;
+pub mod admin;
 pub mod ai;
 pub mod contacts;
 pub mod ops;
@@ -50,6 +51,10 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(ai::chat_ai_history)
         .service(ai::chat_ai_conversations)
         .service(ai::grant_ai_tokens)
+        .service(admin::list_users)
+        .service(admin::deactivate_user)
+        .service(admin::activate_user)
+        .service(admin::audit_log)
         .service(ws::open_socket)
         .service(ws::channels_socket);
 }

@@ -14,6 +14,7 @@ use crate::db::{self, DbConn, is_unique_violation, write_tx};
 use crate::domain::{EmailAddress, Password, Username, search_key};
 use crate::error::{ApiError, ApiResult};
 use crate::mail;
+use crate::services::audit::{self, Event};
 use crate::state::AppState;
 
 type State = web::Data<AppState>;
@@ -196,7 +197,7 @@ pub async fn register(state: &State, registration: Registration) -> ApiResult<(U
 
 /// Checks email and password and starts a session. An unknown email costs the same bcrypt
 /// check as a wrong password and gets the same answer.
-pub async fn login(state: &State, email: &str, password: String) -> ApiResult<(User, TokenPair)> {
+pub async fn login(state: &State, email: &str, password: String, address: &str) -> ApiResult<(User, TokenPair)> {
     // Failed attempts per account, from anywhere: a guessing attack spread over many
     // addresses is slowed down; the bucket refills within a minute, so nobody is locked out.
     let account_key = email.trim().to_lowercase();
@@ -218,6 +219,9 @@ pub async fn login(state: &State, email: &str, password: String) -> ApiResult<(U
         Some(user) if matches => user,
         _ => {
             let _ = state.limits.check(crate::ratelimit::LOGIN_FAILURES_PER_ACCOUNT, &account_key);
+            let subject = user.as_ref().map(|u| u.id);
+            let detail = if subject.is_some() { "wrong password" } else { "unknown account" };
+            audit::record(state, Event { action: "login_failed", actor: None, subject, address: Some(address), detail: detail.into() }).await;
             return Err(ApiError::InvalidCredentials);
         }
     };
@@ -228,6 +232,7 @@ pub async fn login(state: &State, email: &str, password: String) -> ApiResult<(U
     let user_id = user.id;
     let tokens = state.db.run(move |conn| sessions::start(conn, &st.keys, user_id)).await?;
     tracing::info!(user_id, "user logged in");
+    audit::record(state, Event { action: "login", actor: Some(user_id), subject: Some(user_id), address: Some(address), detail: String::new() }).await;
     Ok((user, tokens))
 }
 
@@ -316,11 +321,12 @@ pub async fn change_password(state: &State, caller: &AuthUser, current: String, 
     crate::auth::sessions_revoked();
     state.realtime.registry.kick_logins(caller.id, None, Some(caller.session_id.clone()));
     tracing::info!(user_id, "password changed");
+    audit::record(state, Event { action: "password_changed", actor: Some(user_id), subject: Some(user_id), address: None, detail: String::new() }).await;
     Ok(())
 }
 
 /// Mails a reset link when an active account has this email; answers the same either way.
-pub async fn send_reset_email(state: &State, email: EmailAddress) -> ApiResult<()> {
+pub async fn send_reset_email(state: &State, email: EmailAddress, address: &str) -> ApiResult<()> {
     let st = state.clone();
     let issued = state
         .db
@@ -350,13 +356,14 @@ pub async fn send_reset_email(state: &State, email: EmailAddress) -> ApiResult<(
         let minutes = state.config.reset_token_ttl.as_secs().div_ceil(60);
         state.mailer.send(mail::reset_mail(&user.email, &user.username, &link, minutes));
         tracing::info!(user_id = user.id, "password reset mail queued");
+        audit::record(state, Event { action: "password_reset_requested", actor: None, subject: Some(user.id), address: Some(address), detail: String::new() }).await;
     }
     Ok(())
 }
 
 /// Sets a new password from a reset link. The token is single-use; every session is revoked,
 /// and the email counts as verified (the link proved the user reads it).
-pub async fn reset_password(state: &State, user_id: i64, raw_token: String, password: Password) -> ApiResult<()> {
+pub async fn reset_password(state: &State, user_id: i64, raw_token: String, password: Password, address: &str) -> ApiResult<()> {
     let check_token = raw_token.clone();
     let token = state
         .db
@@ -393,6 +400,7 @@ pub async fn reset_password(state: &State, user_id: i64, raw_token: String, pass
     crate::auth::sessions_revoked();
     state.realtime.registry.kick_logins(user_id, None, None);
     tracing::info!(user_id, "password reset");
+    audit::record(state, Event { action: "password_reset", actor: Some(user_id), subject: Some(user_id), address: Some(address), detail: String::new() }).await;
     Ok(())
 }
 

@@ -349,6 +349,11 @@ pub async fn block(state: &State, caller: i64, target: i64) -> ApiResult<UserPub
         })
         .await?;
     state.realtime.registry.friendship(caller, target, false);
+    crate::services::audit::record(
+        state,
+        crate::services::audit::Event { action: "block", actor: Some(caller), subject: Some(target), address: None, detail: String::new() },
+    )
+    .await;
     Ok(UserPublic::new(row, false))
 }
 

@@ -1,6 +1,8 @@
 //! The rules of each area, one function per operation; handlers only translate HTTP to calls here.
 
 pub mod accounts;
+pub mod admin;
+pub mod audit;
 pub mod contacts;
 pub mod messages;
 pub mod rooms;

@@ -1,6 +1,7 @@
 //! Integration tests: each starts the real `chat-api` binary and talks to it over HTTP.
 
 mod account;
+mod admin;
 mod ai;
 mod common;
 mod contacts;
