@@ -88,8 +88,7 @@ impl Config {
     /// Reads the environment. Fails with a message naming the variable that is wrong.
     pub fn from_env() -> anyhow::Result<Config> {
         let data_dir = PathBuf::from(var_or("DATA_DIR", "data"));
-        let database_url = var("DATABASE_URL")
-            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("chat.db").display()));
+        let database_url = var("DATABASE_URL").unwrap_or_else(|| format!("sqlite://{}", data_dir.join("chat.db").display()));
         let jwt_secret = match var("JWT_SECRET") {
             Some(secret) if secret.len() >= 32 => secret.into_bytes(),
             Some(_) => bail!("JWT_SECRET must be at least 32 characters long"),

@@ -94,11 +94,7 @@ impl ApiError {
         if fields.is_empty() {
             return None;
         }
-        let message = fields
-            .iter()
-            .map(|(field, messages)| format!("{field}: {}", messages.join(" ")))
-            .collect::<Vec<_>>()
-            .join("; ");
+        let message = fields.iter().map(|(field, messages)| format!("{field}: {}", messages.join(" "))).collect::<Vec<_>>().join("; ");
         Some(ApiError::Validation { message, fields })
     }
 

@@ -97,11 +97,7 @@ impl Mailer {
             }
             Transport::Outbox(dir) => {
                 tokio::fs::create_dir_all(dir).await?;
-                let name = format!(
-                    "{}-{}.eml",
-                    chrono::Utc::now().format("%Y%m%dT%H%M%S%.6f"),
-                    crate::auth::sessions::random_token(6)
-                );
+                let name = format!("{}-{}.eml", chrono::Utc::now().format("%Y%m%dT%H%M%S%.6f"), crate::auth::sessions::random_token(6));
                 let path = dir.join(name);
                 tokio::fs::write(&path, message.formatted()).await?;
                 tracing::info!(path = %path.display(), "mail written to the outbox (SMTP_URL is unset)");

@@ -20,10 +20,8 @@ fn is_client_route(path: &str) -> bool {
 /// The service for `dir`; mount it after every API route.
 pub fn service(dir: PathBuf) -> Files {
     let index = dir.join("index.html");
-    Files::new("/", &dir)
-        .index_file("index.html")
-        .guard(guard::Any(guard::Get()).or(guard::Head()))
-        .default_handler(fn_service(move |req: ServiceRequest| {
+    Files::new("/", &dir).index_file("index.html").guard(guard::Any(guard::Get()).or(guard::Head())).default_handler(fn_service(
+        move |req: ServiceRequest| {
             let index = index.clone();
             async move {
                 let (req, _) = req.into_parts();
@@ -39,7 +37,8 @@ pub fn service(dir: PathBuf) -> Files {
                 );
                 Ok(ServiceResponse::new(req, response))
             }
-        }))
+        },
+    ))
 }
 
 #[cfg(test)]

@@ -42,11 +42,7 @@ pub fn build(config: Config) -> anyhow::Result<(Server, SocketAddr)> {
     let address = listener.local_addr()?;
     let state = web::Data::new(AppState::build(config)?);
     let server = HttpServer::new(move || {
-        let (app, api) = App::new()
-            .into_utoipa_app()
-            .openapi(openapi::base())
-            .configure(routes::configure)
-            .split_for_parts();
+        let (app, api) = App::new().into_utoipa_app().openapi(openapi::base()).configure(routes::configure).split_for_parts();
         let static_dir = state.config.static_dir.clone();
         app.app_data(state.clone())
             .app_data(web::PathConfig::default().error_handler(extract::path_error))

@@ -22,10 +22,7 @@ pub fn init(format: &str) {
 /// Logs method, route, status and duration. The route is the matched pattern
 /// (`/api/account/reset-password/{uid}/{token}/`), never the raw path or the query string, so
 /// tokens in links and in `?token=` stay out of the logs.
-pub async fn log_request(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+pub async fn log_request(req: ServiceRequest, next: Next<impl MessageBody>) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
     let method = req.method().clone();
     let metrics = req.app_data::<actix_web::web::Data<crate::state::AppState>>().map(|state| state.metrics.clone());

@@ -101,7 +101,9 @@ pub async fn drive(urls: Vec<String>, room_ids: Vec<i64>, load: &Load) -> anyhow
     let mut windows = Vec::with_capacity(urls.len());
     let stop_reading = Arc::new(tokio::sync::Notify::new());
     for url in &urls {
-        let (stream, _) = tokio_tungstenite::connect_async(url.as_str()).await.with_context(|| format!("connecting {}", url.split('?').next().unwrap_or("")))?;
+        let (stream, _) = tokio_tungstenite::connect_async(url.as_str())
+            .await
+            .with_context(|| format!("connecting {}", url.split('?').next().unwrap_or("")))?;
         let (mut sink, mut stream) = stream.split();
         // As a real client does on connecting: sync (nothing to catch up on here).
         sink.send(Message::text(json!({"type": "sync", "cursors": {}}).to_string())).await?;
@@ -210,7 +212,6 @@ pub async fn drive(urls: Vec<String>, room_ids: Vec<i64>, load: &Load) -> anyhow
     let acked = acked_by_room.iter().map(|set| set.len() as u64).sum();
     Ok(Outcome { sent, acked, deliveries, lost, duplicated, elapsed, latency: Latencies::new(latencies) })
 }
-
 
 /// Server-side costs of a run.
 #[derive(Debug, Clone, Copy)]

@@ -53,5 +53,7 @@ pub async fn run(binary: &Path, options: Options) -> anyhow::Result<Value> {
         latencies.brief(),
         seed_secs
     );
-    Ok(json!({"scenario": "history", "database": format!("{:?}", options.storage).to_lowercase(), "messages": options.messages, "latency": latencies.to_json()}))
+    Ok(
+        json!({"scenario": "history", "database": format!("{:?}", options.storage).to_lowercase(), "messages": options.messages, "latency": latencies.to_json()}),
+    )
 }

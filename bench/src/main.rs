@@ -150,11 +150,8 @@ async fn main() -> anyhow::Result<()> {
             rest::run(&binary, options).await?
         }
         "history" => {
-            let options = history::Options {
-                messages: args.parse("--messages", 1_000_000)?,
-                requests: args.parse("--requests", 2000)?,
-                storage,
-            };
+            let options =
+                history::Options { messages: args.parse("--messages", 1_000_000)?, requests: args.parse("--requests", 2000)?, storage };
             history::run(&binary, options).await?
         }
         "-h" | "--help" | "help" => {

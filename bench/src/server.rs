@@ -112,7 +112,6 @@ impl Server {
         Ok(Server { base_url: address.to_owned(), child })
     }
 
-
     /// The `ws://` base of the server.
     pub fn ws_base(&self) -> String {
         self.base_url.replacen("http://", "ws://", 1)

@@ -39,12 +39,7 @@ impl Latencies {
 
     /// `p50 … p99 … max …` for a table cell.
     pub fn brief(&self) -> String {
-        format!(
-            "p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms",
-            self.percentile_ms(50.0),
-            self.percentile_ms(99.0),
-            self.percentile_ms(100.0)
-        )
+        format!("p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms", self.percentile_ms(50.0), self.percentile_ms(99.0), self.percentile_ms(100.0))
     }
 }
 

@@ -24,7 +24,12 @@ fn bench(args: &[&str]) -> Value {
         .arg(out.path())
         .output()
         .unwrap();
-    assert!(output.status.success(), "chat-bench {args:?} failed:\n{}\n{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "chat-bench {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
     serde_json::from_str(&std::fs::read_to_string(out.path()).unwrap()).unwrap()
 }
 

@@ -46,9 +46,12 @@ fn lock_account(conn: &mut DbConn, user_id: i64) -> ApiResult<(i64, i64)> {
 /// Reserved tokens that still count, after dropping reservations older than `stale_before`
 /// (left behind by a crash).
 fn live_reserved(conn: &mut DbConn, user_id: i64, stale_before: NaiveDateTime) -> ApiResult<i64> {
-    diesel::delete(ai_reservations::table.filter(ai_reservations::user_id.eq(user_id)).filter(ai_reservations::created_at.lt(stale_before)))
-        .execute(conn)?;
-    let amounts: Vec<i64> = ai_reservations::table.filter(ai_reservations::user_id.eq(user_id)).select(ai_reservations::amount).load(conn)?;
+    diesel::delete(
+        ai_reservations::table.filter(ai_reservations::user_id.eq(user_id)).filter(ai_reservations::created_at.lt(stale_before)),
+    )
+    .execute(conn)?;
+    let amounts: Vec<i64> =
+        ai_reservations::table.filter(ai_reservations::user_id.eq(user_id)).select(ai_reservations::amount).load(conn)?;
     Ok(amounts.iter().sum())
 }
 
@@ -63,7 +66,14 @@ pub fn balance(conn: &mut DbConn, user_id: i64, grant: i64, stale_before: NaiveD
 
 /// Sets aside up to `wanted` tokens, and at least `minimum`, or fails with 402.
 /// Returns the reservation's id and size.
-pub fn reserve(conn: &mut DbConn, user_id: i64, grant: i64, wanted: i64, minimum: i64, stale_before: NaiveDateTime) -> ApiResult<(i64, i64)> {
+pub fn reserve(
+    conn: &mut DbConn,
+    user_id: i64,
+    grant: i64,
+    wanted: i64,
+    minimum: i64,
+    stale_before: NaiveDateTime,
+) -> ApiResult<(i64, i64)> {
     write_tx_retrying_conflicts(conn, 3, |conn| {
         ensure_account(conn, user_id, grant)?;
         let (granted, used) = lock_account(conn, user_id)?;
@@ -87,7 +97,13 @@ pub fn reserve(conn: &mut DbConn, user_id: i64, grant: i64, wanted: i64, minimum
 
 /// Releases a reservation and charges `tokens` (capped by what was reserved, and by what is
 /// left). Returns the charge and the balance after it.
-pub fn settle(conn: &mut DbConn, user_id: i64, reservation: (i64, i64), tokens: i64, stale_before: NaiveDateTime) -> ApiResult<(i64, Balance)> {
+pub fn settle(
+    conn: &mut DbConn,
+    user_id: i64,
+    reservation: (i64, i64),
+    tokens: i64,
+    stale_before: NaiveDateTime,
+) -> ApiResult<(i64, Balance)> {
     let (reservation_id, reserved_amount) = reservation;
     write_tx(conn, |conn| {
         let (granted, used) = lock_account(conn, user_id)?;

@@ -86,8 +86,8 @@ impl Assistant {
             None => default_predefined(),
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("AI_PREDEFINED_REPLIES {}: {e}", path.display()))?;
-                let table: HashMap<String, String> =
-                    serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("AI_PREDEFINED_REPLIES must be a JSON object of strings: {e}"))?;
+                let table: HashMap<String, String> = serde_json::from_str(&text)
+                    .map_err(|e| anyhow::anyhow!("AI_PREDEFINED_REPLIES must be a JSON object of strings: {e}"))?;
                 table.into_iter().map(|(k, v)| (prompt_key(&k), v)).collect()
             }
         };
@@ -201,7 +201,8 @@ fn request_messages(assistant: &Assistant, turns: &[(String, String)], prompt: &
         kept.push((role, content));
     }
     kept.reverse();
-    let mut messages = vec![ChatCompletionRequestMessage::System(ChatCompletionRequestSystemMessage::from(assistant.system_prompt.clone()))];
+    let mut messages =
+        vec![ChatCompletionRequestMessage::System(ChatCompletionRequestSystemMessage::from(assistant.system_prompt.clone()))];
     let mut tokens = estimate_tokens(&assistant.system_prompt);
     for (role, content) in kept {
         tokens += estimate_tokens(content);
@@ -358,10 +359,7 @@ pub async fn ask(state: &State, ask: Ask) -> ApiResult<AiReply> {
         Ok(Ok(response)) => response,
     };
     let reply = response.choices.first().and_then(|c| c.message.content.clone()).unwrap_or_default();
-    let tokens = response
-        .usage
-        .map(|u| i64::from(u.total_tokens))
-        .unwrap_or_else(|| prepared.prompt_tokens + estimate_tokens(&reply));
+    let tokens = response.usage.map(|u| i64::from(u.total_tokens)).unwrap_or_else(|| prepared.prompt_tokens + estimate_tokens(&reply));
     finish(state, prepared, reply, tokens).await
 }
 
@@ -483,10 +481,18 @@ pub async fn history(state: &State, user_id: i64, query: HistoryQuery) -> ApiRes
                 .order(ai_messages::id.asc())
                 .limit(query.limit)
                 .offset(query.offset)
-                .select((ai_messages::id, ai_messages::conversation_id, ai_messages::role, ai_messages::content, ai_messages::tokens, ai_messages::created_at))
+                .select((
+                    ai_messages::id,
+                    ai_messages::conversation_id,
+                    ai_messages::role,
+                    ai_messages::content,
+                    ai_messages::tokens,
+                    ai_messages::created_at,
+                ))
                 .into_boxed();
             if let Some(conversation_id) = query.conversation_id {
-                let owner: Option<i64> = ai_conversations::table.find(conversation_id).select(ai_conversations::user_id).first(conn).optional()?;
+                let owner: Option<i64> =
+                    ai_conversations::table.find(conversation_id).select(ai_conversations::user_id).first(conn).optional()?;
                 if owner != Some(user_id) {
                     return Err(ApiError::NotFound("conversation not found".into()));
                 }

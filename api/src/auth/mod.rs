@@ -104,9 +104,7 @@ fn bearer_token(req: &HttpRequest) -> ApiResult<String> {
         .to_str()
         .map_err(|_| ApiError::not_authenticated("malformed Authorization header"))?;
     match value.split_once(' ') {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
-            Ok(token.trim().to_owned())
-        }
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => Ok(token.trim().to_owned()),
         _ => Err(ApiError::not_authenticated("expected 'Authorization: Bearer <access token>'")),
     }
 }

@@ -70,14 +70,7 @@ pub fn start(conn: &mut DbConn, keys: &JwtKeys, user_id: i64) -> ApiResult<Token
     let jti = random_token(16);
     let now = db::now();
     diesel::insert_into(sessions::table)
-        .values(NewSession {
-            id: &sid,
-            user_id,
-            refresh_jti: &jti,
-            created_at: now,
-            last_used_at: now,
-            expires_at: expiry(keys, now),
-        })
+        .values(NewSession { id: &sid, user_id, refresh_jti: &jti, created_at: now, last_used_at: now, expires_at: expiry(keys, now) })
         .execute(conn)?;
     issue_pair(keys, user_id, &sid, &jti)
 }
@@ -110,11 +103,7 @@ pub fn rotate(conn: &mut DbConn, keys: &JwtKeys, claims: &Claims) -> ApiResult<T
                 .filter(sessions::refresh_jti.eq(&claims.jti))
                 .filter(sessions::revoked_at.is_null()),
         )
-        .set((
-            sessions::refresh_jti.eq(&new_jti),
-            sessions::last_used_at.eq(now),
-            sessions::expires_at.eq(expiry(keys, now)),
-        ))
+        .set((sessions::refresh_jti.eq(&new_jti), sessions::last_used_at.eq(now), sessions::expires_at.eq(expiry(keys, now))))
         .execute(conn)?
     } else {
         0
@@ -142,9 +131,7 @@ pub fn revoke_all(conn: &mut DbConn, user_id: i64, keep: Option<&str>, reason: R
         .filter(sessions::user_id.eq(user_id))
         .filter(sessions::revoked_at.is_null())
         .filter(sessions::id.ne(keep.unwrap_or("")));
-    diesel::update(targets)
-        .set((sessions::revoked_at.eq(db::now()), sessions::revoke_reason.eq(reason.as_str())))
-        .execute(conn)?;
+    diesel::update(targets).set((sessions::revoked_at.eq(db::now()), sessions::revoke_reason.eq(reason.as_str()))).execute(conn)?;
     Ok(())
 }
 

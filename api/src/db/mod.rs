@@ -198,11 +198,7 @@ pub fn write_tx<T>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> ApiResult<T
 
 /// Runs `f` in a write transaction, again (up to `attempts` times) when it fails on a unique
 /// index: a concurrent writer got there first, and the next attempt sees its row.
-pub fn write_tx_retrying_conflicts<T>(
-    conn: &mut DbConn,
-    attempts: usize,
-    mut f: impl FnMut(&mut DbConn) -> ApiResult<T>,
-) -> ApiResult<T> {
+pub fn write_tx_retrying_conflicts<T>(conn: &mut DbConn, attempts: usize, mut f: impl FnMut(&mut DbConn) -> ApiResult<T>) -> ApiResult<T> {
     let mut attempt = 1;
     loop {
         match write_tx(conn, &mut f) {

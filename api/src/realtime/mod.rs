@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use crate::db::Db;
 use crate::dto::UserPublic;
-use registry::RegistryHandle;
 use crate::metrics::Metrics;
+use registry::RegistryHandle;
 use writer::WriterHandle;
 
 /// The handles of this node's real-time actors.

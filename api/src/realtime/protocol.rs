@@ -17,13 +17,24 @@ use crate::error::{ApiError, ErrorCode};
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ClientFrame {
     /// Store and deliver a message; answered by `ack` (or `error` with the same `client_id`).
-    Send { room_id: i64, client_id: String, body: String },
+    Send {
+        room_id: i64,
+        client_id: String,
+        body: String,
+    },
     /// The user is typing in a room (not stored).
-    Typing { room_id: i64 },
+    Typing {
+        room_id: i64,
+    },
     /// The user has read up to `seq` in a room.
-    Read { room_id: i64, seq: i64 },
+    Read {
+        room_id: i64,
+        seq: i64,
+    },
     /// Send every message after these per-room seqs (`{"room_id": seq}`), then `synced`.
-    Sync { cursors: BTreeMap<String, i64> },
+    Sync {
+        cursors: BTreeMap<String, i64>,
+    },
     Ping,
 }
 
@@ -32,21 +43,43 @@ pub enum ClientFrame {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerFrame<'a> {
     /// The message with this `client_id` is durably stored.
-    Ack { client_id: &'a str, message: &'a MessageView },
+    Ack {
+        client_id: &'a str,
+        message: &'a MessageView,
+    },
     /// A new message in one of the user's rooms.
-    Message { message: &'a MessageView },
-    Typing { room_id: i64, user_id: i64 },
+    Message {
+        message: &'a MessageView,
+    },
+    Typing {
+        room_id: i64,
+        user_id: i64,
+    },
     /// A member's read receipt moved.
-    Read { room_id: i64, user_id: i64, seq: i64 },
+    Read {
+        room_id: i64,
+        user_id: i64,
+        seq: i64,
+    },
     /// A friend came online or went offline.
-    Presence { user_id: i64, online: bool },
+    Presence {
+        user_id: i64,
+        online: bool,
+    },
     /// The user was added to a room, or a room of the user changed (members, owner).
-    Room { room: &'a RoomView },
+    Room {
+        room: &'a RoomView,
+    },
     /// The user left a room (sent to the user's connections).
-    RoomLeft { room_id: i64 },
+    RoomLeft {
+        room_id: i64,
+    },
     /// The end of a `sync`: the last seq sent per room, and the rooms with more to fetch
     /// through history.
-    Synced { cursors: BTreeMap<String, i64>, has_more: Vec<i64> },
+    Synced {
+        cursors: BTreeMap<String, i64>,
+        has_more: Vec<i64>,
+    },
     Error {
         code: ErrorCode,
         message: String,

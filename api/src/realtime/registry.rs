@@ -309,12 +309,8 @@ impl Registry {
     /// Sends to every all-rooms connection of `user`.
     fn push_to_user(&mut self, user: i64, outbound: Outbound) {
         let Some(entry) = self.users.get(&user) else { return };
-        let targets: Vec<SessionId> = entry
-            .sessions
-            .iter()
-            .copied()
-            .filter(|id| self.sessions.get(id).is_some_and(|s| s.mode == Mode::AllRooms))
-            .collect();
+        let targets: Vec<SessionId> =
+            entry.sessions.iter().copied().filter(|id| self.sessions.get(id).is_some_and(|s| s.mode == Mode::AllRooms)).collect();
         for id in targets {
             self.push(id, outbound.clone());
         }

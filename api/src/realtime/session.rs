@@ -268,11 +268,7 @@ impl SessionActor {
     fn submit(&mut self, room_id: i64, body: String, client_id: String) -> Result<(), ApiError> {
         validate_send(&body, &client_id)?;
         self.send_rate.check()?;
-        let permit = self
-            .sends_in_flight
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| ApiError::RateLimited { retry_after_secs: 1 })?;
+        let permit = self.sends_in_flight.clone().try_acquire_owned().map_err(|_| ApiError::RateLimited { retry_after_secs: 1 })?;
         let request = SendRequest { room_id, sender_id: self.user.id, body, client_id };
         self.state.realtime.writer.submit(request, self.id, self.outbox.clone(), permit)
     }

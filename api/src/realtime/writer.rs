@@ -10,9 +10,9 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 use super::protocol::{MessageFrames, error_frame};
 use super::registry::{Delivery, Outbound, RegistryHandle, SessionId};
 use crate::db::Db;
-use crate::metrics::Metrics;
 use crate::dto::{MessageView, UserPublic};
 use crate::error::{ApiError, ApiResult};
+use crate::metrics::Metrics;
 use crate::services::messages::{Outcome, SendRequest, store_batch};
 
 /// Sends waiting for the writer, at most; past it, senders are told to retry.
@@ -58,10 +58,16 @@ impl WriterHandle {
     }
 
     /// Queues a message from a WebSocket connection without waiting.
-    pub fn submit(&self, request: SendRequest, session: SessionId, outbox: mpsc::Sender<Outbound>, permit: OwnedSemaphorePermit) -> ApiResult<()> {
-        self.tx.try_send(Job { request, reply: Reply::Socket { session, outbox, _permit: permit } }).map_err(|_| {
-            ApiError::Unavailable(anyhow::anyhow!("the server is busy storing messages; retry with the same client_id"))
-        })
+    pub fn submit(
+        &self,
+        request: SendRequest,
+        session: SessionId,
+        outbox: mpsc::Sender<Outbound>,
+        permit: OwnedSemaphorePermit,
+    ) -> ApiResult<()> {
+        self.tx
+            .try_send(Job { request, reply: Reply::Socket { session, outbox, _permit: permit } })
+            .map_err(|_| ApiError::Unavailable(anyhow::anyhow!("the server is busy storing messages; retry with the same client_id")))
     }
 }
 
@@ -103,7 +109,9 @@ async fn run(db: Db, registry: RegistryHandle, mut rx: mpsc::Receiver<Job>, stat
 fn fail(job: Job, error: ApiError) {
     tracing::error!(error = format!("{error:?}"), room_id = job.request.room_id, "storing a message failed");
     let answer = match error {
-        ApiError::Unavailable(_) => ApiError::Unavailable(anyhow::anyhow!("the message could not be stored; retry with the same client_id")),
+        ApiError::Unavailable(_) => {
+            ApiError::Unavailable(anyhow::anyhow!("the message could not be stored; retry with the same client_id"))
+        }
         other => other,
     };
     answer_error(job, answer);

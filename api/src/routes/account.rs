@@ -275,7 +275,11 @@ pub async fn change_password(state: State, caller: AuthUser, body: JsonBody<Chan
     )
 )]
 #[post("/api/account/send-reset-password-email/")]
-pub async fn send_reset_password_email(state: State, address: ClientAddress, body: JsonBody<ResetEmailRequest>) -> ApiResult<web::Json<Empty>> {
+pub async fn send_reset_password_email(
+    state: State,
+    address: ClientAddress,
+    body: JsonBody<ResetEmailRequest>,
+) -> ApiResult<web::Json<Empty>> {
     state.limits.check(ratelimit::RESET_MAIL_PER_ADDRESS, &address.0)?;
     let email = EmailAddress::parse(&body.0.email).map_err(|m| crate::error::ApiError::invalid_field("email", m))?;
     accounts::send_reset_email(&state, email, &address.0).await?;

@@ -116,7 +116,11 @@ pub async fn token_balance(state: State, caller: AuthUser) -> ApiResult<web::Jso
     )
 )]
 #[get("/api/contact/chat_ai_history/")]
-pub async fn chat_ai_history(state: State, caller: AuthUser, params: web::Query<AiHistoryParams>) -> ApiResult<web::Json<Vec<AiHistoryEntry>>> {
+pub async fn chat_ai_history(
+    state: State,
+    caller: AuthUser,
+    params: web::Query<AiHistoryParams>,
+) -> ApiResult<web::Json<Vec<AiHistoryEntry>>> {
     let params = params.into_inner();
     let limit = params.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {

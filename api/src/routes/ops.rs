@@ -31,10 +31,7 @@ pub async fn healthz() -> HttpResponse {
 )]
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
-    state
-        .db
-        .run(|conn| conn.batch_execute("SELECT 1").map_err(|e| crate::error::ApiError::Unavailable(e.into())))
-        .await?;
+    state.db.run(|conn| conn.batch_execute("SELECT 1").map_err(|e| crate::error::ApiError::Unavailable(e.into()))).await?;
     Ok(HttpResponse::Ok().json(Status { status: "ok" }))
 }
 
@@ -47,7 +44,5 @@ pub async fn readyz(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
 #[get("/metrics")]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let (connections, users_online) = state.realtime.registry.counts().await;
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(state.metrics.render(connections, users_online))
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(state.metrics.render(connections, users_online))
 }

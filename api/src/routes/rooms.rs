@@ -184,7 +184,12 @@ pub async fn list_rooms(state: State, caller: AuthUser) -> ApiResult<web::Json<V
     )
 )]
 #[get("/api/contact/chat-room/message/{room_id}/")]
-pub async fn room_history(state: State, caller: AuthUser, room_id: web::Path<i64>, params: web::Query<HistoryParams>) -> ApiResult<web::Json<MessagePage>> {
+pub async fn room_history(
+    state: State,
+    caller: AuthUser,
+    room_id: web::Path<i64>,
+    params: web::Query<HistoryParams>,
+) -> ApiResult<web::Json<MessagePage>> {
     let (cursor, limit) = params.into_inner().parse()?;
     Ok(web::Json(messages::history_page(&state, caller.id, room_id.into_inner(), cursor, limit).await?))
 }
@@ -205,7 +210,12 @@ pub async fn room_history(state: State, caller: AuthUser, room_id: web::Path<i64
     )
 )]
 #[post("/api/contact/chat-room/message/{room_id}/")]
-pub async fn send_message(state: State, caller: AuthUser, room_id: web::Path<i64>, body: JsonBody<SendMessageRequest>) -> ApiResult<HttpResponse> {
+pub async fn send_message(
+    state: State,
+    caller: AuthUser,
+    room_id: web::Path<i64>,
+    body: JsonBody<SendMessageRequest>,
+) -> ApiResult<HttpResponse> {
     state.limits.check(crate::ratelimit::MESSAGES_PER_USER, &caller.id.to_string())?;
     let SendMessageRequest { body, client_id } = body.0;
     let message = messages::send(&state, caller.id, room_id.into_inner(), body, client_id).await?;
@@ -226,7 +236,12 @@ pub async fn send_message(state: State, caller: AuthUser, room_id: web::Path<i64
     )
 )]
 #[post("/api/contact/chat-room/{room_id}/read/")]
-pub async fn mark_read(state: State, caller: AuthUser, room_id: web::Path<i64>, body: JsonBody<ReadRequest>) -> ApiResult<web::Json<Empty>> {
+pub async fn mark_read(
+    state: State,
+    caller: AuthUser,
+    room_id: web::Path<i64>,
+    body: JsonBody<ReadRequest>,
+) -> ApiResult<web::Json<Empty>> {
     messages::read(&state, caller.id, room_id.into_inner(), body.0.seq).await?;
     Ok(web::Json(Empty {}))
 }

@@ -38,16 +38,12 @@ async fn authenticate_upgrade(state: &State, req: &HttpRequest, params: SocketPa
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
         .map(str::to_owned);
-    let token = params
-        .token
-        .or(header_token)
-        .ok_or_else(|| ApiError::not_authenticated("pass an access token as ?token="))?;
+    let token = params.token.or(header_token).ok_or_else(|| ApiError::not_authenticated("pass an access token as ?token="))?;
     authenticate(state, &token).await
 }
 
 fn upgrade(state: State, req: &HttpRequest, body: web::Payload, user: AuthUser, mode: Mode) -> ApiResult<HttpResponse> {
-    let (response, socket, stream) =
-        actix_ws::handle(req, body).map_err(|e| ApiError::invalid(format!("not a WebSocket upgrade: {e}")))?;
+    let (response, socket, stream) = actix_ws::handle(req, body).map_err(|e| ApiError::invalid(format!("not a WebSocket upgrade: {e}")))?;
     actix_web::rt::spawn(session::run(state, socket, stream, user, mode));
     Ok(response)
 }

@@ -91,12 +91,7 @@ async fn verify_off_executor(password: String, hash: String) -> ApiResult<bool> 
 }
 
 fn load_user(conn: &mut DbConn, user_id: i64) -> ApiResult<User> {
-    users::table
-        .find(user_id)
-        .select(User::as_select())
-        .first(conn)
-        .optional()?
-        .ok_or_else(|| ApiError::NotFound("user not found".into()))
+    users::table.find(user_id).select(User::as_select()).first(conn).optional()?.ok_or_else(|| ApiError::NotFound("user not found".into()))
 }
 
 /// Stores a new one-time token for `user_id` and returns the raw token for the mail link.
@@ -155,7 +150,8 @@ pub async fn register(state: &State, registration: Registration) -> ApiResult<(U
             write_tx(conn, |conn| {
                 let email = registration.email.as_str();
                 let username_key = registration.username.key();
-                let email_taken: bool = diesel::select(diesel::dsl::exists(users::table.filter(users::email.eq(email)))).get_result(conn)?;
+                let email_taken: bool =
+                    diesel::select(diesel::dsl::exists(users::table.filter(users::email.eq(email)))).get_result(conn)?;
                 if email_taken {
                     return Err(ApiError::Conflict("a user with this email already exists".into()));
                 }
@@ -221,7 +217,8 @@ pub async fn login(state: &State, email: &str, password: String, address: &str) 
             let _ = state.limits.check(crate::ratelimit::LOGIN_FAILURES_PER_ACCOUNT, &account_key);
             let subject = user.as_ref().map(|u| u.id);
             let detail = if subject.is_some() { "wrong password" } else { "unknown account" };
-            audit::record(state, Event { action: "login_failed", actor: None, subject, address: Some(address), detail: detail.into() }).await;
+            audit::record(state, Event { action: "login_failed", actor: None, subject, address: Some(address), detail: detail.into() })
+                .await;
             return Err(ApiError::InvalidCredentials);
         }
     };
@@ -232,7 +229,11 @@ pub async fn login(state: &State, email: &str, password: String, address: &str) 
     let user_id = user.id;
     let tokens = state.db.run(move |conn| sessions::start(conn, &st.keys, user_id)).await?;
     tracing::info!(user_id, "user logged in");
-    audit::record(state, Event { action: "login", actor: Some(user_id), subject: Some(user_id), address: Some(address), detail: String::new() }).await;
+    audit::record(
+        state,
+        Event { action: "login", actor: Some(user_id), subject: Some(user_id), address: Some(address), detail: String::new() },
+    )
+    .await;
     Ok((user, tokens))
 }
 
@@ -280,10 +281,9 @@ pub async fn update_profile(state: &State, user_id: i64, changes: ProfileChanges
                     return load_user(conn, user_id);
                 }
                 if let Some(key) = &changes.username_key {
-                    let taken: bool = diesel::select(diesel::dsl::exists(
-                        users::table.filter(users::username_key.eq(key)).filter(users::id.ne(user_id)),
-                    ))
-                    .get_result(conn)?;
+                    let taken: bool =
+                        diesel::select(diesel::dsl::exists(users::table.filter(users::username_key.eq(key)).filter(users::id.ne(user_id))))
+                            .get_result(conn)?;
                     if taken {
                         return Err(ApiError::Conflict("this username is taken".into()));
                     }
@@ -321,7 +321,11 @@ pub async fn change_password(state: &State, caller: &AuthUser, current: String, 
     crate::auth::sessions_revoked();
     state.realtime.registry.kick_logins(caller.id, None, Some(caller.session_id.clone()));
     tracing::info!(user_id, "password changed");
-    audit::record(state, Event { action: "password_changed", actor: Some(user_id), subject: Some(user_id), address: None, detail: String::new() }).await;
+    audit::record(
+        state,
+        Event { action: "password_changed", actor: Some(user_id), subject: Some(user_id), address: None, detail: String::new() },
+    )
+    .await;
     Ok(())
 }
 
@@ -356,7 +360,17 @@ pub async fn send_reset_email(state: &State, email: EmailAddress, address: &str)
         let minutes = state.config.reset_token_ttl.as_secs().div_ceil(60);
         state.mailer.send(mail::reset_mail(&user.email, &user.username, &link, minutes));
         tracing::info!(user_id = user.id, "password reset mail queued");
-        audit::record(state, Event { action: "password_reset_requested", actor: None, subject: Some(user.id), address: Some(address), detail: String::new() }).await;
+        audit::record(
+            state,
+            Event {
+                action: "password_reset_requested",
+                actor: None,
+                subject: Some(user.id),
+                address: Some(address),
+                detail: String::new(),
+            },
+        )
+        .await;
     }
     Ok(())
 }
@@ -365,10 +379,7 @@ pub async fn send_reset_email(state: &State, email: EmailAddress, address: &str)
 /// and the email counts as verified (the link proved the user reads it).
 pub async fn reset_password(state: &State, user_id: i64, raw_token: String, password: Password, address: &str) -> ApiResult<()> {
     let check_token = raw_token.clone();
-    let token = state
-        .db
-        .run(move |conn| find_one_time_token(conn, user_id, Purpose::ResetPassword, &check_token))
-        .await?;
+    let token = state.db.run(move |conn| find_one_time_token(conn, user_id, Purpose::ResetPassword, &check_token)).await?;
     let token_id = match token {
         Some((id, false, false)) => id,
         _ => return Err(invalid_link("token")),
@@ -400,7 +411,11 @@ pub async fn reset_password(state: &State, user_id: i64, raw_token: String, pass
     crate::auth::sessions_revoked();
     state.realtime.registry.kick_logins(user_id, None, None);
     tracing::info!(user_id, "password reset");
-    audit::record(state, Event { action: "password_reset", actor: Some(user_id), subject: Some(user_id), address: Some(address), detail: String::new() }).await;
+    audit::record(
+        state,
+        Event { action: "password_reset", actor: Some(user_id), subject: Some(user_id), address: Some(address), detail: String::new() },
+    )
+    .await;
     Ok(())
 }
 

@@ -96,7 +96,13 @@ pub async fn set_active(state: &State, admin: i64, user_id: i64, active: bool) -
                 }
                 audit::insert(
                     conn,
-                    &Event { action: if active { "admin_activate" } else { "admin_deactivate" }, actor: Some(admin), subject: Some(user_id), address: None, detail: String::new() },
+                    &Event {
+                        action: if active { "admin_activate" } else { "admin_deactivate" },
+                        actor: Some(admin),
+                        subject: Some(user_id),
+                        address: None,
+                        detail: String::new(),
+                    },
                 )?;
                 Ok(users::table.find(user_id).select(User::as_select()).first(conn)?)
             })

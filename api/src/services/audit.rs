@@ -33,11 +33,9 @@ pub fn insert(conn: &mut DbConn, event: &Event<'_>) -> ApiResult<()> {
 
 /// Records `event`; a failure is logged, not returned.
 pub async fn record(state: &AppState, event: Event<'_>) {
-    let (action, actor, subject, address, detail) = (event.action, event.actor, event.subject, event.address.map(str::to_owned), event.detail);
-    let stored = state
-        .db
-        .run(move |conn| insert(conn, &Event { action, actor, subject, address: address.as_deref(), detail }))
-        .await;
+    let (action, actor, subject, address, detail) =
+        (event.action, event.actor, event.subject, event.address.map(str::to_owned), event.detail);
+    let stored = state.db.run(move |conn| insert(conn, &Event { action, actor, subject, address: address.as_deref(), detail })).await;
     if let Err(error) = stored {
         tracing::error!(action, error = format!("{error:?}"), "audit log write failed");
     }

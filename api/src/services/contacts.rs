@@ -35,9 +35,8 @@ pub struct Search {
 
 /// Whether either user blocked the other. Rooms, messages, requests and search all ask this.
 pub fn blocked_between(conn: &mut DbConn, a: i64, b: i64) -> ApiResult<bool> {
-    let either_way = blocks::table.filter(
-        (blocks::blocker_id.eq(a).and(blocks::blocked_id.eq(b))).or(blocks::blocker_id.eq(b).and(blocks::blocked_id.eq(a))),
-    );
+    let either_way = blocks::table
+        .filter((blocks::blocker_id.eq(a).and(blocks::blocked_id.eq(b))).or(blocks::blocker_id.eq(b).and(blocks::blocked_id.eq(a))));
     Ok(diesel::select(exists(either_way)).get_result(conn)?)
 }
 
@@ -104,11 +103,9 @@ fn pending_from(conn: &mut DbConn, sender: i64, receiver: i64) -> ApiResult<Opti
 
 /// Moves a pending request to `to`; `false` if it was no longer pending.
 fn settle(conn: &mut DbConn, id: i64, to: RequestStatus) -> ApiResult<bool> {
-    let updated = diesel::update(
-        friend_requests::table.find(id).filter(friend_requests::status.eq(RequestStatus::Pending.as_str())),
-    )
-    .set((friend_requests::status.eq(to.as_str()), friend_requests::responded_at.eq(db::now())))
-    .execute(conn)?;
+    let updated = diesel::update(friend_requests::table.find(id).filter(friend_requests::status.eq(RequestStatus::Pending.as_str())))
+        .set((friend_requests::status.eq(to.as_str()), friend_requests::responded_at.eq(db::now())))
+        .execute(conn)?;
     Ok(updated == 1)
 }
 
@@ -374,10 +371,7 @@ pub async fn blocked_users(state: &State, caller: i64) -> ApiResult<Vec<UserPubl
 }
 
 pub async fn unblock(state: &State, caller: i64, target: i64) -> ApiResult<()> {
-    let removed = state
-        .db
-        .run(move |conn| Ok(diesel::delete(blocks::table.find((caller, target))).execute(conn)?))
-        .await?;
+    let removed = state.db.run(move |conn| Ok(diesel::delete(blocks::table.find((caller, target))).execute(conn)?)).await?;
     if removed == 0 {
         return Err(ApiError::NotFound("you have not blocked this user".into()));
     }
@@ -417,18 +411,16 @@ fn ids_by_prefix(conn: &mut DbConn, caller: i64, key: NameKey, prefix: &str, upp
         .limit(n)
         .into_boxed();
     let query = match key {
-        NameKey::Username => visible
-            .filter(users::username_key.ge(prefix))
-            .filter(users::username_key.lt(upper))
-            .order(users::username_key),
+        NameKey::Username => {
+            visible.filter(users::username_key.ge(prefix)).filter(users::username_key.lt(upper)).order(users::username_key)
+        }
         NameKey::FirstName => visible
             .filter(users::first_name_key.ge(prefix))
             .filter(users::first_name_key.lt(upper))
             .order((users::first_name_key, users::id)),
-        NameKey::LastName => visible
-            .filter(users::last_name_key.ge(prefix))
-            .filter(users::last_name_key.lt(upper))
-            .order((users::last_name_key, users::id)),
+        NameKey::LastName => {
+            visible.filter(users::last_name_key.ge(prefix)).filter(users::last_name_key.lt(upper)).order((users::last_name_key, users::id))
+        }
     };
     Ok(query.load(conn)?)
 }

@@ -282,8 +282,7 @@ pub fn room_for_member(conn: &mut DbConn, room_id: i64, user: i64) -> ApiResult<
         .first(conn)
         .optional()?
         .ok_or_else(|| ApiError::NotFound("room not found".into()))?;
-    let member: bool =
-        diesel::select(diesel::dsl::exists(room_members::table.find((room_id, user)))).get_result(conn)?;
+    let member: bool = diesel::select(diesel::dsl::exists(room_members::table.find((room_id, user)))).get_result(conn)?;
     if !member {
         return Err(ApiError::Forbidden("you are not a member of this room".into()));
     }
@@ -326,11 +325,9 @@ pub fn mark_read(conn: &mut DbConn, room_id: i64, user: i64, seq: i64) -> ApiRes
         if seq < 0 || seq > room.last_seq {
             return Err(ApiError::invalid_field("seq", format!("must be between 0 and the room's last seq ({})", room.last_seq)));
         }
-        let moved = diesel::update(
-            room_members::table.find((room_id, user)).filter(room_members::last_read_seq.lt(seq)),
-        )
-        .set(room_members::last_read_seq.eq(seq))
-        .execute(conn)?;
+        let moved = diesel::update(room_members::table.find((room_id, user)).filter(room_members::last_read_seq.lt(seq)))
+            .set(room_members::last_read_seq.eq(seq))
+            .execute(conn)?;
         let mut members = member_ids(conn, room_id)?;
         if RoomKind::parse(&room.kind) == RoomKind::Private {
             // Across a block, the other side is not told.

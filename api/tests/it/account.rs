@@ -114,9 +114,8 @@ async fn register_reports_every_broken_rule_by_field(backend: Backend) {
 
 async fn register_names_a_missing_field(backend: Backend) {
     let app = spawn_app!(backend);
-    let answer = app
-        .post("/api/account/register/", json!({"username": "ann", "first_name": "A", "last_name": "B", "password": "x"}), None)
-        .await;
+    let answer =
+        app.post("/api/account/register/", json!({"username": "ann", "first_name": "A", "last_name": "B", "password": "x"}), None).await;
     assert_eq!(answer.status, StatusCode::BAD_REQUEST);
     assert_eq!(answer.code(), "validation_error");
     assert_eq!(answer.body["error"]["fields"]["email"][0], "this field is required");
@@ -233,7 +232,8 @@ async fn protected_routes_reject_missing_forged_and_swapped_tokens(backend: Back
     assert_eq!((missing.status, missing.code()), (StatusCode::UNAUTHORIZED, "not_authenticated"));
     let garbage = profile(Some("not.a.jwt".into())).await;
     assert_eq!(garbage.code(), "not_authenticated");
-    let scheme = app.client.get(app.url("/api/account/profile/")).header("authorization", format!("Token {}", user.access)).send().await.unwrap();
+    let scheme =
+        app.client.get(app.url("/api/account/profile/")).header("authorization", format!("Token {}", user.access)).send().await.unwrap();
     assert_eq!(scheme.status(), StatusCode::UNAUTHORIZED);
 
     let mut claims = claims_of(&user.access);
@@ -347,17 +347,29 @@ async fn change_password_checks_the_current_one_and_logs_out_other_sessions(back
     let (other_access, other_refresh) = (other.body["access"].as_str().unwrap(), other.body["refresh"].as_str().unwrap());
 
     let wrong = app
-        .post("/api/account/change_password/", json!({"current_password": "nope", "password": "brand new pw", "password2": "brand new pw"}), Some(&user.access))
+        .post(
+            "/api/account/change_password/",
+            json!({"current_password": "nope", "password": "brand new pw", "password2": "brand new pw"}),
+            Some(&user.access),
+        )
         .await;
     assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
     assert_eq!(fields(&wrong), ["current_password"]);
     let mismatch = app
-        .post("/api/account/change_password/", json!({"current_password": user.password, "password": "brand new pw", "password2": "brand new px"}), Some(&user.access))
+        .post(
+            "/api/account/change_password/",
+            json!({"current_password": user.password, "password": "brand new pw", "password2": "brand new px"}),
+            Some(&user.access),
+        )
         .await;
     assert_eq!(fields(&mismatch), ["password2"]);
 
     let changed = app
-        .post("/api/account/change_password/", json!({"current_password": user.password, "password": "brand new pw", "password2": "brand new pw"}), Some(&user.access))
+        .post(
+            "/api/account/change_password/",
+            json!({"current_password": user.password, "password": "brand new pw", "password2": "brand new pw"}),
+            Some(&user.access),
+        )
         .await;
     assert_eq!(changed.status, StatusCode::OK, "{:?}", changed.body);
     assert_eq!(app.get("/api/account/profile/", Some(&user.access)).await.status, StatusCode::OK, "this session stays");
@@ -400,7 +412,10 @@ async fn password_reset_works_end_to_end_from_the_mailed_link(backend: Backend) 
     assert_eq!((again.status, again.code()), (StatusCode::BAD_REQUEST, "validation_error"), "a reset link works once");
     let (uid, token) = path.trim_matches('/').trim_start_matches("api/account/reset-password/").split_once('/').unwrap();
     let other_uid = format!("/api/account/reset-password/{}/{token}/", uid.parse::<i64>().unwrap() + 1);
-    assert_eq!(app.post(&other_uid, json!({"password": "yet another one", "password2": "yet another one"}), None).await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        app.post(&other_uid, json!({"password": "yet another one", "password2": "yet another one"}), None).await.status,
+        StatusCode::BAD_REQUEST
+    );
     assert!(app.smtp.try_next_mail(Duration::from_millis(300)).await.is_none(), "the unknown email got no mail");
 }
 
@@ -411,9 +426,7 @@ async fn reset_links_expire(backend: Backend) {
     app.post("/api/account/send-reset-password-email/", json!({"email": user.email}), None).await;
     let link = app.smtp.next_mail().await.link("http://chat.test/reset-password/").unwrap();
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    let late = app
-        .post(&api_path(&link), json!({"password": "a fresh secret", "password2": "a fresh secret"}), None)
-        .await;
+    let late = app.post(&api_path(&link), json!({"password": "a fresh secret", "password2": "a fresh secret"}), None).await;
     assert_eq!((late.status, late.code()), (StatusCode::BAD_REQUEST, "validation_error"));
     assert_eq!(app.login(&user.email, &user.password).await.status, StatusCode::OK, "the password is unchanged");
 }

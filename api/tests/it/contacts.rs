@@ -182,12 +182,22 @@ async fn blocking_ends_friendship_and_requests_and_stops_new_ones_both_ways(back
     let names: Vec<&str> = list.body.as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap()).collect();
     assert_eq!(names, ["bob", "cat"]);
     assert_no_email(&list.body);
-    assert_eq!(app.post("/api/contact/block-user/", json!({"block_user_id": bob.id}), Some(&ann.access)).await.status, StatusCode::CONFLICT);
-    assert_eq!(app.post("/api/contact/block-user/", json!({"block_user_id": ann.id}), Some(&ann.access)).await.status, StatusCode::BAD_REQUEST);
-    assert_eq!(app.post("/api/contact/block-user/", json!({"block_user_id": 777777}), Some(&ann.access)).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.post("/api/contact/block-user/", json!({"block_user_id": bob.id}), Some(&ann.access)).await.status,
+        StatusCode::CONFLICT
+    );
+    assert_eq!(
+        app.post("/api/contact/block-user/", json!({"block_user_id": ann.id}), Some(&ann.access)).await.status,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        app.post("/api/contact/block-user/", json!({"block_user_id": 777777}), Some(&ann.access)).await.status,
+        StatusCode::NOT_FOUND
+    );
 
     let unblock = json!({"user_id": bob.id, "action": "unblock"});
-    let bad_action = app.post("/api/contact/block-requests/respond/", json!({"user_id": bob.id, "action": "block"}), Some(&ann.access)).await;
+    let bad_action =
+        app.post("/api/contact/block-requests/respond/", json!({"user_id": bob.id, "action": "block"}), Some(&ann.access)).await;
     assert_eq!(bad_action.status, StatusCode::BAD_REQUEST);
     let done = app.post("/api/contact/block-requests/respond/", unblock.clone(), Some(&ann.access)).await;
     assert_eq!((done.status, &done.body), (StatusCode::OK, &json!({})));
@@ -260,7 +270,17 @@ async fn search_hides_the_caller_and_both_sides_of_a_block_and_pages(backend: Ba
 async fn search_validates_its_parameters(backend: Backend) {
     let app = spawn_app!(backend);
     let me = app.register("ann").await;
-    for query in ["query=", "query=%20%20", "query=a%00b", "query=a&limit=0", "query=a&limit=51", "query=a&offset=-1", "query=a&offset=1001", "limit=5", "query=a&limit=x"] {
+    for query in [
+        "query=",
+        "query=%20%20",
+        "query=a%00b",
+        "query=a&limit=0",
+        "query=a&limit=51",
+        "query=a&offset=-1",
+        "query=a&offset=1001",
+        "limit=5",
+        "query=a&limit=x",
+    ] {
         let answer = app.get(&format!("/api/contact/find-friend/?{query}"), Some(&me.access)).await;
         assert_eq!((answer.status, answer.code()), (StatusCode::BAD_REQUEST, "validation_error"), "{query}");
     }

@@ -10,8 +10,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::common::ws::Ending;
 use crate::common::Backend;
+use crate::common::ws::Ending;
 use crate::{on_both_backends, spawn_app};
 
 on_both_backends!(
@@ -163,7 +163,9 @@ async fn sync_after_a_reconnect_returns_everything_missed(backend: Backend) {
     let synced = loop {
         let frame = bob_ws.next().await;
         match frame["type"].as_str().unwrap() {
-            "message" => got.entry(frame["message"]["room_id"].as_i64().unwrap()).or_default().push(frame["message"]["seq"].as_i64().unwrap()),
+            "message" => {
+                got.entry(frame["message"]["room_id"].as_i64().unwrap()).or_default().push(frame["message"]["seq"].as_i64().unwrap())
+            }
             "synced" => break frame,
             _ => {}
         }
@@ -238,7 +240,11 @@ async fn presence_follows_the_first_and_last_connection(backend: Backend) {
     app.befriend(&ann, &cat).await;
     assert_eq!(ann_ws.next_of("presence").await["user_id"], cat.id, "a new friend who is online shows up at once");
     app.delete(&format!("/api/contact/friends/{}/", cat.id), Some(&ann.access)).await;
-    assert_eq!(ann_ws.next_of("presence").await, json!({"type": "presence", "user_id": cat.id, "online": false}), "an ex-friend stops showing as online");
+    assert_eq!(
+        ann_ws.next_of("presence").await,
+        json!({"type": "presence", "user_id": cat.id, "online": false}),
+        "an ex-friend stops showing as online"
+    );
 }
 
 async fn a_user_added_to_a_room_gets_it_and_its_messages_at_once(backend: Backend) {

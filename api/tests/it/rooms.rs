@@ -47,9 +47,12 @@ async fn a_private_room_is_one_per_pair_of_friends_and_not_across_a_block(backen
     let room = first.body["id"].as_i64().unwrap();
     app.say(ann, room, "hello", "c1").await;
     app.post("/api/contact/block-user/", json!({"block_user_id": ann.id}), Some(&bob.access)).await;
-    let blocked = app.post(&format!("/api/contact/chat-room/message/{room}/"), json!({"body": "still there?", "client_id": "c2"}), Some(&ann.access)).await;
+    let blocked = app
+        .post(&format!("/api/contact/chat-room/message/{room}/"), json!({"body": "still there?", "client_id": "c2"}), Some(&ann.access))
+        .await;
     assert_eq!((blocked.status, blocked.code()), (StatusCode::FORBIDDEN, "forbidden"), "no messages across a block");
-    let blocker = app.post(&format!("/api/contact/chat-room/message/{room}/"), json!({"body": "bye", "client_id": "c3"}), Some(&bob.access)).await;
+    let blocker =
+        app.post(&format!("/api/contact/chat-room/message/{room}/"), json!({"body": "bye", "client_id": "c3"}), Some(&bob.access)).await;
     assert_eq!(blocker.status, StatusCode::FORBIDDEN, "in either direction");
     let reopen = app.post("/api/contact/chat-room/private/", json!({"user2_id": bob.id}), Some(&ann.access)).await;
     assert_eq!(reopen.status, StatusCode::FORBIDDEN);
@@ -88,7 +91,8 @@ async fn groups_are_created_with_friends_take_invites_and_can_be_left(backend: B
     assert_eq!(twice.status, StatusCode::CONFLICT);
     let outsider = app.post("/api/contact/chat-room/group/invite/", json!({"group_id": group, "user_id": ann.id}), Some(&dan.access)).await;
     assert_eq!(outsider.status, StatusCode::FORBIDDEN, "non-members cannot invite");
-    let not_friend = app.post("/api/contact/chat-room/group/invite/", json!({"group_id": group, "user_id": eve.id}), Some(&ann.access)).await;
+    let not_friend =
+        app.post("/api/contact/chat-room/group/invite/", json!({"group_id": group, "user_id": eve.id}), Some(&ann.access)).await;
     assert_eq!(not_friend.status, StatusCode::FORBIDDEN);
     app.post("/api/contact/block-user/", json!({"block_user_id": ann.id}), Some(&dan.access)).await;
     let blocked = app.post("/api/contact/chat-room/group/invite/", json!({"group_id": group, "user_id": dan.id}), Some(&ann.access)).await;
@@ -213,7 +217,8 @@ async fn only_members_read_or_write_a_room(backend: Backend) {
     let users = app.friends(&["ann", "bob"]).await;
     let room = app.private_room(&users[0], &users[1]).await;
     let cat = app.register("cat").await;
-    let write = app.post(&format!("/api/contact/chat-room/message/{room}/"), json!({"body": "hi", "client_id": "x"}), Some(&cat.access)).await;
+    let write =
+        app.post(&format!("/api/contact/chat-room/message/{room}/"), json!({"body": "hi", "client_id": "x"}), Some(&cat.access)).await;
     assert_eq!((write.status, write.code()), (StatusCode::FORBIDDEN, "forbidden"));
     let read = app.get(&format!("/api/contact/chat-room/message/{room}/"), Some(&cat.access)).await;
     assert_eq!((read.status, read.code()), (StatusCode::FORBIDDEN, "forbidden"));

@@ -52,12 +52,7 @@ impl PgDatabase {
             }
             Err(error) => panic!("PostgreSQL unreachable at {admin_url} (required under CI=true): {error}"),
         };
-        let name = format!(
-            "chat_test_{}_{}_{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::SeqCst),
-            rand::random::<u32>()
-        );
+        let name = format!("chat_test_{}_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst), rand::random::<u32>());
         diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut admin).unwrap();
         let (base, _) = admin_url.rsplit_once('/').unwrap();
         Some(PgDatabase { url: format!("{base}/{name}"), name })
@@ -254,7 +249,8 @@ impl TestApp {
         let sent = self.post("/api/contact/friend-request/", json!({"receiver_id": b.id}), Some(&a.access)).await;
         assert_eq!(sent.status, StatusCode::CREATED, "{:?}", sent.body);
         let id = sent.body["id"].as_i64().unwrap();
-        let accepted = self.post(&format!("/api/contact/friend-requests/respond/{id}/"), json!({"action": "accept"}), Some(&b.access)).await;
+        let accepted =
+            self.post(&format!("/api/contact/friend-requests/respond/{id}/"), json!({"action": "accept"}), Some(&b.access)).await;
         assert_eq!(accepted.status, StatusCode::OK, "{:?}", accepted.body);
     }
 
@@ -332,7 +328,9 @@ impl TestApp {
 
     /// Sends a message over REST; returns the stored message.
     pub async fn say(&self, user: &TestUser, room: i64, body: &str, client_id: &str) -> Value {
-        let sent = self.post(&format!("/api/contact/chat-room/message/{room}/"), json!({"body": body, "client_id": client_id}), Some(&user.access)).await;
+        let sent = self
+            .post(&format!("/api/contact/chat-room/message/{room}/"), json!({"body": body, "client_id": client_id}), Some(&user.access))
+            .await;
         assert_eq!(sent.status, StatusCode::CREATED, "{:?}", sent.body);
         sent.body
     }

@@ -64,8 +64,12 @@ impl FakeOpenAi {
                 return;
             }
             if prompt.contains("[fail]") {
-                let body = json!({"error": {"message": "the model is overloaded", "type": "server_error", "param": null, "code": null}}).to_string();
-                let response = format!("HTTP/1.1 500 Internal Server Error\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}", body.len());
+                let body = json!({"error": {"message": "the model is overloaded", "type": "server_error", "param": null, "code": null}})
+                    .to_string();
+                let response = format!(
+                    "HTTP/1.1 500 Internal Server Error\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                    body.len()
+                );
                 if socket.write_all(response.as_bytes()).await.is_err() {
                     return;
                 }
@@ -138,11 +142,8 @@ async fn read_request(socket: &mut TcpStream) -> Option<Vec<u8>> {
         buffer.extend_from_slice(&chunk[..read]);
     };
     let headers = String::from_utf8_lossy(&buffer[..header_end]).to_ascii_lowercase();
-    let length: usize = headers
-        .lines()
-        .find_map(|line| line.strip_prefix("content-length:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0);
+    let length: usize =
+        headers.lines().find_map(|line| line.strip_prefix("content-length:")).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
     while buffer.len() < header_end + length {
         let read = socket.read(&mut chunk).await.ok()?;
         if read == 0 {
