@@ -10,6 +10,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::realtime::Realtime;
 use crate::state::AppState;
 use crate::{extract, openapi, routes, spa, telemetry};
 
@@ -36,11 +37,12 @@ fn cors(config: &crate::config::Config) -> actix_cors::Cors {
 
 /// Binds the listener and builds the server; the returned address has the real port when
 /// `CHAT_BIND` asked for port 0.
-pub fn build(config: Config) -> anyhow::Result<(Server, SocketAddr)> {
+pub fn build(config: Config) -> anyhow::Result<(Server, SocketAddr, Realtime)> {
     let workers = config.workers;
     let listener = std::net::TcpListener::bind(&config.bind).map_err(|e| anyhow::anyhow!("binding {}: {e}", config.bind))?;
     let address = listener.local_addr()?;
     let state = web::Data::new(AppState::build(config)?);
+    let realtime = state.realtime.clone();
     let server = HttpServer::new(move || {
         let (app, api) = App::new().into_utoipa_app().openapi(openapi::base()).configure(routes::configure).split_for_parts();
         let static_dir = state.config.static_dir.clone();
@@ -65,17 +67,55 @@ pub fn build(config: Config) -> anyhow::Result<(Server, SocketAddr)> {
             .wrap(from_fn(telemetry::add_trailing_slash))
     })
     .workers(workers)
+    // Shutdown is ordered by `run`: sockets first, then the writer, then HTTP.
+    .disable_signals()
+    .shutdown_timeout(10)
     .listen(listener)?
     .run();
-    Ok((server, address))
+    Ok((server, address, realtime))
+}
+
+/// Waits for SIGTERM or SIGINT.
+async fn termination() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 /// Runs the server until it is stopped (SIGINT / SIGTERM stop it gracefully).
+/// Runs the server until SIGTERM or SIGINT, then shuts down in order: every WebSocket is
+/// closed with 1012 (reconnect), messages already accepted are stored and answered, and HTTP
+/// requests in flight finish.
 pub async fn run(config: Config) -> anyhow::Result<()> {
-    let (server, address) = build(config)?;
+    let (server, address, realtime) = build(config)?;
     tracing::info!(%address, "chat-api listening");
     // A fixed line on stdout lets scripts and tests learn the port.
     println!("chat-api listening on http://{address}");
+    let handle = server.handle();
+    actix_web::rt::spawn(async move {
+        termination().await;
+        tracing::info!("shutting down: closing connections and storing queued messages");
+        realtime.registry.close_all();
+        realtime.writer.flush().await;
+        handle.stop(true).await;
+    });
     server.await?;
+    tracing::info!("stopped");
     Ok(())
 }

@@ -44,6 +44,8 @@ pub enum Kick {
     SlowConsumer,
     /// Its login session was revoked (logout, password change or reset).
     Revoked,
+    /// The server is shutting down.
+    Shutdown,
 }
 
 /// A connection announcing itself.
@@ -78,6 +80,7 @@ enum Command {
     Friendship { a: i64, b: i64, friends: bool },
     KickLogins { user_id: i64, only: Option<String>, keep: Option<String> },
     Counts { reply: oneshot::Sender<(usize, usize)> },
+    CloseAll,
 }
 
 /// The cheap, cloneable address of the registry.
@@ -145,6 +148,11 @@ impl RegistryHandle {
     /// except those of login session `keep`.
     pub fn kick_logins(&self, user_id: i64, only: Option<String>, keep: Option<String>) {
         self.send(Command::KickLogins { user_id, only, keep });
+    }
+
+    /// Closes every connection (server shutdown).
+    pub fn close_all(&self) {
+        self.send(Command::CloseAll);
     }
 
     /// (connections, distinct users online).
@@ -218,6 +226,12 @@ impl Registry {
             }
             Command::Counts { reply } => {
                 let _ = reply.send((self.sessions.len(), self.users.len()));
+            }
+            Command::CloseAll => {
+                let all: Vec<SessionId> = self.sessions.keys().copied().collect();
+                for id in all {
+                    self.remove(id, Some(Kick::Shutdown));
+                }
             }
         }
     }

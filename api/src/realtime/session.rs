@@ -185,6 +185,7 @@ pub async fn run(state: web::Data<AppState>, session: actix_ws::Session, stream:
 fn kick_reason(kick: Option<Kick>) -> CloseReason {
     match kick {
         Some(Kick::Revoked) => CloseReason { code: CloseCode::Policy, description: Some("session revoked".into()) },
+        Some(Kick::Shutdown) => CloseReason { code: CloseCode::Restart, description: Some("server restarting: reconnect and sync".into()) },
         // 4000: an application code clients can tell apart: reconnect and `sync`.
         _ => CloseReason { code: CloseCode::Other(4000), description: Some("too slow: reconnect and sync".into()) },
     }

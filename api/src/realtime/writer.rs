@@ -33,10 +33,17 @@ struct Job {
     reply: Reply,
 }
 
+/// What the writer's queue carries: sends, and flush markers answered once everything queued
+/// before them is stored.
+enum Item {
+    Send(Job),
+    Flush(oneshot::Sender<()>),
+}
+
 /// The cheap, cloneable address of the writer.
 #[derive(Clone)]
 pub struct WriterHandle {
-    tx: mpsc::Sender<Job>,
+    tx: mpsc::Sender<Item>,
 }
 
 impl WriterHandle {
@@ -51,10 +58,18 @@ impl WriterHandle {
     pub async fn send(&self, request: SendRequest) -> ApiResult<MessageView> {
         let (reply, answer) = oneshot::channel();
         self.tx
-            .send(Job { request, reply: Reply::Http(reply) })
+            .send(Item::Send(Job { request, reply: Reply::Http(reply) }))
             .await
             .map_err(|_| ApiError::Unavailable(anyhow::anyhow!("message writer stopped")))?;
         answer.await.map_err(|_| ApiError::Unavailable(anyhow::anyhow!("message writer dropped the request")))?
+    }
+
+    /// Waits until every send queued so far is stored and answered (for shutdown).
+    pub async fn flush(&self) {
+        let (done, flushed) = oneshot::channel();
+        if self.tx.send(Item::Flush(done)).await.is_ok() {
+            let _ = flushed.await;
+        }
     }
 
     /// Queues a message from a WebSocket connection without waiting.
@@ -66,39 +81,56 @@ impl WriterHandle {
         permit: OwnedSemaphorePermit,
     ) -> ApiResult<()> {
         self.tx
-            .try_send(Job { request, reply: Reply::Socket { session, outbox, _permit: permit } })
+            .try_send(Item::Send(Job { request, reply: Reply::Socket { session, outbox, _permit: permit } }))
             .map_err(|_| ApiError::Unavailable(anyhow::anyhow!("the server is busy storing messages; retry with the same client_id")))
     }
 }
 
-async fn run(db: Db, registry: RegistryHandle, mut rx: mpsc::Receiver<Job>, stats: Arc<Metrics>, max_batch: usize) {
+async fn run(db: Db, registry: RegistryHandle, mut rx: mpsc::Receiver<Item>, stats: Arc<Metrics>, max_batch: usize) {
     while let Some(first) = rx.recv().await {
-        let mut jobs = vec![first];
-        while jobs.len() < max_batch {
+        let mut jobs = Vec::new();
+        let mut flushes = Vec::new();
+        match first {
+            Item::Send(job) => jobs.push(job),
+            Item::Flush(done) => flushes.push(done),
+        }
+        while jobs.len() < max_batch && flushes.is_empty() {
             match rx.try_recv() {
-                Ok(job) => jobs.push(job),
+                Ok(Item::Send(job)) => jobs.push(job),
+                Ok(Item::Flush(done)) => flushes.push(done),
                 Err(_) => break,
             }
         }
-        let requests: Vec<SendRequest> = jobs.iter().map(|j| j.request.clone()).collect();
-        let stored = db.run(move |conn| store_batch(conn, &requests)).await;
-        match stored {
-            Ok(batch) => dispatch(&registry, &stats, jobs, batch).await,
-            Err(error) if jobs.len() > 1 => {
-                // One bad send must not fail its neighbours: store each alone.
-                tracing::warn!(error = format!("{error:?}"), size = jobs.len(), "message batch failed; storing its sends one by one");
-                for job in jobs {
-                    let request = [job.request.clone()];
-                    match db.run(move |conn| store_batch(conn, &request)).await {
-                        Ok(batch) => dispatch(&registry, &stats, vec![job], batch).await,
-                        Err(error) => fail(job, error),
-                    }
+        store(&db, &registry, &stats, jobs).await;
+        for done in flushes {
+            let _ = done.send(());
+        }
+    }
+}
+
+/// Stores one batch and answers its senders.
+async fn store(db: &Db, registry: &RegistryHandle, stats: &Arc<Metrics>, jobs: Vec<Job>) {
+    if jobs.is_empty() {
+        return;
+    }
+    let requests: Vec<SendRequest> = jobs.iter().map(|j| j.request.clone()).collect();
+    let stored = db.run(move |conn| store_batch(conn, &requests)).await;
+    match stored {
+        Ok(batch) => dispatch(registry, stats, jobs, batch).await,
+        Err(error) if jobs.len() > 1 => {
+            // One bad send must not fail its neighbours: store each alone.
+            tracing::warn!(error = format!("{error:?}"), size = jobs.len(), "message batch failed; storing its sends one by one");
+            for job in jobs {
+                let request = [job.request.clone()];
+                match db.run(move |conn| store_batch(conn, &request)).await {
+                    Ok(batch) => dispatch(registry, stats, vec![job], batch).await,
+                    Err(error) => fail(job, error),
                 }
             }
-            Err(error) => {
-                if let Some(job) = jobs.into_iter().next() {
-                    fail(job, error);
-                }
+        }
+        Err(error) => {
+            if let Some(job) = jobs.into_iter().next() {
+                fail(job, error);
             }
         }
     }

@@ -30,6 +30,7 @@ on_both_backends!(
     a_slow_reader_is_disconnected_and_the_room_carries_on,
     a_silent_connection_is_dropped_by_the_heartbeat,
     every_acknowledged_message_survives_a_crash_exactly_once,
+    shutdown_closes_sockets_with_1012_and_keeps_every_acknowledged_message,
 );
 
 fn send(room: i64, client_id: &str, body: &str) -> Value {
@@ -544,4 +545,33 @@ async fn every_acknowledged_message_survives_a_crash_exactly_once(backend: Backe
     let acks = pipeline(&mut ws, room, &ids, 200, BURST).await;
     assert_eq!(acks.iter().collect::<HashSet<_>>().len(), BURST);
     assert_eq!(app.all_seqs(&users[0], room).await, (1..=BURST as i64).collect::<Vec<_>>(), "exactly once each after the resend");
+}
+
+async fn shutdown_closes_sockets_with_1012_and_keeps_every_acknowledged_message(backend: Backend) {
+    let mut app = spawn_app!(backend);
+    let users = app.friends(&["ann", "bob"]).await;
+    let room = app.private_room(&users[0], &users[1]).await;
+    let mut ws = app.ws_ready(&users[0].access).await;
+    for n in 0..200 {
+        ws.send(send(room, &format!("s{n}"), "before shutdown")).await;
+    }
+    let status = tokio::task::block_in_place(|| app.terminate());
+    assert!(status.success(), "a clean exit on SIGTERM: {status:?}\n{}", app.server_log());
+    let log = app.server_log();
+    assert!(log.contains("shutting down"), "{log}");
+    let (frames, ending) = ws.frames_until_close(Duration::from_secs(5)).await;
+    match ending {
+        Ending::Closed(Some(frame)) => assert_eq!(u16::from(frame.code), 1012, "closed as a service restart"),
+        other => panic!("expected a close frame with 1012, got {other:?}"),
+    }
+    let acked: Vec<String> = frames.iter().filter(|f| f["type"] == "ack").map(|f| f["client_id"].as_str().unwrap().to_owned()).collect();
+    app.start_server().await;
+    let stored: HashSet<String> = {
+        let page = app.get(&format!("/api/contact/chat-room/message/{room}/?limit=200"), Some(&users[0].access)).await;
+        page.body["messages"].as_array().unwrap().iter().map(|m| m["client_id"].as_str().unwrap().to_owned()).collect()
+    };
+    for id in &acked {
+        assert!(stored.contains(id), "acknowledged {id} was lost in the shutdown");
+    }
+    assert_eq!(app.all_seqs(&users[0], room).await, (1..=stored.len() as i64).collect::<Vec<_>>());
 }

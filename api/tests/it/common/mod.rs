@@ -192,6 +192,20 @@ impl TestApp {
         }
     }
 
+    /// Sends SIGTERM and waits (up to 20 s) for the server to exit; returns its exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("a running server");
+        Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
+        for _ in 0..200 {
+            if let Some(status) = child.try_wait().expect("waiting for the server") {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = child.kill();
+        panic!("the server did not stop within 20 s of SIGTERM\n{}", self.server_log());
+    }
+
     /// What the server wrote to stderr so far.
     pub fn server_log(&self) -> String {
         let mut text = String::new();

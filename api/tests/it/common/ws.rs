@@ -85,6 +85,22 @@ impl WsClient {
         frames
     }
 
+    /// Every JSON text frame until the server ends the connection (up to `wait`), and how it
+    /// ended.
+    pub async fn frames_until_close(&mut self, wait: Duration) -> (Vec<Value>, Ending) {
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut frames = Vec::new();
+        loop {
+            match tokio::time::timeout_at(deadline, self.stream.next()).await {
+                Err(_) => panic!("the connection was not closed within {wait:?}"),
+                Ok(None) | Ok(Some(Err(_))) => return (frames, Ending::Dropped),
+                Ok(Some(Ok(Message::Close(frame)))) => return (frames, Ending::Closed(frame)),
+                Ok(Some(Ok(Message::Text(text)))) => frames.push(serde_json::from_str(&text).expect("frames are JSON")),
+                Ok(Some(Ok(_))) => {}
+            }
+        }
+    }
+
     /// Reads until the server ends the connection (up to `wait`); counts the text frames read.
     pub async fn read_to_end(&mut self, wait: Duration) -> (usize, Ending) {
         let deadline = tokio::time::Instant::now() + wait;
