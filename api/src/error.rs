@@ -36,6 +36,9 @@ pub enum ApiError {
     AiUnavailable(String),
     #[error("the service is temporarily unavailable")]
     Unavailable(#[source] anyhow::Error),
+    /// The path exists, the method does not; `allow` lists the methods it takes.
+    #[error("this path takes {allow} only")]
+    MethodNotAllowed { allow: String },
     /// Anything unexpected: logged with its cause, reported to the client without detail.
     #[error("internal server error")]
     Internal(#[source] anyhow::Error),
@@ -55,6 +58,7 @@ pub enum ErrorCode {
     PayloadTooLarge,
     RateLimited,
     AiUnavailable,
+    MethodNotAllowed,
     ServiceUnavailable,
     InternalError,
 }
@@ -119,6 +123,7 @@ impl ApiError {
             ApiError::RateLimited { .. } => ErrorCode::RateLimited,
             ApiError::AiUnavailable(_) => ErrorCode::AiUnavailable,
             ApiError::Unavailable(_) => ErrorCode::ServiceUnavailable,
+            ApiError::MethodNotAllowed { .. } => ErrorCode::MethodNotAllowed,
             ApiError::Internal(_) => ErrorCode::InternalError,
         }
     }
@@ -145,6 +150,7 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::AiUnavailable(_) | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -158,6 +164,11 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(self.status_code());
         if let ApiError::RateLimited { retry_after_secs } = self {
             response.insert_header((header::RETRY_AFTER, HeaderValue::from(*retry_after_secs)));
+        }
+        if let ApiError::MethodNotAllowed { allow } = self
+            && let Ok(value) = HeaderValue::from_str(allow)
+        {
+            response.insert_header((header::ALLOW, value));
         }
         response.json(self.body())
     }

@@ -15,7 +15,7 @@ use utoipa_actix_web::AppExt;
                        `{\"error\": {\"code\", \"message\", \"fields\"?}}`.",
         license(name = "MIT"),
     ),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &CommonResponses),
     components(schemas(crate::realtime::protocol::ClientFrame, crate::realtime::protocol::ServerFrame)),
     tags(
         (name = "account", description = "Registration, login, tokens, profile, passwords and email"),
@@ -41,6 +41,45 @@ impl Modify for BearerAuth {
     }
 }
 
+/// Documents the answers every operation can give: `400` where it takes a body or parameters,
+/// `401` where it needs a token, `413` where it takes a body (the contract's error shape).
+struct CommonResponses;
+
+impl Modify for CommonResponses {
+    fn modify(&self, openapi: &mut OpenApiDoc) {
+        use utoipa::openapi::{Ref, RefOr, ResponseBuilder, content::ContentBuilder};
+        let error = |description: &str| -> RefOr<utoipa::openapi::Response> {
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description(description)
+                    .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build())
+                    .build(),
+            )
+        };
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [&mut item.get, &mut item.post, &mut item.patch, &mut item.delete, &mut item.put];
+            for operation in operations.into_iter().flatten() {
+                let takes_input = operation.request_body.is_some() || operation.parameters.as_ref().is_some_and(|p| !p.is_empty());
+                let needs_token = operation.security.as_ref().is_some_and(|s| !s.is_empty());
+                let responses = &mut operation.responses.responses;
+                if takes_input {
+                    responses.entry("400".into()).or_insert_with(|| {
+                        error("Invalid input: malformed JSON, a field, or a path or query parameter (`validation_error`)")
+                    });
+                }
+                if needs_token {
+                    responses
+                        .entry("401".into())
+                        .or_insert_with(|| error("Missing, invalid, expired or revoked token (`not_authenticated`)"));
+                }
+                if operation.request_body.is_some() {
+                    responses.entry("413".into()).or_insert_with(|| error("Body over the size limit (`payload_too_large`)"));
+                }
+            }
+        }
+    }
+}
+
 /// The document's title, description, tags and security scheme; paths are added by routing.
 pub fn base() -> OpenApiDoc {
     BaseDoc::openapi()
@@ -48,8 +87,15 @@ pub fn base() -> OpenApiDoc {
 
 /// The full document, built by registering the routes on a throw-away app.
 pub fn document() -> OpenApiDoc {
-    let (_, api) = App::new().into_utoipa_app().openapi(base()).configure(crate::routes::configure).split_for_parts();
+    let (_, mut api) = App::new().into_utoipa_app().openapi(base()).configure(crate::routes::configure).split_for_parts();
+    complete(&mut api);
     api
+}
+
+/// Adds what applies to every operation; the routes' paths arrive after the base document's
+/// modifiers ran, so this runs on the assembled document (served and committed alike).
+pub fn complete(api: &mut OpenApiDoc) {
+    CommonResponses.modify(api);
 }
 
 /// The document as YAML, as committed in `openapi.yaml`.

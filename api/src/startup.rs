@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use actix_web::dev::Server;
+use actix_web::dev::{ResourceDef, Server};
 use actix_web::middleware::{DefaultHeaders, from_fn};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use utoipa_actix_web::AppExt;
@@ -14,8 +14,36 @@ use crate::realtime::Realtime;
 use crate::state::AppState;
 use crate::{extract, openapi, routes, spa, telemetry};
 
-/// Unknown routes answer in the contract's error shape.
-async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+/// The documented paths and their methods, for telling 405 from 404.
+pub struct KnownRoutes(Vec<(ResourceDef, Vec<&'static str>)>);
+
+impl KnownRoutes {
+    fn from_document(api: &utoipa::openapi::OpenApi) -> KnownRoutes {
+        let routes = api
+            .paths
+            .paths
+            .iter()
+            .map(|(path, item)| {
+                let methods = [
+                    ("GET", item.get.is_some()),
+                    ("POST", item.post.is_some()),
+                    ("PATCH", item.patch.is_some()),
+                    ("PUT", item.put.is_some()),
+                    ("DELETE", item.delete.is_some()),
+                ];
+                (ResourceDef::new(path.as_str()), methods.into_iter().filter(|(_, has)| *has).map(|(m, _)| m).collect())
+            })
+            .collect();
+        KnownRoutes(routes)
+    }
+}
+
+/// Requests no route took: 405 with `Allow` when the path exists under other methods, else
+/// 404, both in the contract's error shape.
+async fn not_found(req: HttpRequest, known: web::Data<KnownRoutes>) -> Result<HttpResponse, ApiError> {
+    if let Some((_, methods)) = known.0.iter().find(|(def, _)| def.is_match(req.path())) {
+        return Err(ApiError::MethodNotAllowed { allow: methods.join(", ") });
+    }
     Err(ApiError::NotFound(format!("no route for {} {}", req.method(), req.path())))
 }
 
@@ -44,9 +72,12 @@ pub fn build(config: Config) -> anyhow::Result<(Server, SocketAddr, Realtime)> {
     let state = web::Data::new(AppState::build(config)?);
     let realtime = state.realtime.clone();
     let server = HttpServer::new(move || {
-        let (app, api) = App::new().into_utoipa_app().openapi(openapi::base()).configure(routes::configure).split_for_parts();
+        let (app, mut api) = App::new().into_utoipa_app().openapi(openapi::base()).configure(routes::configure).split_for_parts();
+        openapi::complete(&mut api);
+        let known = web::Data::new(KnownRoutes::from_document(&api));
         let static_dir = state.config.static_dir.clone();
         app.app_data(state.clone())
+            .app_data(known)
             .app_data(web::PathConfig::default().error_handler(extract::path_error))
             .app_data(web::QueryConfig::default().error_handler(extract::query_error))
             .service(SwaggerUi::new("/api/docs/{_:.*}").url("/api/openapi.json", api))

@@ -20,12 +20,17 @@ type State = web::Data<AppState>;
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RegisterRequest {
     /// 3-30 letters, digits, `_ . -`; unique ignoring case.
+    #[schema(min_length = 3, max_length = 30, pattern = r"^[A-Za-z0-9_.-]+$")]
     pub username: String,
+    #[schema(max_length = 150)]
     pub first_name: String,
+    #[schema(max_length = 150)]
     pub last_name: String,
     /// Unique ignoring case.
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
-    /// At least 8 characters, not entirely numeric.
+    /// 8-128 characters, not entirely numeric, not a common password.
+    #[schema(min_length = 8, max_length = 128)]
     pub password: String,
     /// Must equal `password`.
     pub password2: String,

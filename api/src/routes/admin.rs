@@ -17,8 +17,10 @@ pub struct AdminPage {
     /// A prefix of a username or email (users only).
     pub query: Option<String>,
     /// 1-200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// Default 0.
+    #[param(minimum = 0)]
     pub offset: Option<i64>,
 }
 

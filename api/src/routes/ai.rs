@@ -16,6 +16,7 @@ type State = web::Data<AppState>;
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct AskRequest {
     /// 1-4000 characters.
+    #[schema(min_length = 1, max_length = 4000, pattern = r"\S")]
     pub message: String,
     /// Continue this conversation; a new one starts when absent.
     pub conversation_id: Option<i64>,
@@ -26,8 +27,10 @@ pub struct AiHistoryParams {
     /// Only this conversation's turns.
     pub conversation_id: Option<i64>,
     /// Turns per page, 1-200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// Turns to skip (default 0).
+    #[param(minimum = 0)]
     pub offset: Option<i64>,
 }
 
@@ -35,6 +38,7 @@ pub struct AiHistoryParams {
 pub struct GrantRequest {
     pub user_id: i64,
     /// Tokens to add, 1-100,000,000.
+    #[schema(minimum = 1, maximum = 100_000_000)]
     pub tokens: i64,
 }
 

@@ -58,10 +58,13 @@ const SEARCH_MAX_OFFSET: i64 = 1000;
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct SearchParams {
     /// A prefix of a username, first or last name (any case), or an exact email.
+    #[param(min_length = 1, max_length = 100, pattern = r"\S")]
     pub query: String,
     /// Results per page, 1-50 (default 20).
+    #[param(minimum = 1, maximum = 50)]
     pub limit: Option<i64>,
     /// Results to skip, 0-1000 (default 0).
+    #[param(minimum = 0, maximum = 1000)]
     pub offset: Option<i64>,
 }
 

@@ -23,6 +23,7 @@ pub struct PrivateRoomRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct GroupCreateRequest {
     /// 1-100 characters.
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: String,
     /// Friends to add besides the caller (at most 255).
     #[serde(default)]
@@ -38,6 +39,7 @@ pub struct GroupInviteRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct SendMessageRequest {
     /// 1-4000 characters.
+    #[schema(min_length = 1, max_length = 4000, pattern = r"\S")]
     pub body: String,
     /// The sender's idempotency key: a retry with the same key returns the stored message.
     /// Generated when absent.
@@ -47,6 +49,7 @@ pub struct SendMessageRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ReadRequest {
     /// The seq read up to; receipts only move forward.
+    #[schema(minimum = 0)]
     pub seq: i64,
 }
 
@@ -58,8 +61,10 @@ pub struct HistoryParams {
     /// The page of messages just below this seq.
     pub before: Option<i64>,
     /// The page of messages just above this seq.
+    #[param(minimum = 0)]
     pub after: Option<i64>,
     /// Messages per page, 1-200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
 }
 
