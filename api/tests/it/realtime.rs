@@ -31,6 +31,7 @@ on_both_backends!(
     a_silent_connection_is_dropped_by_the_heartbeat,
     every_acknowledged_message_survives_a_crash_exactly_once,
     shutdown_closes_sockets_with_1012_and_keeps_every_acknowledged_message,
+    a_frame_fuzzer_leaves_the_server_healthy_and_every_ack_stored,
 );
 
 fn send(room: i64, client_id: &str, body: &str) -> Value {
@@ -574,4 +575,87 @@ async fn shutdown_closes_sockets_with_1012_and_keeps_every_acknowledged_message(
         assert!(stored.contains(id), "acknowledged {id} was lost in the shutdown");
     }
     assert_eq!(app.all_seqs(&users[0], room).await, (1..=stored.len() as i64).collect::<Vec<_>>());
+}
+
+/// A frame that is random, or a valid frame mutated: truncated, fields retyped or swapped for
+/// extremes, bytes flipped, odd Unicode.
+fn fuzzed_frame(rng: &mut impl rand::Rng, room: i64, n: usize) -> Message {
+    use rand::seq::IndexedRandom;
+    let extremes =
+        [json!(null), json!(-1), json!(0), json!(i64::MAX), json!(u64::MAX), json!(1e308), json!("x"), json!([]), json!({}), json!(true)];
+    let valid = [
+        send(room, &format!("fz-{n}"), "fuzz"),
+        json!({"type": "typing", "room_id": room}),
+        json!({"type": "read", "room_id": room, "seq": 1}),
+        json!({"type": "sync", "cursors": {room.to_string(): 0}}),
+        json!({"type": "ping"}),
+    ];
+    let mut frame = valid.choose(rng).unwrap().clone();
+    match rng.random_range(0..9) {
+        0 => {
+            let key = ["type", "room_id", "client_id", "body", "seq", "cursors"].choose(rng).unwrap().to_string();
+            frame[key] = extremes.choose(rng).unwrap().clone();
+        }
+        1 => frame["body"] = json!("\u{0}\u{202e}\u{fffd}😀".repeat(rng.random_range(1..2000))),
+        2 => frame["type"] = json!(["send", "typing", "read", "sync", "ping", "SEND", "", "ack"].choose(rng).unwrap()),
+        3 => {
+            let text = frame.to_string();
+            let cut = rng.random_range(0..text.len());
+            return Message::text(text[..cut].to_owned());
+        }
+        4 => {
+            let mut bytes = frame.to_string().into_bytes();
+            for _ in 0..3 {
+                let at = rng.random_range(0..bytes.len());
+                bytes[at] = rng.random_range(0x20..0x7f);
+            }
+            return Message::text(String::from_utf8_lossy(&bytes).into_owned());
+        }
+        5 => return Message::binary((0..rng.random_range(0..512)).map(|_| rng.random::<u8>()).collect::<Vec<u8>>()),
+        6 => return Message::text((0..rng.random_range(0..200)).map(|_| rng.random_range(' '..'~')).collect::<String>()),
+        7 => frame = json!([frame, frame]),
+        _ => {}
+    }
+    Message::text(frame.to_string())
+}
+
+async fn a_frame_fuzzer_leaves_the_server_healthy_and_every_ack_stored(backend: Backend) {
+    use rand::SeedableRng;
+    let app = spawn_app!(backend);
+    let users = app.friends(&["ann", "bob"]).await;
+    let room = app.private_room(&users[0], &users[1]).await;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(20261121);
+    let mut ws = app.ws_ready(&users[0].access).await;
+    for n in 0..600 {
+        ws.send_raw(fuzzed_frame(&mut rng, room, n)).await;
+    }
+    ws.send(json!({"type": "ping"})).await;
+    let mut acked = Vec::new();
+    loop {
+        let frame = ws.next().await;
+        match frame["type"].as_str() {
+            Some("ack") => acked.push(frame["client_id"].as_str().unwrap().to_owned()),
+            Some("pong") => break,
+            _ => {}
+        }
+    }
+    // Acks still in flight after the pong.
+    for frame in ws.collect_of("ack", Duration::from_millis(500)).await {
+        acked.push(frame["client_id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(app.get("/healthz", None).await.status, StatusCode::OK, "the server is healthy");
+    let page = app.get(&format!("/api/contact/chat-room/message/{room}/?limit=200"), Some(&users[0].access)).await;
+    let stored: HashSet<String> =
+        page.body["messages"].as_array().unwrap().iter().map(|m| m["client_id"].as_str().unwrap().to_owned()).collect();
+    assert!(!acked.is_empty(), "some mutated frames were still valid sends");
+    for id in &acked {
+        assert!(stored.contains(id), "acknowledged {id} is not stored");
+    }
+    // Oversized frames close the connection; the server carries on.
+    ws.send_raw(Message::text("x".repeat(100 * 1024))).await;
+    let (_, ending) = ws.read_to_end(Duration::from_secs(5)).await;
+    assert!(matches!(ending, Ending::Closed(_) | Ending::Dropped));
+    let mut again = app.ws_ready(&users[0].access).await;
+    again.send(send(room, "after-fuzz", "still here")).await;
+    assert_eq!(again.next_of("ack").await["client_id"], "after-fuzz");
 }
