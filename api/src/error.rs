@@ -175,8 +175,21 @@ impl ResponseError for ApiError {
 }
 
 impl From<diesel::result::Error> for ApiError {
+    /// A database that is busy or unreachable is a temporary condition (503, worth a retry);
+    /// anything else is a bug (500).
     fn from(e: diesel::result::Error) -> Self {
-        ApiError::internal(e)
+        use diesel::result::{DatabaseErrorKind, Error};
+        let temporary = match &e {
+            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => true,
+            Error::DatabaseError(_, info) => {
+                let message = info.message();
+                message.contains("database is locked")
+                    || message.contains("database is busy")
+                    || message.contains("database table is locked")
+            }
+            _ => false,
+        };
+        if temporary { ApiError::Unavailable(e.into()) } else { ApiError::internal(e) }
     }
 }
 

@@ -206,3 +206,68 @@ async fn cors_grants_listed_origins_only() {
         .unwrap();
     assert_eq!(same.status(), StatusCode::UNAUTHORIZED, "a same-origin request reaches the API");
 }
+
+/// With the mail server down, a reset request still answers at once; the mail goes out when
+/// the server is back (the mailer retries after 2 s and 10 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reset_request_answers_while_smtp_is_down_and_the_mail_follows_later() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let smtp_url = format!("smtp://127.0.0.1:{port}");
+    let app = spawn_app!(Backend::Sqlite, &[("SMTP_URL", smtp_url.as_str())]);
+    let user = app.register("ann").await;
+    let started = std::time::Instant::now();
+    let answer = app.post("/api/account/send-reset-password-email/", serde_json::json!({"email": user.email}), None).await;
+    assert_eq!(answer.status, StatusCode::OK, "the request answers although no mail server listens");
+    assert!(started.elapsed() < Duration::from_secs(2), "without waiting on the mail server");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let smtp = crate::common::SmtpServer::start_on(port).await;
+    let mut subjects = Vec::new();
+    while let Some(mail) = smtp.try_next_mail(Duration::from_secs(15)).await {
+        subjects.push(mail.header("Subject").unwrap_or_default());
+        if subjects.iter().any(|s| s == "Reset your password") {
+            break;
+        }
+    }
+    assert!(subjects.iter().any(|s| s == "Reset your password"), "the reset mail was retried and delivered: {subjects:?}");
+    assert!(app.server_log().contains("mail delivery failed"), "the failure was reported in the log");
+}
+
+/// Another process holding the SQLite write lock beyond the busy timeout: writes answer 503
+/// (retry later), reads go on, and the server recovers once the lock is released.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_database_answers_503_and_the_server_recovers() {
+    let app = spawn_app!(Backend::Sqlite);
+    let users = app.friends(&["ann", "bob"]).await;
+    let room = app.private_room(&users[0], &users[1]).await;
+    let path = app.database_url.trim_start_matches("sqlite://").to_owned();
+    // Hold the write lock for 7 s from another connection (the server waits 5 s at most).
+    let holder = std::thread::spawn(move || {
+        use diesel::connection::SimpleConnection;
+        use diesel::{Connection, SqliteConnection};
+        let mut conn = SqliteConnection::establish(&path).unwrap();
+        conn.batch_execute("BEGIN IMMEDIATE").unwrap();
+        std::thread::sleep(Duration::from_secs(7));
+        conn.batch_execute("COMMIT").unwrap();
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let read = app.get(&format!("/api/contact/chat-room/message/{room}/"), Some(&users[0].access)).await;
+    assert_eq!(read.status, StatusCode::OK, "reads go on beside the lock (WAL)");
+    let write = app
+        .post(
+            &format!("/api/contact/chat-room/message/{room}/"),
+            serde_json::json!({"body": "hi", "client_id": "w1"}),
+            Some(&users[0].access),
+        )
+        .await;
+    assert_eq!((write.status, write.code()), (StatusCode::SERVICE_UNAVAILABLE, "service_unavailable"), "{:?}", write.body);
+    holder.join().unwrap();
+    let retry = app
+        .post(
+            &format!("/api/contact/chat-room/message/{room}/"),
+            serde_json::json!({"body": "hi", "client_id": "w1"}),
+            Some(&users[0].access),
+        )
+        .await;
+    assert_eq!(retry.status, StatusCode::CREATED, "the same client_id goes through once the lock is gone");
+    assert_eq!(app.all_seqs(&users[0], room).await, [1], "stored once");
+}
