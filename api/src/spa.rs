@@ -12,7 +12,7 @@ use crate::error::ApiError;
 
 /// Whether `path` is one the SPA's `index.html` should answer.
 fn is_client_route(path: &str) -> bool {
-    let api = path == "/api" || path.starts_with("/api/") || path == "/ws" || path.starts_with("/ws/");
+    let api = crate::telemetry::is_api_path(path);
     let file = path.rsplit('/').next().is_some_and(|segment| segment.contains('.'));
     !api && !file
 }

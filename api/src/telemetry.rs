@@ -45,10 +45,15 @@ pub async fn log_request(req: ServiceRequest, next: Next<impl MessageBody>) -> R
     Ok(response)
 }
 
+/// Whether `path` belongs to the API (REST or WebSocket) rather than the SPA.
+pub fn is_api_path(path: &str) -> bool {
+    path == "/api" || path.starts_with("/api/") || path == "/ws" || path.starts_with("/ws/")
+}
+
 /// Whether `path` is an API path missing its trailing slash (files such as
 /// `/api/openapi.json` excepted).
 fn needs_trailing_slash(path: &str) -> bool {
-    let api = path.starts_with("/api/") || path == "/ws" || path.starts_with("/ws/");
+    let api = is_api_path(path);
     let is_file = path.rsplit('/').next().is_some_and(|segment| segment.contains('.'));
     api && !path.ends_with('/') && !is_file
 }

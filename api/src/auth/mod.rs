@@ -96,7 +96,7 @@ pub async fn authenticate(state: &AppState, token: &str) -> ApiResult<AuthUser> 
 }
 
 /// The token of an `Authorization: Bearer …` header.
-fn bearer_token(req: &HttpRequest) -> ApiResult<String> {
+pub fn bearer_token(req: &HttpRequest) -> ApiResult<String> {
     let value = req
         .headers()
         .get(header::AUTHORIZATION)

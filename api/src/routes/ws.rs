@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, get, web};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use crate::auth::{AuthUser, authenticate};
+use crate::auth::{AuthUser, authenticate, bearer_token};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::realtime::registry::Mode;
 use crate::realtime::session;
@@ -32,12 +32,7 @@ async fn authenticate_upgrade(state: &State, req: &HttpRequest, params: SocketPa
             return Err(ApiError::Forbidden(format!("origin {origin} is not allowed")));
         }
     }
-    let header_token = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(str::to_owned);
+    let header_token = bearer_token(req).ok();
     let token = params.token.or(header_token).ok_or_else(|| ApiError::not_authenticated("pass an access token as ?token="))?;
     authenticate(state, &token).await
 }
