@@ -18,6 +18,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Cross-node fan-out through Redis when set (`REDIS_URL`).
     pub redis_url: Option<String>,
+    /// The Redis pub/sub channel the nodes of one deployment share (`REDIS_CHANNEL`).
+    pub redis_channel: String,
     /// HMAC key for JWTs (`JWT_SECRET`, or generated once into `DATA_DIR/jwt_secret`).
     pub jwt_secret: Vec<u8>,
     pub access_token_ttl: Duration,
@@ -104,6 +106,7 @@ impl Config {
             database_url,
             data_dir,
             redis_url: var("REDIS_URL"),
+            redis_channel: var_or("REDIS_CHANNEL", "chat:events"),
             jwt_secret,
             access_token_ttl: Duration::from_secs(parse_var("ACCESS_TOKEN_TTL", 900)?),
             refresh_token_ttl: Duration::from_secs(parse_var("REFRESH_TOKEN_TTL", 604_800)?),

@@ -143,7 +143,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         termination().await;
         tracing::info!("shutting down: closing connections and storing queued messages");
         realtime.registry.close_all();
-        realtime.writer.flush().await;
+        realtime.finish().await;
         handle.stop(true).await;
     });
     server.await?;

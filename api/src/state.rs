@@ -38,7 +38,7 @@ impl AppState {
         let dummy_password_hash = password::hash_password(&crate::auth::sessions::random_token(16), config.bcrypt_cost)
             .map_err(|e| anyhow::anyhow!("hashing the dummy password: {e}"))?;
         let metrics = std::sync::Arc::new(Metrics::default());
-        let realtime = Realtime::start(db.sibling(1)?, config.writer_max_batch, metrics.clone());
+        let realtime = Realtime::start(&config, db.clone(), db.sibling(1)?, metrics.clone())?;
         let ai = Assistant::new(&config)?;
         let limits = Limiter::new(config.rate_limit_scale);
         Ok(AppState { config, db, keys, mailer, metrics, limits, ai, realtime, dummy_password_hash })

@@ -9,7 +9,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use actix_web::dev::Payload;
@@ -50,12 +50,24 @@ thread_local! {
     static CHECKED: RefCell<HashMap<String, CheckedSession>> = RefCell::new(HashMap::new());
 }
 
+/// False while this node cannot hear of revocations made on other nodes (its Redis
+/// subscription is down): every request then checks its session in the database.
+static TRUST_CACHED_SESSIONS: AtomicBool = AtomicBool::new(true);
+
 /// Call after a revocation has committed: every cached session check is stale from now on.
 pub fn sessions_revoked() {
     REVOCATIONS.fetch_add(1, Ordering::SeqCst);
 }
 
+/// Turns the session-check cache on or off (cluster mode turns it off while cut off from Redis).
+pub fn trust_cached_sessions(trust: bool) {
+    TRUST_CACHED_SESSIONS.store(trust, Ordering::SeqCst);
+}
+
 fn cached_check(sid: &str, user_id: i64) -> Option<bool> {
+    if !TRUST_CACHED_SESSIONS.load(Ordering::SeqCst) {
+        return None;
+    }
     let revocations = REVOCATIONS.load(Ordering::SeqCst);
     CHECKED.with(|cache| {
         let cache = cache.borrow();

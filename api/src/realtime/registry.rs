@@ -4,6 +4,10 @@
 //!
 //! Fan-out never waits on a connection: each session has a bounded inbox, and a session whose
 //! inbox is full is kicked (its client resyncs with `sync`) instead of buffering without bound.
+//!
+//! With Redis (several nodes), the handle also publishes every room event for the other nodes,
+//! stored messages pass through the [`Sequencer`] (room order across nodes), and presence counts
+//! the connections other nodes report: a user is offline only when no node holds one.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -13,7 +17,9 @@ use bytestring::ByteString;
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot};
 
+use super::cluster::{Event, NodeId, Publisher, WireMessage};
 use super::protocol::{MessageFrames, ServerFrame, encode};
+use super::sequencer::Sequencer;
 use crate::metrics::Metrics;
 
 pub type SessionId = u64;
@@ -74,19 +80,75 @@ enum Command {
     Connect(Connection),
     Disconnect(SessionId),
     Deliver(Vec<Delivery>),
-    ToUsers { users: Vec<i64>, frame: ByteString, except: Option<i64> },
+    ToUsers {
+        users: Vec<i64>,
+        frame: ByteString,
+        except: Option<i64>,
+    },
     ToEach(Vec<(i64, ByteString)>),
-    Online { users: Vec<i64>, reply: oneshot::Sender<HashSet<i64>> },
-    Friendship { a: i64, b: i64, friends: bool },
-    KickLogins { user_id: i64, only: Option<String>, keep: Option<String> },
-    Counts { reply: oneshot::Sender<(usize, usize)> },
+    Online {
+        users: Vec<i64>,
+        reply: oneshot::Sender<HashSet<i64>>,
+    },
+    Friendship {
+        a: i64,
+        b: i64,
+        friends: bool,
+    },
+    KickLogins {
+        user_id: i64,
+        only: Option<String>,
+        keep: Option<String>,
+    },
+    Counts {
+        reply: oneshot::Sender<(usize, usize)>,
+    },
     CloseAll,
+    /// Writes a late duplicate's `ack` to the connection that sent it.
+    Ack {
+        session: SessionId,
+        room_id: i64,
+        seq: i64,
+        frame: ByteString,
+    },
+    /// Presence news from another node.
+    Node {
+        node: NodeId,
+        news: NodeNews,
+    },
+    /// This node (re)joined the cluster: publish what it holds and ask the others for theirs.
+    Joined,
+    /// Forget nodes not heard from for [`NODE_TIMEOUT`].
+    SweepNodes,
 }
+
+/// What another node says about the users connected to it.
+#[derive(Debug)]
+pub enum NodeNews {
+    /// A user's first connection opened there (`online`), or its last one closed.
+    Presence {
+        user_id: i64,
+        online: bool,
+        friends: Vec<i64>,
+    },
+    /// Every user connected there; `reply` asks this node to publish its own.
+    State {
+        users: Vec<(i64, Vec<i64>)>,
+        reply: bool,
+    },
+    Alive,
+    Bye,
+}
+
+/// A node silent this long is gone: its users are offline.
+pub const NODE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// The cheap, cloneable address of the registry.
 #[derive(Clone)]
 pub struct RegistryHandle {
     tx: mpsc::UnboundedSender<Command>,
+    /// Set with Redis: where room events go for the other nodes, and stored messages for ordering.
+    cluster: Option<(Publisher, Sequencer)>,
 }
 
 static NEXT_SESSION_ID: AtomicU64 = AtomicU64::new(1);
@@ -97,16 +159,31 @@ pub fn next_session_id() -> SessionId {
 }
 
 impl RegistryHandle {
-    /// Starts the registry task.
-    pub fn spawn(metrics: Arc<Metrics>) -> RegistryHandle {
+    /// Starts the registry task; `cluster` with Redis.
+    pub fn spawn(metrics: Arc<Metrics>, cluster: Option<(Publisher, Sequencer)>) -> RegistryHandle {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(Registry { sessions: HashMap::new(), users: HashMap::new(), metrics }.run(rx));
-        RegistryHandle { tx }
+        let registry = Registry {
+            sessions: HashMap::new(),
+            users: HashMap::new(),
+            remote: HashMap::new(),
+            remote_online: HashMap::new(),
+            publisher: cluster.as_ref().map(|(publisher, _)| publisher.clone()),
+            metrics,
+        };
+        tokio::spawn(registry.run(rx));
+        RegistryHandle { tx, cluster }
     }
 
     fn send(&self, command: Command) {
         // The registry lives as long as the process; a send can only fail during shutdown.
         let _ = self.tx.send(command);
+    }
+
+    /// Publishes `event` for the other nodes (with Redis).
+    fn publish(&self, event: impl FnOnce() -> Event) {
+        if let Some((publisher, _)) = &self.cluster {
+            publisher.publish(event());
+        }
     }
 
     pub fn connect(&self, connection: Connection) {
@@ -117,19 +194,66 @@ impl RegistryHandle {
         self.send(Command::Disconnect(id));
     }
 
-    /// Fans stored messages out, in order.
+    /// Fans stored messages out, in order (with Redis: on every node, each room in seq order).
     pub fn deliver(&self, deliveries: Vec<Delivery>) {
+        match &self.cluster {
+            Some((publisher, sequencer)) => {
+                publisher.publish(Event::Messages { messages: deliveries.iter().map(WireMessage::from).collect() });
+                sequencer.local(deliveries);
+            }
+            None => self.send(Command::Deliver(deliveries)),
+        }
+    }
+
+    /// Fans out messages already put in room order (by the sequencer).
+    pub(super) fn deliver_in_order(&self, deliveries: Vec<Delivery>) {
         self.send(Command::Deliver(deliveries));
+    }
+
+    /// Writes the `ack` of a message that was delivered before its own node handed it over.
+    pub(super) fn ack(&self, session: SessionId, frames: &MessageFrames) {
+        self.send(Command::Ack { session, room_id: frames.room_id, seq: frames.seq, frame: frames.ack.clone() });
     }
 
     /// Sends `frame` to every all-rooms connection of `users`, except those of `except`.
     pub fn to_users(&self, users: Vec<i64>, frame: ByteString, except: Option<i64>) {
+        self.publish(|| Event::ToUsers { users: users.clone(), frame: frame.to_string(), except });
         self.send(Command::ToUsers { users, frame, except });
     }
 
     /// Sends each user its own frame.
     pub fn to_each(&self, frames: Vec<(i64, ByteString)>) {
+        self.publish(|| Event::ToEach { frames: frames.iter().map(|(user, frame)| (*user, frame.to_string())).collect() });
         self.send(Command::ToEach(frames));
+    }
+
+    /// Applies what another node published, to this node's connections only.
+    pub(super) fn apply_remote(&self, event: Event, node: NodeId) {
+        let command = match event {
+            Event::Messages { .. } => return, // ordered by the sequencer first
+            Event::ToUsers { users, frame, except } => Command::ToUsers { users, frame: frame.into(), except },
+            Event::ToEach { frames } => Command::ToEach(frames.into_iter().map(|(user, frame)| (user, frame.into())).collect()),
+            Event::Friendship { a, b, friends } => Command::Friendship { a, b, friends },
+            Event::KickLogins { user_id, only, keep } => {
+                // A session revoked there: this node's cached session checks are stale too.
+                crate::auth::sessions_revoked();
+                Command::KickLogins { user_id, only, keep }
+            }
+            Event::Presence { user_id, online, friends } => Command::Node { node, news: NodeNews::Presence { user_id, online, friends } },
+            Event::State { users, reply } => Command::Node { node, news: NodeNews::State { users, reply } },
+            Event::Alive => Command::Node { node, news: NodeNews::Alive },
+            Event::Bye => Command::Node { node, news: NodeNews::Bye },
+        };
+        self.send(command);
+    }
+
+    /// This node's subscription is (again) live.
+    pub(super) fn joined(&self) {
+        self.send(Command::Joined);
+    }
+
+    pub(super) fn sweep_nodes(&self) {
+        self.send(Command::SweepNodes);
     }
 
     /// Which of `users` have a live connection.
@@ -141,12 +265,14 @@ impl RegistryHandle {
 
     /// Two users became friends (or stopped being friends): presence follows.
     pub fn friendship(&self, a: i64, b: i64, friends: bool) {
+        self.publish(|| Event::Friendship { a, b, friends });
         self.send(Command::Friendship { a, b, friends });
     }
 
     /// Closes the connections of `user_id` opened with login session `only` (all when `None`),
-    /// except those of login session `keep`.
+    /// except those of login session `keep`, on every node.
     pub fn kick_logins(&self, user_id: i64, only: Option<String>, keep: Option<String>) {
+        self.publish(|| Event::KickLogins { user_id, only: only.clone(), keep: keep.clone() });
         self.send(Command::KickLogins { user_id, only, keep });
     }
 
@@ -177,9 +303,23 @@ struct UserEntry {
     friends: HashSet<i64>,
 }
 
+/// What this node knows of another node.
+#[derive(Default)]
+struct RemoteNode {
+    /// Its online users and their friends (to tell them when the user goes offline).
+    users: HashMap<i64, Vec<i64>>,
+    last_heard: Option<std::time::Instant>,
+}
+
 struct Registry {
     sessions: HashMap<SessionId, Session>,
+    /// Users with a connection on this node.
     users: HashMap<i64, UserEntry>,
+    /// Other nodes and their online users.
+    remote: HashMap<NodeId, RemoteNode>,
+    /// On how many other nodes each user is online.
+    remote_online: HashMap<i64, u32>,
+    publisher: Option<Publisher>,
     metrics: Arc<Metrics>,
 }
 
@@ -206,7 +346,7 @@ impl Registry {
                 }
             }
             Command::Online { users, reply } => {
-                let online = users.into_iter().filter(|u| self.users.contains_key(u)).collect();
+                let online = users.into_iter().filter(|u| self.is_online(*u)).collect();
                 let _ = reply.send(online);
             }
             Command::Friendship { a, b, friends } => self.friendship(a, b, friends),
@@ -233,6 +373,107 @@ impl Registry {
                     self.remove(id, Some(Kick::Shutdown));
                 }
             }
+            Command::Ack { session, room_id, seq, frame } => self.push(session, Outbound::Message { room_id, seq, frame, ack: true }),
+            Command::Node { node, news } => self.node_news(node, news),
+            Command::Joined => {
+                let users = self.local_state();
+                self.publish(Event::State { users, reply: true });
+            }
+            Command::SweepNodes => {
+                let gone: Vec<NodeId> = self
+                    .remote
+                    .iter()
+                    .filter(|(_, node)| node.last_heard.is_none_or(|at| at.elapsed() > NODE_TIMEOUT))
+                    .map(|(id, _)| id.clone())
+                    .collect();
+                for node in gone {
+                    tracing::warn!(node, "no word from a node: its users are offline");
+                    self.set_node_users(&node, HashMap::new());
+                    self.remote.remove(&node);
+                }
+            }
+        }
+    }
+
+    fn publish(&self, event: Event) {
+        if let Some(publisher) = &self.publisher {
+            publisher.publish(event);
+        }
+    }
+
+    /// Online on this node or on another.
+    fn is_online(&self, user: i64) -> bool {
+        self.users.contains_key(&user) || self.remote_online.contains_key(&user)
+    }
+
+    /// This node's online users and their friends.
+    fn local_state(&self) -> Vec<(i64, Vec<i64>)> {
+        self.users.iter().map(|(user, entry)| (*user, entry.friends.iter().copied().collect())).collect()
+    }
+
+    fn node_news(&mut self, node: NodeId, news: NodeNews) {
+        let known = self.remote.contains_key(&node);
+        self.remote.entry(node.clone()).or_default().last_heard = Some(std::time::Instant::now());
+        match news {
+            NodeNews::Presence { user_id, online, friends } => self.set_remote_user(&node, user_id, online.then_some(friends)),
+            NodeNews::State { users, reply } => {
+                self.set_node_users(&node, users.into_iter().collect());
+                if reply {
+                    let mine = self.local_state();
+                    self.publish(Event::State { users: mine, reply: false });
+                }
+            }
+            // A node this one has not heard from (it joined while this one was cut off): ask.
+            NodeNews::Alive if !known => {
+                let mine = self.local_state();
+                self.publish(Event::State { users: mine, reply: true });
+            }
+            NodeNews::Alive => {}
+            NodeNews::Bye => {
+                self.set_node_users(&node, HashMap::new());
+                self.remote.remove(&node);
+            }
+        }
+    }
+
+    /// Replaces what `node` holds.
+    fn set_node_users(&mut self, node: &NodeId, mut users: HashMap<i64, Vec<i64>>) {
+        let Some(entry) = self.remote.get(node) else { return };
+        let gone: Vec<i64> = entry.users.keys().filter(|user| !users.contains_key(user)).copied().collect();
+        for user in gone {
+            self.set_remote_user(node, user, None);
+        }
+        for (user, friends) in users.drain() {
+            self.set_remote_user(node, user, Some(friends));
+        }
+    }
+
+    /// Records `user` as online on `node` with these friends (`Some`) or not (`None`), telling
+    /// its friends here when that changes whether it is online anywhere.
+    fn set_remote_user(&mut self, node: &NodeId, user: i64, friends: Option<Vec<i64>>) {
+        let Some(entry) = self.remote.get_mut(node) else { return };
+        match friends {
+            Some(friends) => {
+                if entry.users.insert(user, friends.clone()).is_some() {
+                    return;
+                }
+                let count = self.remote_online.entry(user).or_default();
+                *count += 1;
+                if *count == 1 && !self.users.contains_key(&user) {
+                    self.announce(user, &friends, true);
+                }
+            }
+            None => {
+                let Some(friends) = entry.users.remove(&user) else { return };
+                let count = self.remote_online.entry(user).or_default();
+                *count = count.saturating_sub(1);
+                if *count == 0 {
+                    self.remote_online.remove(&user);
+                    if !self.users.contains_key(&user) {
+                        self.announce(user, &friends, false);
+                    }
+                }
+            }
         }
     }
 
@@ -247,14 +488,17 @@ impl Registry {
         // Tell the new connection which friends are online now (Channels connections carry
         // room messages only).
         let online_friends: Vec<i64> = match mode {
-            Mode::AllRooms => friends.iter().copied().filter(|f| self.users.contains_key(f)).collect(),
+            Mode::AllRooms => friends.iter().copied().filter(|f| self.is_online(*f)).collect(),
             Mode::ChannelsRoom(_) => Vec::new(),
         };
         for friend in online_friends {
             self.push(id, Outbound::Frame(encode(&ServerFrame::Presence { user_id: friend, online: true })));
         }
         if came_online {
-            self.announce(user_id, &friends, true);
+            self.publish(Event::Presence { user_id, online: true, friends: friends.clone() });
+            if !self.remote_online.contains_key(&user_id) {
+                self.announce(user_id, &friends, true);
+            }
         }
     }
 
@@ -270,7 +514,10 @@ impl Registry {
         if entry.sessions.is_empty() {
             let friends: Vec<i64> = entry.friends.iter().copied().collect();
             self.users.remove(&session.user_id);
-            self.announce(session.user_id, &friends, false);
+            self.publish(Event::Presence { user_id: session.user_id, online: false, friends: friends.clone() });
+            if !self.remote_online.contains_key(&session.user_id) {
+                self.announce(session.user_id, &friends, false);
+            }
         }
     }
 
@@ -290,9 +537,18 @@ impl Registry {
                     entry.friends.remove(&other);
                 }
             }
+            for node in self.remote.values_mut() {
+                if let Some(list) = node.users.get_mut(&user) {
+                    list.retain(|f| *f != other);
+                    if friends {
+                        list.push(other);
+                    }
+                }
+            }
         }
-        // Both online: each learns the other's presence, or that it is no longer shown.
-        if self.users.contains_key(&a) && self.users.contains_key(&b) {
+        // Both online: each learns the other's presence, or that it is no longer shown (each
+        // node tells its own connections).
+        if self.is_online(a) && self.is_online(b) {
             self.push_to_user(a, Outbound::Frame(encode(&ServerFrame::Presence { user_id: b, online: friends })));
             self.push_to_user(b, Outbound::Frame(encode(&ServerFrame::Presence { user_id: a, online: friends })));
         }

@@ -320,6 +320,10 @@ impl SessionActor {
         let mut reached = BTreeMap::new();
         let mut has_more = Vec::new();
         for room in found {
+            // The client has everything up to its cursor: a live copy of it is not sent again.
+            let cursor = parsed.get(&room.room_id).copied().unwrap_or(0);
+            let sent = self.delivered.entry(room.room_id).or_insert(0);
+            *sent = (*sent).max(cursor);
             let mut last = parsed.get(&room.room_id).copied().unwrap_or(0);
             for message in &room.messages {
                 let sent = self.delivered.entry(room.room_id).or_insert(0);

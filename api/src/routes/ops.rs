@@ -36,7 +36,7 @@ pub async fn readyz(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
 }
 
 /// Prometheus metrics: HTTP responses and latency, WebSocket connections, users online,
-/// messages stored and delivered, writer batch sizes, AI tokens.
+/// messages stored and delivered, writer batch sizes, AI tokens; with Redis, the cluster link.
 #[utoipa::path(
     tag = "operations",
     responses((status = 200, description = "Prometheus text exposition format", content_type = "text/plain", body = String))
@@ -44,5 +44,9 @@ pub async fn readyz(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
 #[get("/metrics")]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let (connections, users_online) = state.realtime.registry.counts().await;
-    HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(state.metrics.render(connections, users_online))
+    let mut body = state.metrics.render(connections, users_online);
+    if let Some(cluster) = &state.realtime.cluster {
+        cluster.stats.render(&mut body);
+    }
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(body)
 }

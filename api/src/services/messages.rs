@@ -317,6 +317,44 @@ pub fn history(conn: &mut DbConn, room_id: i64, cursor: Cursor, limit: i64) -> A
     Ok((page, has_more))
 }
 
+/// Which messages of a room another node's fan-out needs: seqs above `after` (and below
+/// `before`), created at or after `since`, oldest first, at most `limit`.
+#[derive(Debug, Clone, Copy)]
+pub struct FanoutRange {
+    pub room_id: i64,
+    pub after: i64,
+    pub before: Option<i64>,
+    pub since: Option<chrono::NaiveDateTime>,
+    pub limit: i64,
+}
+
+/// Messages for [`FanoutRange`], with the room's members and the senders' public rows.
+pub fn for_fanout(conn: &mut DbConn, range: &FanoutRange) -> ApiResult<(Vec<Message>, Vec<i64>, HashMap<i64, PublicUserRow>)> {
+    let mut query = messages::table
+        .filter(messages::room_id.eq(range.room_id))
+        .filter(messages::seq.gt(range.after))
+        .select(Message::as_select())
+        .order(messages::seq.asc())
+        .limit(range.limit)
+        .into_boxed();
+    if let Some(before) = range.before {
+        query = query.filter(messages::seq.lt(before));
+    }
+    if let Some(since) = range.since {
+        query = query.filter(messages::created_at.ge(since));
+    }
+    let list: Vec<Message> = query.load(conn)?;
+    let members = if list.is_empty() { Vec::new() } else { member_ids(conn, range.room_id)? };
+    let senders =
+        PublicUserRow::load_many(conn, &list.iter().map(|m| m.sender_id).collect::<HashSet<_>>().into_iter().collect::<Vec<_>>())?;
+    Ok((list, members, senders))
+}
+
+/// Rooms with a message at or after `since`.
+pub fn rooms_active_since(conn: &mut DbConn, since: chrono::NaiveDateTime) -> ApiResult<Vec<i64>> {
+    Ok(rooms::table.filter(rooms::last_activity_at.ge(since)).filter(rooms::last_seq.gt(0)).select(rooms::id).load(conn)?)
+}
+
 /// Moves `user`'s read receipt in `room_id` up to `seq` (never down). Returns the room's
 /// members and whether the receipt moved.
 pub fn mark_read(conn: &mut DbConn, room_id: i64, user: i64, seq: i64) -> ApiResult<(Vec<i64>, bool)> {

@@ -68,6 +68,27 @@ impl Drop for PgDatabase {
     }
 }
 
+/// The Redis server cluster tests use; `None` (with a loud note) when it is unreachable outside
+/// CI. Under `CI=true` an unreachable server fails the test.
+pub fn redis_url() -> Option<String> {
+    let url = std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let address = url.trim_start_matches("redis://").trim_end_matches('/').to_owned();
+    match std::net::TcpStream::connect_timeout(&address.parse().expect("TEST_REDIS_URL is redis://IP:PORT"), Duration::from_secs(2)) {
+        Ok(_) => Some(url),
+        Err(error) if std::env::var("CI").as_deref() != Ok("true") => {
+            eprintln!("SKIPPED: Redis unreachable at {url}: {error}");
+            None
+        }
+        Err(error) => panic!("Redis unreachable at {url} (required under CI=true): {error}"),
+    }
+}
+
+/// A channel name no other test uses: each test's nodes talk among themselves only.
+pub fn unique_channel() -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    format!("chat-test:{}:{}:{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst), rand::random::<u32>())
+}
+
 /// A running server and what the test needs to talk to it.
 pub struct TestApp {
     pub address: String,
@@ -132,6 +153,23 @@ impl TestApp {
         };
         app.start_server().await;
         Some(app)
+    }
+
+    /// Starts another node of the same deployment: same database and settings, its own port,
+    /// folder and SMTP listener. The first app owns the database: keep it alive longer.
+    pub async fn spawn_peer(&self) -> TestApp {
+        let mut peer = TestApp {
+            address: String::new(),
+            database_url: self.database_url.clone(),
+            data_dir: tempfile::tempdir().unwrap(),
+            smtp: SmtpServer::start().await,
+            client: reqwest::Client::new(),
+            child: None,
+            extra_env: self.extra_env.clone(),
+            _pg: None,
+        };
+        peer.start_server().await;
+        peer
     }
 
     /// The command that runs the binary against this test's database and folders.

@@ -1,0 +1,334 @@
+//! Several nodes over Redis pub/sub: each node publishes its room events on one shared channel
+//! and applies what the others publish to its own connections.
+//!
+//! Redis carries news, never the record: messages are stored in the shared database before
+//! they are published, so a lost publish (Redis down, a node killed) costs only latency — the
+//! sequencer fills a gap from the database, and clients catch up with `sync`. While the
+//! subscription is down, this node keeps serving its own connections, stops trusting cached
+//! session checks (it cannot hear about revocations elsewhere), and reconnects with backoff.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
+
+use super::protocol::MessageFrames;
+use super::registry::{Delivery, NODE_TIMEOUT, RegistryHandle};
+use super::sequencer::Sequencer;
+
+/// A node's random name, new at every start.
+pub type NodeId = String;
+
+/// How often a node says it is alive (and sweeps nodes that stopped saying so).
+const ALIVE_INTERVAL: Duration = Duration::from_secs(5);
+/// Events waiting to be published, at most; past it they are dropped (and counted).
+const PUBLISH_QUEUE: usize = 65_536;
+/// Events per published payload, at most.
+const PUBLISH_BATCH: usize = 512;
+/// Longest wait for Redis to connect or answer.
+const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
+/// Longest pause between reconnection attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// What nodes tell each other.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// Messages stored by the publishing node, each with its room's members.
+    Messages {
+        messages: Vec<WireMessage>,
+    },
+    ToUsers {
+        users: Vec<i64>,
+        frame: String,
+        except: Option<i64>,
+    },
+    ToEach {
+        frames: Vec<(i64, String)>,
+    },
+    Friendship {
+        a: i64,
+        b: i64,
+        friends: bool,
+    },
+    KickLogins {
+        user_id: i64,
+        only: Option<String>,
+        keep: Option<String>,
+    },
+    /// A user's first connection on the node opened (`online`) or its last one closed.
+    Presence {
+        user_id: i64,
+        online: bool,
+        friends: Vec<i64>,
+    },
+    /// Every user connected to the node, with their friends; `reply` asks the others for theirs.
+    State {
+        users: Vec<(i64, Vec<i64>)>,
+        reply: bool,
+    },
+    Alive,
+    /// The node is shutting down.
+    Bye,
+}
+
+/// A stored message as the other nodes need it: its two frames and who may see it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WireMessage {
+    pub room_id: i64,
+    pub seq: i64,
+    pub members: Vec<i64>,
+    pub message: String,
+    pub channels: String,
+}
+
+impl From<&Delivery> for WireMessage {
+    fn from(delivery: &Delivery) -> WireMessage {
+        let frames = &delivery.frames;
+        WireMessage {
+            room_id: frames.room_id,
+            seq: frames.seq,
+            members: delivery.members.to_vec(),
+            message: frames.message.to_string(),
+            channels: frames.channels.to_string(),
+        }
+    }
+}
+
+impl WireMessage {
+    /// The delivery this node makes of another node's message (no connection here sent it).
+    pub fn into_delivery(self) -> Delivery {
+        let message = bytestring::ByteString::from(self.message);
+        let frames = MessageFrames { room_id: self.room_id, seq: self.seq, ack: message.clone(), message, channels: self.channels.into() };
+        Delivery { members: self.members.into(), frames: Arc::new(frames), origin: None }
+    }
+}
+
+#[derive(Serialize)]
+struct Outgoing<'a> {
+    node: &'a str,
+    events: &'a [Event],
+}
+
+#[derive(Deserialize)]
+struct Incoming {
+    node: NodeId,
+    events: Vec<Event>,
+}
+
+enum Publish {
+    Event(Event),
+    /// Answered once everything queued before it was handed to Redis (or dropped).
+    Drain(oneshot::Sender<()>),
+}
+
+/// The cheap, cloneable way to publish to the other nodes.
+#[derive(Clone)]
+pub struct Publisher {
+    tx: mpsc::Sender<Publish>,
+    stats: Arc<ClusterStats>,
+}
+
+/// Counters for `/metrics`.
+#[derive(Default)]
+pub struct ClusterStats {
+    pub published: AtomicU64,
+    pub received: AtomicU64,
+    pub dropped: AtomicU64,
+    /// 1 while the subscription is live.
+    pub connected: AtomicU64,
+}
+
+impl ClusterStats {
+    /// Appends the Prometheus text of these counters.
+    pub fn render(&self, out: &mut String) {
+        use std::fmt::Write;
+        let lines = [
+            ("chat_cluster_connected", "gauge", "1 while the Redis subscription is live.", &self.connected),
+            ("chat_cluster_events_published_total", "counter", "Events published to the other nodes.", &self.published),
+            ("chat_cluster_events_received_total", "counter", "Events received from the other nodes.", &self.received),
+            ("chat_cluster_events_dropped_total", "counter", "Events not published (Redis unreachable).", &self.dropped),
+        ];
+        for (name, kind, help, value) in lines {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {}", value.load(Relaxed));
+        }
+    }
+}
+
+impl Publisher {
+    /// Queues `event` without waiting; a full queue (Redis unreachable for long) drops it.
+    pub fn publish(&self, event: Event) {
+        if self.tx.try_send(Publish::Event(event)).is_err() {
+            self.stats.dropped.fetch_add(1, Relaxed);
+        }
+    }
+}
+
+/// This node's link to the others.
+pub struct Cluster {
+    pub node: NodeId,
+    pub publisher: Publisher,
+    pub stats: Arc<ClusterStats>,
+    client: redis::Client,
+    channel: String,
+    queue: mpsc::Receiver<Publish>,
+}
+
+impl Cluster {
+    /// Prepares the link (connects later, in [`Cluster::start`]).
+    pub fn new(redis_url: &str, channel: &str) -> anyhow::Result<Cluster> {
+        let client = redis::Client::open(redis_url).map_err(|e| anyhow::anyhow!("REDIS_URL {redis_url:?}: {e}"))?;
+        let (tx, queue) = mpsc::channel(PUBLISH_QUEUE);
+        let stats = Arc::new(ClusterStats::default());
+        let node = crate::auth::sessions::random_token(9);
+        Ok(Cluster { node, publisher: Publisher { tx, stats: stats.clone() }, stats, client, channel: channel.to_owned(), queue })
+    }
+
+    /// Starts publishing, subscribing and the liveness beat.
+    pub fn start(self, registry: RegistryHandle, sequencer: Sequencer) -> ClusterHandle {
+        let Cluster { node, publisher, stats, client, channel, queue } = self;
+        tracing::info!(node, channel, "cluster mode: room events go through Redis");
+        tokio::spawn(publish_loop(client.clone(), channel.clone(), node.clone(), queue, stats.clone()));
+        tokio::spawn(subscribe_loop(client, channel, node, registry.clone(), sequencer, stats.clone()));
+        let beat = publisher.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(ALIVE_INTERVAL);
+            loop {
+                tick.tick().await;
+                beat.publish(Event::Alive);
+                registry.sweep_nodes();
+            }
+        });
+        ClusterHandle { publisher, stats }
+    }
+}
+
+/// What the rest of the server keeps of the cluster link.
+#[derive(Clone)]
+pub struct ClusterHandle {
+    publisher: Publisher,
+    pub stats: Arc<ClusterStats>,
+}
+
+impl ClusterHandle {
+    /// Says goodbye and waits (briefly) until everything queued is published.
+    pub async fn leave(&self) {
+        self.publisher.publish(Event::Bye);
+        let (done, drained) = oneshot::channel();
+        if self.publisher.tx.send(Publish::Drain(done)).await.is_ok() {
+            let _ = tokio::time::timeout(REDIS_TIMEOUT, drained).await;
+        }
+    }
+}
+
+async fn connect(client: &redis::Client) -> Option<redis::aio::MultiplexedConnection> {
+    let config = redis::AsyncConnectionConfig::new().set_connection_timeout(Some(REDIS_TIMEOUT)).set_response_timeout(Some(REDIS_TIMEOUT));
+    client.get_multiplexed_async_connection_with_config(&config).await.ok()
+}
+
+/// Publishes queued events in batches, one payload per batch. While Redis is down, batches
+/// are dropped rather than kept: the receivers catch up from the database.
+async fn publish_loop(client: redis::Client, channel: String, node: NodeId, mut queue: mpsc::Receiver<Publish>, stats: Arc<ClusterStats>) {
+    let mut connection = None;
+    let mut last_attempt: Option<Instant> = None;
+    let mut events = Vec::new();
+    let mut drains = Vec::new();
+    while let Some(first) = queue.recv().await {
+        for item in std::iter::once(first).chain(std::iter::from_fn(|| queue.try_recv().ok()).take(PUBLISH_BATCH)) {
+            match item {
+                Publish::Event(event) => events.push(event),
+                Publish::Drain(done) => drains.push(done),
+            }
+        }
+        if !events.is_empty() {
+            if connection.is_none() && last_attempt.is_none_or(|at| at.elapsed() > Duration::from_millis(500)) {
+                last_attempt = Some(Instant::now());
+                connection = connect(&client).await;
+            }
+            let payload = serde_json::to_vec(&Outgoing { node: &node, events: &events }).unwrap_or_default();
+            let sent = match &mut connection {
+                Some(conn) => redis::cmd("PUBLISH").arg(&channel).arg(payload).query_async::<i64>(conn).await.is_ok(),
+                None => false,
+            };
+            if sent {
+                stats.published.fetch_add(events.len() as u64, Relaxed);
+            } else {
+                connection = None;
+                stats.dropped.fetch_add(events.len() as u64, Relaxed);
+            }
+            events.clear();
+        }
+        for done in drains.drain(..) {
+            let _ = done.send(());
+        }
+    }
+}
+
+/// Keeps a subscription to the channel, forever: applies what other nodes publish, and on every
+/// (re)connection tells the registry (presence exchange) and the sequencer (catch up on what
+/// was missed).
+async fn subscribe_loop(
+    client: redis::Client,
+    channel: String,
+    node: NodeId,
+    registry: RegistryHandle,
+    sequencer: Sequencer,
+    stats: Arc<ClusterStats>,
+) {
+    let mut backoff = Duration::from_millis(100);
+    // When this node last knew its subscription to be live: what came after may have been missed.
+    // (Its start, at first: messages stored elsewhere before the first subscription.)
+    let mut lost_at = Some(Instant::now());
+    crate::auth::trust_cached_sessions(false);
+    loop {
+        let subscribed = async {
+            let mut pubsub = tokio::time::timeout(REDIS_TIMEOUT, client.get_async_pubsub()).await.ok()?.ok()?;
+            tokio::time::timeout(REDIS_TIMEOUT, pubsub.subscribe(&channel)).await.ok()?.ok()?;
+            Some(pubsub)
+        }
+        .await;
+        let Some(mut pubsub) = subscribed else {
+            if backoff >= MAX_BACKOFF / 2 {
+                tracing::warn!("Redis unreachable; serving this node's connections alone and retrying");
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+            continue;
+        };
+        backoff = Duration::from_millis(100);
+        tracing::info!("subscribed to {channel}");
+        stats.connected.store(1, Relaxed);
+        // Revocations published while cut off were missed: start the session cache afresh.
+        crate::auth::sessions_revoked();
+        crate::auth::trust_cached_sessions(true);
+        registry.joined();
+        if let Some(at) = lost_at.take() {
+            sequencer.catch_up(at.elapsed());
+        }
+        let mut messages = pubsub.on_message();
+        // Our own `Alive` comes back every few seconds: silence means a dead link.
+        while let Ok(Some(message)) = tokio::time::timeout(NODE_TIMEOUT, messages.next()).await {
+            let Ok(incoming) = serde_json::from_slice::<Incoming>(message.get_payload_bytes()) else {
+                tracing::warn!("ignoring an unreadable cluster message");
+                continue;
+            };
+            if incoming.node == node {
+                continue;
+            }
+            stats.received.fetch_add(incoming.events.len() as u64, Relaxed);
+            for event in incoming.events {
+                match event {
+                    Event::Messages { messages } => sequencer.remote(messages.into_iter().map(WireMessage::into_delivery).collect()),
+                    other => registry.apply_remote(other, incoming.node.clone()),
+                }
+            }
+        }
+        tracing::warn!("lost the Redis subscription; reconnecting");
+        stats.connected.store(0, Relaxed);
+        crate::auth::trust_cached_sessions(false);
+        lost_at = Some(Instant::now());
+    }
+}
