@@ -175,17 +175,29 @@ impl ResponseError for ApiError {
 }
 
 impl From<diesel::result::Error> for ApiError {
-    /// A database that is busy or unreachable is a temporary condition (503, worth a retry);
-    /// anything else is a bug (500).
+    /// A database that is busy, full, restarting or unreachable is a temporary condition (503,
+    /// worth a retry); anything else is a bug (500).
     fn from(e: diesel::result::Error) -> Self {
         use diesel::result::{DatabaseErrorKind, Error};
         let temporary = match &e {
-            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => true,
+            Error::DatabaseError(DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand, _) => true,
             Error::DatabaseError(_, info) => {
                 let message = info.message();
-                message.contains("database is locked")
-                    || message.contains("database is busy")
-                    || message.contains("database table is locked")
+                // SQLite busy or out of space; PostgreSQL restarting, gone, or out of space.
+                [
+                    "database is locked",
+                    "database is busy",
+                    "database table is locked",
+                    "database or disk is full",
+                    "No space left on device",
+                    "terminating connection",
+                    "server closed the connection",
+                    "the database system is",
+                    "connection to server",
+                    "no connection to the server",
+                ]
+                .iter()
+                .any(|sign| message.contains(sign))
             }
             _ => false,
         };

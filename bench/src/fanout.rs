@@ -36,6 +36,8 @@ pub struct Outcome {
     pub deliveries: u64,
     pub lost: u64,
     pub duplicated: u64,
+    /// Messages a connection received after a later one of the same sender (must be 0).
+    pub reordered: u64,
     pub elapsed: Duration,
     pub latency: Latencies,
 }
@@ -58,6 +60,7 @@ impl Outcome {
             "deliveries_per_second": self.deliveries_per_second(),
             "lost": self.lost,
             "duplicated": self.duplicated,
+            "reordered": self.reordered,
             "seconds": self.elapsed.as_secs_f64(),
             "latency": self.latency.to_json(),
         })
@@ -88,6 +91,9 @@ fn parse_body(body: &str) -> Option<(u32, u64, u64)> {
 struct Seen {
     received: HashSet<(u32, u64)>,
     duplicated: u64,
+    reordered: u64,
+    /// The latest counter seen from each sender.
+    latest: std::collections::HashMap<u32, u64>,
     latencies_ns: Vec<u64>,
     acked: Vec<(u32, u64)>,
 }
@@ -133,6 +139,11 @@ pub async fn drive(urls: Vec<String>, room_ids: Vec<i64>, load: &Load) -> anyhow
                 if !seen.received.insert((sender, counter)) {
                     seen.duplicated += 1;
                 }
+                let latest = seen.latest.entry(sender).or_insert(counter);
+                if counter < *latest {
+                    seen.reordered += 1;
+                }
+                *latest = (*latest).max(counter);
                 if frame.kind == "ack" {
                     seen.acked.push((sender, counter));
                     acks.add_permits(1);
@@ -201,16 +212,17 @@ pub async fn drive(urls: Vec<String>, room_ids: Vec<i64>, load: &Load) -> anyhow
     for (connection, s) in seen.iter().enumerate() {
         acked_by_room[connection / load.members].extend(s.acked.iter().copied());
     }
-    let (mut deliveries, mut lost, mut duplicated, mut latencies) = (0u64, 0u64, 0u64, Vec::new());
+    let (mut deliveries, mut lost, mut duplicated, mut reordered, mut latencies) = (0u64, 0u64, 0u64, 0u64, Vec::new());
     for (connection, s) in seen.into_iter().enumerate() {
         let expected = &acked_by_room[connection / load.members];
         lost += expected.iter().filter(|id| !s.received.contains(id)).count() as u64;
         deliveries += s.received.len() as u64;
         duplicated += s.duplicated;
+        reordered += s.reordered;
         latencies.extend(s.latencies_ns.into_iter().map(Duration::from_nanos));
     }
     let acked = acked_by_room.iter().map(|set| set.len() as u64).sum();
-    Ok(Outcome { sent, acked, deliveries, lost, duplicated, elapsed, latency: Latencies::new(latencies) })
+    Ok(Outcome { sent, acked, deliveries, lost, duplicated, reordered, elapsed, latency: Latencies::new(latencies) })
 }
 
 /// Server-side costs of a run.
@@ -220,12 +232,16 @@ pub struct Costs {
     pub peak_rss_bytes: u64,
 }
 
-/// Runs the load against a fresh `chat-api` with `server_env`.
+/// Runs the load against fresh `chat-api` nodes with `server_env`: one node, or with `redis`
+/// several on one database (connection `i` goes to node `i % nodes`). CPU is summed over the
+/// nodes, peak RSS is the largest node's.
 pub async fn against_chat(
     binary: &std::path::Path,
     storage: crate::server::Storage,
     load: &Load,
     server_env: &[(&str, &str)],
+    nodes: usize,
+    redis: Option<&str>,
 ) -> anyhow::Result<(Outcome, Costs)> {
     use crate::server::{Database, JWT_SECRET, Server};
     let users = load.rooms * load.members;
@@ -235,15 +251,23 @@ pub async fn against_chat(
     crate::seed::users(&database, users, &hash)?;
     crate::seed::groups(&database, load.rooms, load.members)?;
     let tokens = crate::seed::access_tokens(&database, users, JWT_SECRET)?;
-    let server = Server::start(binary, &database, server_env)?;
-    let base = server.ws_base();
-    let urls = tokens.iter().map(|token| format!("{base}/ws/?token={token}")).collect();
+    let channel = format!("chat-bench:{}:{}", std::process::id(), rand::random::<u32>());
+    let mut env = server_env.to_vec();
+    if let Some(redis) = redis {
+        env.extend([("REDIS_URL", redis), ("REDIS_CHANNEL", channel.as_str())]);
+    }
+    let servers = (0..nodes.max(1)).map(|_| Server::start(binary, &database, &env)).collect::<anyhow::Result<Vec<_>>>()?;
+    if nodes > 1 {
+        // Let every node subscribe and meet the others.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let urls = tokens.iter().enumerate().map(|(i, token)| format!("{}/ws/?token={token}", servers[i % servers.len()].ws_base())).collect();
     let rooms = (1..=load.rooms as i64).collect();
-    let cpu_before = crate::procstat::cpu_seconds(server.pid());
+    let cpu_before: f64 = servers.iter().map(|s| crate::procstat::cpu_seconds(s.pid())).sum();
     let outcome = drive(urls, rooms, load).await?;
     let costs = Costs {
-        cpu_seconds: crate::procstat::cpu_seconds(server.pid()) - cpu_before,
-        peak_rss_bytes: crate::procstat::peak_rss_bytes(server.pid()),
+        cpu_seconds: servers.iter().map(|s| crate::procstat::cpu_seconds(s.pid())).sum::<f64>() - cpu_before,
+        peak_rss_bytes: servers.iter().map(|s| crate::procstat::peak_rss_bytes(s.pid())).max().unwrap_or(0),
     };
     Ok((outcome, costs))
 }
@@ -269,12 +293,13 @@ pub async fn against_relay(load: &Load) -> anyhow::Result<(Outcome, Costs)> {
 /// One table line.
 pub fn line(label: &str, outcome: &Outcome, costs: &Costs) -> String {
     format!(
-        "{label:<22} {:>9.0} deliveries/s  {:>7.0} stored/s  {}  lost {} dup {}  cpu {:.1} s  peak rss {:.0} MB",
+        "{label:<22} {:>9.0} deliveries/s  {:>7.0} stored/s  {}  lost {} dup {} reordered {}  cpu {:.1} s  peak rss {:.0} MB",
         outcome.deliveries_per_second(),
         outcome.acked_per_second(),
         outcome.latency.brief(),
         outcome.lost,
         outcome.duplicated,
+        outcome.reordered,
         costs.cpu_seconds,
         costs.peak_rss_bytes as f64 / 1e6
     )

@@ -25,6 +25,8 @@ scenarios:
             --rooms R (10)  --members M (10)  --senders S (10)  --window W (16)
             --seconds T (10)  --rate N (0: as fast as the windows allow)
             --target chat|relay|both (both)  --writer-batch N (server default)
+            --nodes N (1): N chat-api nodes on one database, linked through
+            --redis URL (redis://127.0.0.1:6379); connections alternate between nodes
   connections  C idle authenticated WebSockets: time to open, server RSS per connection
             --connections C (50000)  --hold-seconds N (5)
   rest      an authenticated read route (the friends list) under load
@@ -118,12 +120,22 @@ async fn main() -> anyhow::Result<()> {
                 figures["relay"] = outcome.to_json();
             }
             if target == "chat" || target == "both" {
-                let (outcome, costs) = fanout::against_chat(&binary, storage, &load, &env).await?;
-                let label = format!("chat-api ({})", args.value("--database").unwrap_or("sqlite"));
+                let nodes: usize = args.parse("--nodes", 1)?;
+                let redis = (nodes > 1).then(|| args.value("--redis").unwrap_or("redis://127.0.0.1:6379"));
+                if nodes > 1 && storage != server::Storage::Postgres {
+                    bail!("several nodes share a PostgreSQL database: add --database postgres");
+                }
+                let (outcome, costs) = fanout::against_chat(&binary, storage, &load, &env, nodes, redis).await?;
+                let label = format!(
+                    "chat-api ({}{})",
+                    args.value("--database").unwrap_or("sqlite"),
+                    if nodes > 1 { format!(", {nodes} nodes") } else { String::new() }
+                );
                 println!("{}", fanout::line(&label, &outcome, &costs));
                 figures["chat"] = outcome.to_json();
                 figures["chat"]["cpu_seconds"] = costs.cpu_seconds.into();
                 figures["chat"]["peak_rss_bytes"] = costs.peak_rss_bytes.into();
+                figures["nodes"] = nodes.into();
                 if let Some(relay) = relay_rate {
                     let fraction = outcome.deliveries_per_second() / relay;
                     println!("chat-api delivers {:.0}% of the bare relay's rate", fraction * 100.0);

@@ -41,9 +41,44 @@ fn fanout_quick_mode_delivers_everything_once_on_the_server_and_the_bare_relay()
         assert!(run["acked"].as_u64().unwrap() > 0, "{target}: nothing was acknowledged: {run}");
         assert_eq!(run["lost"], 0, "{target}: {run}");
         assert_eq!(run["duplicated"], 0, "{target}: {run}");
+        assert_eq!(run["reordered"], 0, "{target}: {run}");
         assert_eq!(run["deliveries"].as_u64().unwrap(), run["acked"].as_u64().unwrap() * 3, "{target}: every member got every message");
     }
     assert!(figures["chat_fraction_of_relay"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn fanout_quick_mode_across_two_nodes_loses_and_reorders_nothing() {
+    let reachable = |address: &str| std::net::TcpStream::connect(address).is_ok();
+    if !reachable("127.0.0.1:5432") || !reachable("127.0.0.1:6379") {
+        assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "PostgreSQL and Redis are required under CI=true");
+        eprintln!("SKIPPED: two nodes need PostgreSQL on 127.0.0.1:5432 and Redis on 127.0.0.1:6379");
+        return;
+    }
+    let figures = bench(&[
+        "fanout",
+        "--rooms",
+        "2",
+        "--members",
+        "4",
+        "--senders",
+        "4",
+        "--window",
+        "8",
+        "--seconds",
+        "1",
+        "--target",
+        "chat",
+        "--database",
+        "postgres",
+        "--nodes",
+        "2",
+    ]);
+    let run = &figures["chat"];
+    assert_eq!(figures["nodes"], 2);
+    assert!(run["acked"].as_u64().unwrap() > 0, "nothing was acknowledged: {run}");
+    assert_eq!((run["lost"].as_u64(), run["duplicated"].as_u64(), run["reordered"].as_u64()), (Some(0), Some(0), Some(0)), "{run}");
+    assert_eq!(run["deliveries"].as_u64().unwrap(), run["acked"].as_u64().unwrap() * 4, "every member got every message");
 }
 
 #[test]

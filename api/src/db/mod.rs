@@ -15,7 +15,7 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::sqlite::SqliteConnection;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/postgres");
@@ -84,8 +84,15 @@ impl r2d2::ManageConnection for ConnectionManager {
     }
 
     fn has_broken(&self, conn: &mut DbConn) -> bool {
-        <DbConn as Connection>::TransactionManager::is_broken_transaction_manager(conn)
+        // Called on the thread that used the connection, as it goes back to the pool.
+        CONNECTION_SUSPECT.replace(false) || <DbConn as Connection>::TransactionManager::is_broken_transaction_manager(conn)
     }
+}
+
+thread_local! {
+    /// Set when the connection this thread just used failed as if its server were gone; the
+    /// pool then drops it instead of handing it out again (checkouts are not tested first).
+    static CONNECTION_SUSPECT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// The connection pool, cheap to clone, shared by every worker.
@@ -142,7 +149,13 @@ impl Db {
         let pool = self.pool.clone();
         actix_web::web::block(move || {
             let mut conn = pool.get()?;
-            f(&mut conn)
+            let result = f(&mut conn);
+            if matches!(result, Err(ApiError::Unavailable(_))) {
+                // The server may have gone (a PostgreSQL restart): do not pool this connection again.
+                CONNECTION_SUSPECT.set(true);
+            }
+            drop(conn);
+            result
         })
         .await?
     }

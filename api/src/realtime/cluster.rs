@@ -30,6 +30,8 @@ const PUBLISH_QUEUE: usize = 65_536;
 const PUBLISH_BATCH: usize = 512;
 /// Longest wait for Redis to connect or answer.
 const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
+/// When a node's subscription comes back, it catches up once at once and once this much later.
+const SECOND_CATCH_UP: Duration = Duration::from_secs(3);
 /// Longest pause between reconnection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
@@ -249,10 +251,22 @@ async fn publish_loop(client: redis::Client, channel: String, node: NodeId, mut 
                 connection = connect(&client).await;
             }
             let payload = serde_json::to_vec(&Outgoing { node: &node, events: &events }).unwrap_or_default();
-            let sent = match &mut connection {
-                Some(conn) => redis::cmd("PUBLISH").arg(&channel).arg(payload).query_async::<i64>(conn).await.is_ok(),
+            let publish = |conn: &mut redis::aio::MultiplexedConnection| {
+                let mut conn = conn.clone();
+                let (channel, payload) = (channel.clone(), payload.clone());
+                async move { redis::cmd("PUBLISH").arg(channel).arg(payload).query_async::<i64>(&mut conn).await.is_ok() }
+            };
+            let mut sent = match &mut connection {
+                Some(conn) => publish(conn).await,
                 None => false,
             };
+            if !sent && connection.is_some() {
+                // The connection may have died with a Redis restart: one fresh try.
+                connection = connect(&client).await;
+                if let Some(conn) = &mut connection {
+                    sent = publish(conn).await;
+                }
+            }
             if sent {
                 stats.published.fetch_add(events.len() as u64, Relaxed);
             } else {
@@ -307,10 +321,20 @@ async fn subscribe_loop(
         registry.joined();
         if let Some(at) = lost_at.take() {
             sequencer.catch_up(at.elapsed());
+            // Publishes the other nodes dropped while their own links came back are caught
+            // up (and presence exchanged) once more, a little later.
+            let (registry, sequencer) = (registry.clone(), sequencer.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep(SECOND_CATCH_UP).await;
+                sequencer.catch_up(at.elapsed());
+                registry.joined();
+            });
         }
         let mut messages = pubsub.on_message();
+        let mut last_heard = Instant::now();
         // Our own `Alive` comes back every few seconds: silence means a dead link.
         while let Ok(Some(message)) = tokio::time::timeout(NODE_TIMEOUT, messages.next()).await {
+            last_heard = Instant::now();
             let Ok(incoming) = serde_json::from_slice::<Incoming>(message.get_payload_bytes()) else {
                 tracing::warn!("ignoring an unreadable cluster message");
                 continue;
@@ -329,6 +353,7 @@ async fn subscribe_loop(
         tracing::warn!("lost the Redis subscription; reconnecting");
         stats.connected.store(0, Relaxed);
         crate::auth::trust_cached_sessions(false);
-        lost_at = Some(Instant::now());
+        // What came after the last message heard may have been missed.
+        lost_at = Some(last_heard);
     }
 }

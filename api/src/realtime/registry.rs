@@ -104,13 +104,6 @@ enum Command {
         reply: oneshot::Sender<(usize, usize)>,
     },
     CloseAll,
-    /// Writes a late duplicate's `ack` to the connection that sent it.
-    Ack {
-        session: SessionId,
-        room_id: i64,
-        seq: i64,
-        frame: ByteString,
-    },
     /// Presence news from another node.
     Node {
         node: NodeId,
@@ -196,6 +189,9 @@ impl RegistryHandle {
 
     /// Fans stored messages out, in order (with Redis: on every node, each room in seq order).
     pub fn deliver(&self, deliveries: Vec<Delivery>) {
+        if deliveries.is_empty() {
+            return;
+        }
         match &self.cluster {
             Some((publisher, sequencer)) => {
                 publisher.publish(Event::Messages { messages: deliveries.iter().map(WireMessage::from).collect() });
@@ -208,11 +204,6 @@ impl RegistryHandle {
     /// Fans out messages already put in room order (by the sequencer).
     pub(super) fn deliver_in_order(&self, deliveries: Vec<Delivery>) {
         self.send(Command::Deliver(deliveries));
-    }
-
-    /// Writes the `ack` of a message that was delivered before its own node handed it over.
-    pub(super) fn ack(&self, session: SessionId, frames: &MessageFrames) {
-        self.send(Command::Ack { session, room_id: frames.room_id, seq: frames.seq, frame: frames.ack.clone() });
     }
 
     /// Sends `frame` to every all-rooms connection of `users`, except those of `except`.
@@ -373,7 +364,6 @@ impl Registry {
                     self.remove(id, Some(Kick::Shutdown));
                 }
             }
-            Command::Ack { session, room_id, seq, frame } => self.push(session, Outbound::Message { room_id, seq, frame, ack: true }),
             Command::Node { node, news } => self.node_news(node, news),
             Command::Joined => {
                 let users = self.local_state();
@@ -414,6 +404,12 @@ impl Registry {
     fn node_news(&mut self, node: NodeId, news: NodeNews) {
         let known = self.remote.contains_key(&node);
         self.remote.entry(node.clone()).or_default().last_heard = Some(std::time::Instant::now());
+        if !known && matches!(news, NodeNews::Presence { .. } | NodeNews::Alive) {
+            // A node this one has not heard from (it joined, or came back, while this one was
+            // cut off or had swept it): ask everyone for their state.
+            let mine = self.local_state();
+            self.publish(Event::State { users: mine, reply: true });
+        }
         match news {
             NodeNews::Presence { user_id, online, friends } => self.set_remote_user(&node, user_id, online.then_some(friends)),
             NodeNews::State { users, reply } => {
@@ -422,11 +418,6 @@ impl Registry {
                     let mine = self.local_state();
                     self.publish(Event::State { users: mine, reply: false });
                 }
-            }
-            // A node this one has not heard from (it joined while this one was cut off): ask.
-            NodeNews::Alive if !known => {
-                let mine = self.local_state();
-                self.publish(Event::State { users: mine, reply: true });
             }
             NodeNews::Alive => {}
             NodeNews::Bye => {
@@ -569,6 +560,14 @@ impl Registry {
                 };
                 targets.push((*id, frame.clone(), ack));
             }
+        }
+        // The sender is owed its ack even when it is not among the members handed over (it
+        // left the room meanwhile, or the sequencer passes on only the ack).
+        if let Some(origin) = delivery.origin
+            && !targets.iter().any(|(id, _, _)| *id == origin)
+            && self.sessions.get(&origin).is_some_and(|s| s.mode == Mode::AllRooms)
+        {
+            targets.push((origin, frames.ack.clone(), true));
         }
         self.metrics.messages_delivered.fetch_add(targets.len() as u64, std::sync::atomic::Ordering::Relaxed);
         for (id, frame, ack) in targets {

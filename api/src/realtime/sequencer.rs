@@ -27,8 +27,10 @@ use crate::services::messages::{self, FanoutRange};
 const GAP_WAIT: Duration = Duration::from_millis(40);
 /// How far back the first sight of a room looks for messages still in flight.
 const IN_FLIGHT_WINDOW: Duration = Duration::from_secs(10);
-/// Seqs below the first one seen that may still be in flight, at most.
-const IN_FLIGHT_SEQS: i64 = 64;
+/// Seqs below the first one seen that are looked at, at most (the look-back is one index range
+/// scan of this length; a burst from another node can be this long before this node hears of
+/// it).
+const IN_FLIGHT_SEQS: i64 = 5000;
 /// Messages read from the database per fill.
 const FILL_LIMIT: i64 = 500;
 /// Rooms idle this long are forgotten (their next message is a first sight again).
@@ -191,10 +193,10 @@ impl SequencerActor {
             }
         }
         if room.next != 0 && seq < room.next {
-            // Already handed over (from the database, or by another node first): only the
-            // sender's own connection still waits for its ack.
-            if let Some(session) = delivery.origin {
-                self.registry.ack(session, &delivery.frames);
+            // Already handed over (from the database): only the sender's own connection still
+            // waits for its ack, in order with what is handed over now.
+            if delivery.origin.is_some() {
+                ready.push(Delivery { members: Arc::from([]), ..delivery });
             }
             return;
         }
@@ -213,9 +215,14 @@ impl SequencerActor {
     /// Hands over the pending messages that follow without a gap.
     fn release(&mut self, room_id: i64, ready: &mut Vec<Delivery>) {
         let Some(room) = self.rooms.get_mut(&room_id) else { return };
+        let before = room.next;
         while let Some(delivery) = room.pending.remove(&room.next) {
             ready.push(delivery);
             room.next += 1;
+        }
+        if room.next != before {
+            // A gap that remains is a new one: it gets its own wait.
+            room.gap_since = None;
         }
         if room.pending.is_empty() {
             room.gap_since = None;
@@ -262,22 +269,40 @@ impl SequencerActor {
         };
         let complete = (found.len() as i64) < range.limit;
         if room.next == 0 {
-            let first = found.first().map(|d| d.frames.seq).into_iter().chain(room.pending.keys().next().copied()).min();
-            let Some(first) = first else {
-                // Nothing to order in this room after all.
-                self.rooms.remove(&room_id);
-                return;
-            };
-            room.next = first;
+            match (found.first().map(|d| d.frames.seq), room.pending.keys().next().copied()) {
+                (Some(first), _) => room.next = first,
+                // Nothing read, but a message waits (it came during an unbounded read): look
+                // back below it as a first sight does.
+                (None, Some(held)) if range.before.is_none() => {
+                    room.filling = true;
+                    let since = crate::db::now() - chrono::Duration::from_std(IN_FLIGHT_WINDOW).unwrap_or_default();
+                    let look_back = FanoutRange {
+                        room_id,
+                        after: (held - 1 - IN_FLIGHT_SEQS).max(0),
+                        before: Some(held),
+                        since: Some(since),
+                        limit: FILL_LIMIT,
+                    };
+                    self.fill(look_back);
+                    return;
+                }
+                (None, Some(held)) => room.next = held,
+                (None, None) => {
+                    // Nothing to order in this room after all.
+                    self.rooms.remove(&room_id);
+                    return;
+                }
+            }
         }
         for delivery in found {
             if delivery.frames.seq >= room.next {
                 room.pending.entry(delivery.frames.seq).or_insert(delivery);
             }
         }
-        // A complete read of the whole gap: seqs the database does not have (their room was
-        // deleted meanwhile) are not waited for.
-        if complete && range.since.is_none() {
+        // A complete read of a gap below a held message: every seq in it was committed before
+        // that message, so those the database lacks (their room was deleted) are not waited
+        // for. (An open-ended read proves nothing: later seqs may not be committed yet.)
+        if complete && range.since.is_none() && range.before.is_some() {
             let first_held = room.pending.keys().next().copied();
             if let Some(first_held) = first_held.filter(|first| *first > room.next && range.before.is_none_or(|b| b >= *first)) {
                 room.next = first_held;

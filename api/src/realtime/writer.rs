@@ -117,6 +117,13 @@ async fn store(db: &Db, registry: &RegistryHandle, stats: &Arc<Metrics>, jobs: V
     let stored = db.run(move |conn| store_batch(conn, &requests)).await;
     match stored {
         Ok(batch) => dispatch(registry, stats, jobs, batch).await,
+        // The database is unreachable or full: every send of the batch would fail alike.
+        Err(ApiError::Unavailable(cause)) => {
+            tracing::error!(error = format!("{cause:?}"), size = jobs.len(), "storing a batch failed: database unavailable");
+            for job in jobs {
+                answer_error(job, ApiError::Unavailable(anyhow::anyhow!("the message could not be stored; retry with the same client_id")));
+            }
+        }
         Err(error) if jobs.len() > 1 => {
             // One bad send must not fail its neighbours: store each alone.
             tracing::warn!(error = format!("{error:?}"), size = jobs.len(), "message batch failed; storing its sends one by one");

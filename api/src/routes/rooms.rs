@@ -113,6 +113,7 @@ pub async fn open_private_room(state: State, caller: AuthUser, body: JsonBody<Pr
         (status = 400, description = "Bad name or too many members", body = ErrorBody),
         (status = 403, description = "A member is not a friend, or blocked", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
+        (status = 409, description = "The caller already owns the most groups one account may (100)", body = ErrorBody),
     )
 )]
 #[post("/api/contact/chat-room/group/")]

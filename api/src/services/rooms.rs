@@ -21,6 +21,8 @@ type State = web::Data<AppState>;
 
 /// Most members of a group.
 pub const GROUP_MAX_MEMBERS: usize = 256;
+/// Groups one account may own at once: creating rooms is cheap, storing them is not.
+pub const GROUPS_OWNED_MAX: i64 = 100;
 /// Longest group name, in characters.
 pub const GROUP_NAME_MAX_CHARS: usize = 100;
 
@@ -249,6 +251,16 @@ pub async fn create_group(state: &State, caller: i64, name: String, member_ids: 
         .db
         .run(move |conn| {
             write_tx(conn, |conn| {
+                let owned: i64 = rooms::table
+                    .filter(rooms::owner_id.eq(caller))
+                    .filter(rooms::kind.eq(RoomKind::Group.as_str()))
+                    .count()
+                    .get_result(conn)?;
+                if owned >= GROUPS_OWNED_MAX {
+                    return Err(ApiError::Conflict(format!(
+                        "you own {owned} groups, the most one account may own: leave one (ownership passes on) first"
+                    )));
+                }
                 for member in &unique {
                     check_addable(conn, caller, *member)?;
                 }

@@ -6,6 +6,7 @@ mod ai;
 mod cluster;
 mod common;
 mod contacts;
+mod faults;
 mod ops;
 mod realtime;
 mod rooms;

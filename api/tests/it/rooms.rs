@@ -17,7 +17,31 @@ on_both_backends!(
     only_members_read_or_write_a_room,
     message_bodies_are_checked,
     the_room_list_is_newest_activity_first_and_events_are_logged,
+    an_account_owns_at_most_a_hundred_groups,
 );
+
+async fn an_account_owns_at_most_a_hundred_groups(backend: Backend) {
+    let app = spawn_app!(backend);
+    let users = app.friends(&["ann", "bob"]).await;
+    let (ann, bob) = (&users[0], &users[1]);
+    let mut first = None;
+    for i in 0..100 {
+        let created =
+            app.post("/api/contact/chat-room/group/", json!({"name": format!("g{i}"), "member_ids": [bob.id]}), Some(&ann.access)).await;
+        assert_eq!(created.status, StatusCode::CREATED, "group {i}: {:?}", created.body);
+        first.get_or_insert(created.body["id"].as_i64().unwrap());
+    }
+    let refused = app.post("/api/contact/chat-room/group/", json!({"name": "one more", "member_ids": [bob.id]}), Some(&ann.access)).await;
+    assert_eq!((refused.status, refused.code()), (StatusCode::CONFLICT, "conflict"), "{:?}", refused.body);
+    // Others are not limited by ann's groups.
+    let by_bob = app.post("/api/contact/chat-room/group/", json!({"name": "bob's", "member_ids": [ann.id]}), Some(&bob.access)).await;
+    assert_eq!(by_bob.status, StatusCode::CREATED);
+    // Leaving one (ownership passes to bob) makes room for another.
+    let left = app.post(&format!("/api/contact/chat-room/group/{}/leave/", first.unwrap()), json!({}), Some(&ann.access)).await;
+    assert!(left.status.is_success(), "{:?}", left.body);
+    let again = app.post("/api/contact/chat-room/group/", json!({"name": "again", "member_ids": [bob.id]}), Some(&ann.access)).await;
+    assert_eq!(again.status, StatusCode::CREATED, "{:?}", again.body);
+}
 
 async fn a_private_room_is_one_per_pair_of_friends_and_not_across_a_block(backend: Backend) {
     let app = spawn_app!(backend);

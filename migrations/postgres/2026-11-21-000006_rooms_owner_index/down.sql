@@ -1,0 +1,1 @@
+DROP INDEX rooms_owner_idx;
