@@ -1,6 +1,10 @@
-//! Rate limits: a GCRA (token bucket without a timer) per (rule, key), in memory on this node.
-//! Each key costs one timestamp; buckets refill continuously, so no limit locks anybody out for
-//! longer than its window. `RATE_LIMIT_SCALE` multiplies every allowance; 0 turns limits off.
+//! Rate limits: a GCRA (token bucket without a timer) per (rule, key). Each key costs one
+//! timestamp; buckets refill continuously, so no limit locks anybody out for longer than its
+//! window. `RATE_LIMIT_SCALE` multiplies every allowance; 0 turns limits off.
+//!
+//! One node keeps its buckets in memory. With Redis (several nodes) the buckets live in Redis,
+//! updated by one script per check, so a client spreading its attempts over nodes gains
+//! nothing; while Redis is unreachable each node falls back to its own buckets.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -49,49 +53,138 @@ pub const MESSAGES_PER_CONNECTION: Rule = Rule { name: "messages per connection"
 /// Keys kept before expired ones are swept.
 const SWEEP_AT: usize = 100_000;
 
-/// The node's limiter. Shared by every worker; each check holds the lock for a few
-/// nanoseconds and never across an await.
+/// The limiter. Shared by every worker; a local check holds the lock for a few nanoseconds and
+/// never across an await.
 pub struct Limiter {
     scale: f64,
-    /// Theoretical arrival time of the next request, per (rule, key).
+    /// Theoretical arrival time of the next request, per (rule, key), on this node.
     next: Mutex<HashMap<(&'static str, String), Instant>>,
+    shared: Option<SharedBuckets>,
 }
 
 impl Limiter {
-    pub fn new(scale: f64) -> Limiter {
-        Limiter { scale, next: Mutex::new(HashMap::new()) }
+    /// `redis`: (URL, key prefix) to share buckets with the other nodes.
+    pub fn new(scale: f64, redis: Option<(&str, &str)>) -> anyhow::Result<Limiter> {
+        let shared = match redis {
+            Some((url, prefix)) => Some(SharedBuckets {
+                client: redis::Client::open(url).map_err(|e| anyhow::anyhow!("REDIS_URL {url:?}: {e}"))?,
+                prefix: format!("{prefix}:limit"),
+                connection: tokio::sync::Mutex::new(None),
+            }),
+            None => None,
+        };
+        Ok(Limiter { scale, next: Mutex::new(HashMap::new()), shared })
     }
 
     /// Counts a request against `rule` for `key`; `429` with the wait when over the limit.
-    pub fn check(&self, rule: Rule, key: &str) -> Result<(), ApiError> {
-        self.decide(rule, key, true)
+    pub async fn check(&self, rule: Rule, key: &str) -> Result<(), ApiError> {
+        self.decide(rule, key, true).await
     }
 
     /// Whether a request would pass, without counting it.
-    pub fn peek(&self, rule: Rule, key: &str) -> Result<(), ApiError> {
-        self.decide(rule, key, false)
+    pub async fn peek(&self, rule: Rule, key: &str) -> Result<(), ApiError> {
+        self.decide(rule, key, false).await
     }
 
-    fn decide(&self, rule: Rule, key: &str, count: bool) -> Result<(), ApiError> {
+    async fn decide(&self, rule: Rule, key: &str, count: bool) -> Result<(), ApiError> {
         if self.scale <= 0.0 {
             return Ok(());
         }
         let interval = rule.period.div_f64(f64::from(rule.count) * self.scale);
         let tolerance = interval * rule.burst.saturating_sub(1);
+        let wait = match &self.shared {
+            Some(shared) => match shared.decide(rule.name, key, interval, tolerance, count).await {
+                Ok(wait) => wait,
+                Err(error) => {
+                    tracing::warn!(error = %error, "shared rate limits unreachable; this node counts alone");
+                    self.decide_locally(rule.name, key, interval, tolerance, count)
+                }
+            },
+            None => self.decide_locally(rule.name, key, interval, tolerance, count),
+        };
+        match wait {
+            Some(wait) => Err(ApiError::RateLimited { retry_after_secs: wait.as_secs().max(1) }),
+            None => Ok(()),
+        }
+    }
+
+    /// The wait before a request would pass, if any.
+    fn decide_locally(&self, rule: &'static str, key: &str, interval: Duration, tolerance: Duration, count: bool) -> Option<Duration> {
         let now = Instant::now();
         let mut next = self.next.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if next.len() >= SWEEP_AT {
             next.retain(|_, at| *at > now);
         }
-        let at = next.get(&(rule.name, key.to_owned())).copied().unwrap_or(now).max(now);
+        let at = next.get(&(rule, key.to_owned())).copied().unwrap_or(now).max(now);
         if at.duration_since(now) > tolerance {
-            let wait = at.duration_since(now) - tolerance;
-            return Err(ApiError::RateLimited { retry_after_secs: wait.as_secs().max(1) });
+            return Some(at.duration_since(now) - tolerance);
         }
         if count {
-            next.insert((rule.name, key.to_owned()), at + interval);
+            next.insert((rule, key.to_owned()), at + interval);
         }
-        Ok(())
+        None
+    }
+}
+
+/// GCRA in Redis, on Redis's clock: the key holds the theoretical arrival time in
+/// microseconds and expires once the bucket is full again. Returns the wait in microseconds,
+/// or -1 when the request passes.
+const GCRA_SCRIPT: &str = r"
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
+local at = tonumber(redis.call('GET', KEYS[1]) or '0')
+if at < now then at = now end
+local interval, tolerance = tonumber(ARGV[1]), tonumber(ARGV[2])
+if at - now > tolerance then return at - now - tolerance end
+if ARGV[3] == '1' then
+  local next = at + interval
+  redis.call('SET', KEYS[1], string.format('%d', next), 'PX', math.ceil((next - now) / 1000) + 1000)
+end
+return -1
+";
+
+/// Buckets every node shares, in Redis.
+struct SharedBuckets {
+    client: redis::Client,
+    prefix: String,
+    connection: tokio::sync::Mutex<Option<redis::aio::MultiplexedConnection>>,
+}
+
+impl SharedBuckets {
+    async fn decide(
+        &self,
+        rule: &str,
+        key: &str,
+        interval: Duration,
+        tolerance: Duration,
+        count: bool,
+    ) -> anyhow::Result<Option<Duration>> {
+        const TIMEOUT: Duration = Duration::from_millis(500);
+        let mut connection = {
+            let mut slot = self.connection.lock().await;
+            if slot.is_none() {
+                let config = redis::AsyncConnectionConfig::new().set_connection_timeout(Some(TIMEOUT)).set_response_timeout(Some(TIMEOUT));
+                *slot = Some(self.client.get_multiplexed_async_connection_with_config(&config).await?);
+            }
+            slot.clone().expect("just connected")
+        };
+        let answer: Result<i64, _> = redis::cmd("EVAL")
+            .arg(GCRA_SCRIPT)
+            .arg(1)
+            .arg(format!("{}:{rule}:{key}", self.prefix))
+            .arg(interval.as_micros() as u64)
+            .arg(tolerance.as_micros() as u64)
+            .arg(if count { "1" } else { "0" })
+            .query_async(&mut connection)
+            .await;
+        match answer {
+            Ok(wait) if wait >= 0 => Ok(Some(Duration::from_micros(wait as u64))),
+            Ok(_) => Ok(None),
+            Err(error) => {
+                *self.connection.lock().await = None;
+                Err(error.into())
+            }
+        }
     }
 }
 
@@ -127,28 +220,28 @@ mod tests {
 
     const RULE: Rule = per_minute("test", 60, 3);
 
-    #[test]
-    fn a_burst_passes_then_the_rate_holds_and_keys_are_separate() {
-        let limiter = Limiter::new(1.0);
+    #[tokio::test]
+    async fn a_burst_passes_then_the_rate_holds_and_keys_are_separate() {
+        let limiter = Limiter::new(1.0, None).unwrap();
         for _ in 0..3 {
-            limiter.check(RULE, "a").unwrap();
+            limiter.check(RULE, "a").await.unwrap();
         }
-        match limiter.check(RULE, "a") {
+        match limiter.check(RULE, "a").await {
             Err(ApiError::RateLimited { retry_after_secs }) => assert_eq!(retry_after_secs, 1),
             other => panic!("expected 429, got {other:?}"),
         }
-        limiter.check(RULE, "b").unwrap();
+        limiter.check(RULE, "b").await.unwrap();
     }
 
-    #[test]
-    fn peeking_does_not_count_and_scale_zero_turns_limits_off() {
-        let limiter = Limiter::new(1.0);
+    #[tokio::test]
+    async fn peeking_does_not_count_and_scale_zero_turns_limits_off() {
+        let limiter = Limiter::new(1.0, None).unwrap();
         for _ in 0..10 {
-            limiter.peek(RULE, "a").unwrap();
+            limiter.peek(RULE, "a").await.unwrap();
         }
-        let off = Limiter::new(0.0);
+        let off = Limiter::new(0.0, None).unwrap();
         for _ in 0..1000 {
-            off.check(RULE, "a").unwrap();
+            off.check(RULE, "a").await.unwrap();
         }
         let mut local = LocalLimit::new(RULE, 1.0);
         for _ in 0..3 {

@@ -17,7 +17,7 @@ pub struct AppState {
     pub mailer: Mailer,
     /// Counters for `/metrics`.
     pub metrics: std::sync::Arc<Metrics>,
-    /// Rate limits of this node.
+    /// Rate limits (shared by every node with Redis).
     pub limits: Limiter,
     /// The AI assistant's provider and settings.
     pub ai: Assistant,
@@ -40,7 +40,7 @@ impl AppState {
         let metrics = std::sync::Arc::new(Metrics::default());
         let realtime = Realtime::start(&config, db.clone(), db.sibling(1)?, metrics.clone())?;
         let ai = Assistant::new(&config)?;
-        let limits = Limiter::new(config.rate_limit_scale);
+        let limits = Limiter::new(config.rate_limit_scale, config.redis_url.as_deref().map(|url| (url, config.redis_channel.as_str())))?;
         Ok(AppState { config, db, keys, mailer, metrics, limits, ai, realtime, dummy_password_hash })
     }
 }

@@ -156,7 +156,7 @@ fn parse_new_password(password: &str, password2: &str) -> ApiResult<Password> {
 )]
 #[post("/api/account/register/")]
 pub async fn register(state: State, address: ClientAddress, body: JsonBody<RegisterRequest>) -> ApiResult<HttpResponse> {
-    state.limits.check(ratelimit::REGISTER_PER_ADDRESS, &address.0)?;
+    state.limits.check(ratelimit::REGISTER_PER_ADDRESS, &address.0).await?;
     let (user, tokens) = accounts::register(&state, body.0.parse()?).await?;
     Ok(HttpResponse::Created().json(AuthResponse::new(user, tokens)))
 }
@@ -174,7 +174,7 @@ pub async fn register(state: State, address: ClientAddress, body: JsonBody<Regis
 )]
 #[post("/api/account/login/")]
 pub async fn login(state: State, address: ClientAddress, body: JsonBody<LoginRequest>) -> ApiResult<web::Json<AuthResponse>> {
-    state.limits.check(ratelimit::LOGIN_PER_ADDRESS, &address.0)?;
+    state.limits.check(ratelimit::LOGIN_PER_ADDRESS, &address.0).await?;
     let LoginRequest { email, password } = body.0;
     let (user, tokens) = accounts::login(&state, &email, password, &address.0).await?;
     Ok(web::Json(AuthResponse::new(user, tokens)))
@@ -260,7 +260,7 @@ pub async fn update_profile(state: State, caller: AuthUser, body: JsonBody<Updat
 )]
 #[post("/api/account/change_password/")]
 pub async fn change_password(state: State, caller: AuthUser, body: JsonBody<ChangePasswordRequest>) -> ApiResult<web::Json<Empty>> {
-    state.limits.check(ratelimit::ACCOUNT_CHANGES_PER_USER, &caller.id.to_string())?;
+    state.limits.check(ratelimit::ACCOUNT_CHANGES_PER_USER, &caller.id.to_string()).await?;
     let ChangePasswordRequest { current_password, password, password2 } = body.0;
     let new = parse_new_password(&password, &password2)?;
     accounts::change_password(&state, &caller, current_password, new).await?;
@@ -285,7 +285,7 @@ pub async fn send_reset_password_email(
     address: ClientAddress,
     body: JsonBody<ResetEmailRequest>,
 ) -> ApiResult<web::Json<Empty>> {
-    state.limits.check(ratelimit::RESET_MAIL_PER_ADDRESS, &address.0)?;
+    state.limits.check(ratelimit::RESET_MAIL_PER_ADDRESS, &address.0).await?;
     let email = EmailAddress::parse(&body.0.email).map_err(|m| crate::error::ApiError::invalid_field("email", m))?;
     accounts::send_reset_email(&state, email, &address.0).await?;
     Ok(web::Json(Empty {}))
@@ -314,7 +314,7 @@ pub async fn reset_password(
     path: web::Path<(i64, String)>,
     body: JsonBody<NewPasswordRequest>,
 ) -> ApiResult<web::Json<Empty>> {
-    state.limits.check(ratelimit::EMAIL_LINKS_PER_ADDRESS, &address.0)?;
+    state.limits.check(ratelimit::EMAIL_LINKS_PER_ADDRESS, &address.0).await?;
     let (uid, token) = path.into_inner();
     let new = parse_new_password(&body.0.password, &body.0.password2)?;
     accounts::reset_password(&state, uid, token, new, &address.0).await?;
@@ -336,7 +336,7 @@ pub async fn reset_password(
 )]
 #[post("/api/account/verify-email/{uid}/{token}/")]
 pub async fn verify_email(state: State, address: ClientAddress, path: web::Path<(i64, String)>) -> ApiResult<web::Json<Empty>> {
-    state.limits.check(ratelimit::EMAIL_LINKS_PER_ADDRESS, &address.0)?;
+    state.limits.check(ratelimit::EMAIL_LINKS_PER_ADDRESS, &address.0).await?;
     let (uid, token) = path.into_inner();
     accounts::verify_email(&state, uid, token).await?;
     Ok(web::Json(Empty {}))
@@ -354,7 +354,7 @@ pub async fn verify_email(state: State, address: ClientAddress, path: web::Path<
 )]
 #[post("/api/account/resend-verification-email/")]
 pub async fn resend_verification_email(state: State, caller: AuthUser) -> ApiResult<web::Json<Empty>> {
-    state.limits.check(ratelimit::ACCOUNT_CHANGES_PER_USER, &caller.id.to_string())?;
+    state.limits.check(ratelimit::ACCOUNT_CHANGES_PER_USER, &caller.id.to_string()).await?;
     accounts::resend_verification(&state, caller.id).await?;
     Ok(web::Json(Empty {}))
 }

@@ -63,7 +63,7 @@ fn ask_of(caller: &AuthUser, body: AskRequest) -> Ask {
 )]
 #[post("/api/contact/chat_ai/")]
 pub async fn chat_ai(state: State, caller: AuthUser, body: JsonBody<AskRequest>) -> ApiResult<web::Json<AiReply>> {
-    state.limits.check(crate::ratelimit::AI_PER_USER, &caller.id.to_string())?;
+    state.limits.check(crate::ratelimit::AI_PER_USER, &caller.id.to_string()).await?;
     Ok(web::Json(ai::ask(&state, ask_of(&caller, body.0)).await?))
 }
 
@@ -86,7 +86,7 @@ pub async fn chat_ai(state: State, caller: AuthUser, body: JsonBody<AskRequest>)
 )]
 #[post("/api/contact/chat_ai/stream/")]
 pub async fn chat_ai_stream(state: State, caller: AuthUser, body: JsonBody<AskRequest>) -> ApiResult<HttpResponse> {
-    state.limits.check(crate::ratelimit::AI_PER_USER, &caller.id.to_string())?;
+    state.limits.check(crate::ratelimit::AI_PER_USER, &caller.id.to_string()).await?;
     let events = ai::ask_stream(&state, ask_of(&caller, body.0)).await?;
     let body = futures_util::stream::unfold(events, |mut events| async move {
         events.recv().await.map(|bytes| (Ok::<_, std::convert::Infallible>(bytes), events))

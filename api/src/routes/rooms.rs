@@ -222,7 +222,7 @@ pub async fn send_message(
     room_id: web::Path<i64>,
     body: JsonBody<SendMessageRequest>,
 ) -> ApiResult<HttpResponse> {
-    state.limits.check(crate::ratelimit::MESSAGES_PER_USER, &caller.id.to_string())?;
+    state.limits.check(crate::ratelimit::MESSAGES_PER_USER, &caller.id.to_string()).await?;
     let SendMessageRequest { body, client_id } = body.0;
     let message = messages::send(&state, caller.id, room_id.into_inner(), body, client_id).await?;
     Ok(HttpResponse::Created().json(message))

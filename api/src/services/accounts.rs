@@ -197,7 +197,7 @@ pub async fn login(state: &State, email: &str, password: String, address: &str) 
     // Failed attempts per account, from anywhere: a guessing attack spread over many
     // addresses is slowed down; the bucket refills within a minute, so nobody is locked out.
     let account_key = email.trim().to_lowercase();
-    state.limits.peek(crate::ratelimit::LOGIN_FAILURES_PER_ACCOUNT, &account_key)?;
+    state.limits.peek(crate::ratelimit::LOGIN_FAILURES_PER_ACCOUNT, &account_key).await?;
     let user = match EmailAddress::parse(email) {
         Ok(email) => {
             state
@@ -214,7 +214,7 @@ pub async fn login(state: &State, email: &str, password: String, address: &str) 
     let user = match user {
         Some(user) if matches => user,
         _ => {
-            let _ = state.limits.check(crate::ratelimit::LOGIN_FAILURES_PER_ACCOUNT, &account_key);
+            let _ = state.limits.check(crate::ratelimit::LOGIN_FAILURES_PER_ACCOUNT, &account_key).await;
             let subject = user.as_ref().map(|u| u.id);
             let detail = if subject.is_some() { "wrong password" } else { "unknown account" };
             audit::record(state, Event { action: "login_failed", actor: None, subject, address: Some(address), detail: detail.into() })
@@ -352,7 +352,7 @@ pub async fn send_reset_email(state: &State, email: EmailAddress, address: &str)
         .await?;
     if let Some((user, raw)) = issued {
         // Answered the same either way: a limited account simply gets no further mail.
-        if state.limits.check(crate::ratelimit::RESET_MAIL_PER_ACCOUNT, &user.id.to_string()).is_err() {
+        if state.limits.check(crate::ratelimit::RESET_MAIL_PER_ACCOUNT, &user.id.to_string()).await.is_err() {
             tracing::warn!(user_id = user.id, "reset mail limit reached; no mail sent");
             return Ok(());
         }

@@ -407,3 +407,23 @@ async fn the_compose_proxy_config_balances_http_and_websockets_over_both_nodes()
     let (on_a, on_b) = (metric(&a, "chat_websocket_connections").await, metric(&b, "chat_websocket_connections").await);
     assert!(on_a >= 1.0 && on_b >= 1.0, "connections on A: {on_a}, on B: {on_b}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limits_count_across_nodes() {
+    let Some(redis) = redis_url() else { return };
+    let channel = unique_channel();
+    let env = [("REDIS_URL", redis.as_str()), ("REDIS_CHANNEL", channel.as_str()), ("RATE_LIMIT_SCALE", "1")];
+    let Some(a) = TestApp::spawn_with(Backend::Postgres, &env).await else { return };
+    let b = a.spawn_peer().await;
+    let ann = a.register("ann").await;
+    let wrong = json!({"email": ann.email, "password": "not her password"});
+    // Five failed logins per account a minute, from anywhere: alternating nodes gains nothing.
+    let mut statuses = Vec::new();
+    for attempt in 0..6 {
+        let node = if attempt % 2 == 0 { &a } else { &b };
+        statuses.push(node.post("/api/account/login/", wrong.clone(), None).await.status.as_u16());
+    }
+    assert_eq!(statuses, [401, 401, 401, 401, 401, 429], "failed logins across two nodes");
+    let right = json!({"email": ann.email, "password": ann.password});
+    assert_eq!(a.post("/api/account/login/", right, None).await.status, 429, "the account's bucket refills within the minute");
+}
