@@ -135,6 +135,22 @@ pub fn revoke_all(conn: &mut DbConn, user_id: i64, keep: Option<&str>, reason: R
     Ok(())
 }
 
+/// Which of `sids` are still live sessions of active users.
+pub fn live_among(conn: &mut DbConn, sids: &[String]) -> ApiResult<std::collections::HashSet<String>> {
+    let mut live = std::collections::HashSet::new();
+    for chunk in sids.chunks(500) {
+        let found: Vec<String> = sessions::table
+            .inner_join(users::table)
+            .filter(sessions::id.eq_any(chunk))
+            .filter(sessions::revoked_at.is_null())
+            .filter(users::is_active.eq(true))
+            .select(sessions::id)
+            .load(conn)?;
+        live.extend(found);
+    }
+    Ok(live)
+}
+
 /// For a live session of an active user, whether that user is an admin; `None` otherwise.
 pub fn active_user_is_admin(conn: &mut DbConn, sid: &str, user_id: i64) -> ApiResult<Option<bool>> {
     Ok(sessions::table

@@ -18,6 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::protocol::MessageFrames;
 use super::registry::{Delivery, NODE_TIMEOUT, RegistryHandle};
 use super::sequencer::Sequencer;
+use crate::db::Db;
 
 /// A node's random name, new at every start.
 pub type NodeId = String;
@@ -190,11 +191,11 @@ impl Cluster {
     }
 
     /// Starts publishing, subscribing and the liveness beat.
-    pub fn start(self, registry: RegistryHandle, sequencer: Sequencer) -> ClusterHandle {
+    pub fn start(self, registry: RegistryHandle, sequencer: Sequencer, db: Db) -> ClusterHandle {
         let Cluster { node, publisher, stats, client, channel, queue } = self;
         tracing::info!(node, channel, "cluster mode: room events go through Redis");
         tokio::spawn(publish_loop(client.clone(), channel.clone(), node.clone(), queue, stats.clone()));
-        tokio::spawn(subscribe_loop(client, channel, node, registry.clone(), sequencer, stats.clone()));
+        tokio::spawn(subscribe_loop(client, channel, node, registry.clone(), sequencer, db, stats.clone()));
         let beat = publisher.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(ALIVE_INTERVAL);
@@ -290,6 +291,7 @@ async fn subscribe_loop(
     node: NodeId,
     registry: RegistryHandle,
     sequencer: Sequencer,
+    db: Db,
     stats: Arc<ClusterStats>,
 ) {
     let mut backoff = Duration::from_millis(100);
@@ -321,6 +323,8 @@ async fn subscribe_loop(
         registry.joined();
         if let Some(at) = lost_at.take() {
             sequencer.catch_up(at.elapsed());
+            // Revocations published meanwhile were missed: check this node's connections.
+            tokio::spawn(recheck_logins(db.clone(), registry.clone()));
             // Publishes the other nodes dropped while their own links came back are caught
             // up (and presence exchanged) once more, a little later.
             let (registry, sequencer) = (registry.clone(), sequencer.clone());
@@ -355,5 +359,20 @@ async fn subscribe_loop(
         crate::auth::trust_cached_sessions(false);
         // What came after the last message heard may have been missed.
         lost_at = Some(last_heard);
+    }
+}
+
+/// Closes the connections of login sessions no longer live.
+async fn recheck_logins(db: Db, registry: RegistryHandle) {
+    let logins = registry.logins().await;
+    let sids: Vec<String> = logins.iter().map(|(_, sid)| sid.clone()).collect();
+    match db.run(move |conn| crate::auth::sessions::live_among(conn, &sids)).await {
+        Ok(live) => {
+            for (user_id, sid) in logins.into_iter().filter(|(_, sid)| !live.contains(sid)) {
+                tracing::info!(user_id, "closing connections of a session revoked while Redis was unreachable");
+                registry.kick_logins(user_id, Some(sid), None);
+            }
+        }
+        Err(error) => tracing::error!(error = format!("{error:?}"), "re-checking login sessions failed"),
     }
 }

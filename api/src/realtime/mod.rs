@@ -41,8 +41,8 @@ impl Realtime {
         let link = Cluster::new(redis_url, &config.redis_channel)?;
         let (sequencer, sequencer_inbox) = Sequencer::channel();
         let registry = RegistryHandle::spawn(metrics.clone(), Some((link.publisher.clone(), sequencer.clone())));
-        sequencer.start(sequencer_inbox, db, registry.clone());
-        let cluster = link.start(registry.clone(), sequencer);
+        sequencer.start(sequencer_inbox, db.clone(), registry.clone());
+        let cluster = link.start(registry.clone(), sequencer, db);
         let writer = WriterHandle::spawn(writer_db, registry.clone(), metrics, config.writer_max_batch);
         Ok(Realtime { registry, writer, cluster: Some(cluster) })
     }

@@ -103,6 +103,10 @@ enum Command {
     Counts {
         reply: oneshot::Sender<(usize, usize)>,
     },
+    /// Every (user, login session) with a connection here.
+    Logins {
+        reply: oneshot::Sender<Vec<(i64, String)>>,
+    },
     CloseAll,
     /// Presence news from another node.
     Node {
@@ -267,6 +271,13 @@ impl RegistryHandle {
         self.send(Command::KickLogins { user_id, only, keep });
     }
 
+    /// Every (user, login session) with a connection on this node.
+    pub async fn logins(&self) -> Vec<(i64, String)> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Logins { reply });
+        answer.await.unwrap_or_default()
+    }
+
     /// Closes every connection (server shutdown).
     pub fn close_all(&self) {
         self.send(Command::CloseAll);
@@ -357,6 +368,12 @@ impl Registry {
             }
             Command::Counts { reply } => {
                 let _ = reply.send((self.sessions.len(), self.users.len()));
+            }
+            Command::Logins { reply } => {
+                let mut logins: Vec<(i64, String)> = self.sessions.values().map(|s| (s.user_id, s.auth_session.clone())).collect();
+                logins.sort_unstable();
+                logins.dedup();
+                let _ = reply.send(logins);
             }
             Command::CloseAll => {
                 let all: Vec<SessionId> = self.sessions.keys().copied().collect();

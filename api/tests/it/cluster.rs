@@ -245,6 +245,8 @@ async fn a_redis_restart_mid_conversation_loses_no_acknowledged_message() {
     let room = a.private_room(ann, bob).await;
     let mut ann_ws = a.ws_ready(&ann.access).await;
     let mut bob_ws = b.ws_ready(&bob.access).await;
+    let cat = a.register("cat").await;
+    let mut cat_on_b = b.ws_ready(&cat.access).await;
 
     let mut acked = BTreeSet::new();
     let mut sent = 0;
@@ -262,6 +264,9 @@ async fn a_redis_restart_mid_conversation_loses_no_acknowledged_message() {
     // Redis goes away: node A keeps storing and acknowledging.
     redis.stop();
     wait_for_metric(&a, "chat_cluster_connected", 0.0).await;
+    // Cat logs out on node A; node B cannot hear of it now.
+    let out = a.post("/api/account/logout/", json!({"refresh": cat.refresh}), Some(&cat.access)).await;
+    assert!(out.status.is_success(), "{out:?}");
     for _ in 0..10 {
         let (id, body) = say("during");
         ann_ws.send(send(room, &id, &body)).await;
@@ -274,6 +279,9 @@ async fn a_redis_restart_mid_conversation_loses_no_acknowledged_message() {
         wait_for_metric(node, "chat_cluster_connected", 1.0).await;
     }
     bob_seen.extend(seqs_received(&mut bob_ws, room, 10).await);
+    // Node B re-checks its connections' sessions once it hears again: cat's socket closes.
+    let (_, ending) = cat_on_b.frames_until_close(Duration::from_secs(10)).await;
+    assert!(matches!(ending, Ending::Closed(Some(ref frame)) if u16::from(frame.code) == 1008), "{ending:?}");
     for _ in 0..10 {
         let (id, body) = say("after");
         ann_ws.send(send(room, &id, &body)).await;

@@ -695,7 +695,7 @@ export interface paths {
         };
         /**
          * Prometheus metrics: HTTP responses and latency, WebSocket connections, users online,
-         *     messages stored and delivered, writer batch sizes, AI tokens.
+         *     messages stored and delivered, writer batch sizes, AI tokens; with Redis, the cluster link.
          */
         get: operations["metrics"];
         put?: never;
@@ -2300,6 +2300,15 @@ export interface operations {
             };
             /** @description No such user */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller already owns the most groups one account may (100) */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
