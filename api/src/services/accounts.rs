@@ -83,11 +83,11 @@ fn token_hash(raw: &str) -> String {
 
 async fn hash_off_executor(state: &State, password: Password) -> ApiResult<String> {
     let cost = state.config.bcrypt_cost;
-    web::block(move || hash_password(password.expose(), cost)).await?
+    crate::auth::password::on_hashing_thread(move || hash_password(password.expose(), cost)).await?
 }
 
 async fn verify_off_executor(password: String, hash: String) -> ApiResult<bool> {
-    Ok(web::block(move || verify_password(&password, &hash)).await?)
+    crate::auth::password::on_hashing_thread(move || verify_password(&password, &hash)).await
 }
 
 fn load_user(conn: &mut DbConn, user_id: i64) -> ApiResult<User> {
