@@ -8,7 +8,7 @@
 //! session checks (it cannot hear about revocations elsewhere), and reconnects with backoff.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -25,6 +25,8 @@ pub type NodeId = String;
 
 /// How often a node says it is alive (and sweeps nodes that stopped saying so).
 const ALIVE_INTERVAL: Duration = Duration::from_secs(5);
+/// Every this many beats a node publishes its whole presence state (about once a minute).
+const STATE_EVERY_BEATS: u64 = 12;
 /// Events waiting to be published, at most; past it they are dropped (and counted).
 const PUBLISH_QUEUE: usize = 65_536;
 /// Events per published payload, at most.
@@ -197,15 +199,24 @@ impl Cluster {
         tokio::spawn(publish_loop(client.clone(), channel.clone(), node.clone(), queue, stats.clone()));
         tokio::spawn(subscribe_loop(client, channel, node, registry.clone(), sequencer, db, stats.clone()));
         let beat = publisher.clone();
+        let leaving = Arc::new(AtomicBool::new(false));
+        let left = leaving.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(ALIVE_INTERVAL);
-            loop {
+            for beats in 1u64.. {
                 tick.tick().await;
+                if left.load(Relaxed) {
+                    return;
+                }
                 beat.publish(Event::Alive);
                 registry.sweep_nodes();
+                // Now and then the whole picture, in case a presence change was lost.
+                if beats % STATE_EVERY_BEATS == 0 {
+                    registry.share_state();
+                }
             }
         });
-        ClusterHandle { publisher, stats }
+        ClusterHandle { publisher, stats, leaving }
     }
 }
 
@@ -214,11 +225,14 @@ impl Cluster {
 pub struct ClusterHandle {
     publisher: Publisher,
     pub stats: Arc<ClusterStats>,
+    /// Set on shutdown: the beat stops, so the other nodes do not think this one came back.
+    leaving: Arc<AtomicBool>,
 }
 
 impl ClusterHandle {
     /// Says goodbye and waits (briefly) until everything queued is published.
     pub async fn leave(&self) {
+        self.leaving.store(true, Relaxed);
         self.publisher.publish(Event::Bye);
         let (done, drained) = oneshot::channel();
         if self.publisher.tx.send(Publish::Drain(done)).await.is_ok() {

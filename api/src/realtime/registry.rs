@@ -108,33 +108,16 @@ enum Command {
         reply: oneshot::Sender<Vec<(i64, String)>>,
     },
     CloseAll,
-    /// Presence news from another node.
+    /// Presence news from another node: `Presence`, `State`, `Alive` or `Bye`.
     Node {
         node: NodeId,
-        news: NodeNews,
+        news: Event,
     },
     /// This node (re)joined the cluster: publish what it holds and ask the others for theirs.
     Joined,
     /// Forget nodes not heard from for [`NODE_TIMEOUT`].
     SweepNodes,
-}
-
-/// What another node says about the users connected to it.
-#[derive(Debug)]
-pub enum NodeNews {
-    /// A user's first connection opened there (`online`), or its last one closed.
-    Presence {
-        user_id: i64,
-        online: bool,
-        friends: Vec<i64>,
-    },
-    /// Every user connected there; `reply` asks this node to publish its own.
-    State {
-        users: Vec<(i64, Vec<i64>)>,
-        reply: bool,
-    },
-    Alive,
-    Bye,
+    ShareState,
 }
 
 /// A node silent this long is gone: its users are offline.
@@ -234,10 +217,7 @@ impl RegistryHandle {
                 crate::auth::sessions_revoked();
                 Command::KickLogins { user_id, only, keep }
             }
-            Event::Presence { user_id, online, friends } => Command::Node { node, news: NodeNews::Presence { user_id, online, friends } },
-            Event::State { users, reply } => Command::Node { node, news: NodeNews::State { users, reply } },
-            Event::Alive => Command::Node { node, news: NodeNews::Alive },
-            Event::Bye => Command::Node { node, news: NodeNews::Bye },
+            news @ (Event::Presence { .. } | Event::State { .. } | Event::Alive | Event::Bye) => Command::Node { node, news },
         };
         self.send(command);
     }
@@ -245,6 +225,11 @@ impl RegistryHandle {
     /// This node's subscription is (again) live.
     pub(super) fn joined(&self) {
         self.send(Command::Joined);
+    }
+
+    /// Publishes this node's whole presence state (without asking for the others').
+    pub(super) fn share_state(&self) {
+        self.send(Command::ShareState);
     }
 
     pub(super) fn sweep_nodes(&self) {
@@ -382,9 +367,9 @@ impl Registry {
                 }
             }
             Command::Node { node, news } => self.node_news(node, news),
-            Command::Joined => {
+            Command::Joined | Command::ShareState => {
                 let users = self.local_state();
-                self.publish(Event::State { users, reply: true });
+                self.publish(Event::State { users, reply: matches!(command, Command::Joined) });
             }
             Command::SweepNodes => {
                 let gone: Vec<NodeId> = self
@@ -418,29 +403,30 @@ impl Registry {
         self.users.iter().map(|(user, entry)| (*user, entry.friends.iter().copied().collect())).collect()
     }
 
-    fn node_news(&mut self, node: NodeId, news: NodeNews) {
+    fn node_news(&mut self, node: NodeId, news: Event) {
         let known = self.remote.contains_key(&node);
         self.remote.entry(node.clone()).or_default().last_heard = Some(std::time::Instant::now());
-        if !known && matches!(news, NodeNews::Presence { .. } | NodeNews::Alive) {
+        if !known && matches!(news, Event::Presence { .. } | Event::Alive) {
             // A node this one has not heard from (it joined, or came back, while this one was
             // cut off or had swept it): ask everyone for their state.
             let mine = self.local_state();
             self.publish(Event::State { users: mine, reply: true });
         }
         match news {
-            NodeNews::Presence { user_id, online, friends } => self.set_remote_user(&node, user_id, online.then_some(friends)),
-            NodeNews::State { users, reply } => {
+            Event::Presence { user_id, online, friends } => self.set_remote_user(&node, user_id, online.then_some(friends)),
+            Event::State { users, reply } => {
                 self.set_node_users(&node, users.into_iter().collect());
                 if reply {
                     let mine = self.local_state();
                     self.publish(Event::State { users: mine, reply: false });
                 }
             }
-            NodeNews::Alive => {}
-            NodeNews::Bye => {
+            Event::Bye => {
                 self.set_node_users(&node, HashMap::new());
                 self.remote.remove(&node);
             }
+            // `Alive` only refreshes `last_heard`; room events never come this way.
+            _ => {}
         }
     }
 

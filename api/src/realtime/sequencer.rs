@@ -33,6 +33,8 @@ const IN_FLIGHT_WINDOW: Duration = Duration::from_secs(10);
 const IN_FLIGHT_SEQS: i64 = 5000;
 /// Messages read from the database per fill.
 const FILL_LIMIT: i64 = 500;
+/// Database reads the sequencer runs at once, at most.
+const CONCURRENT_FILLS: usize = 4;
 /// Rooms idle this long are forgotten (their next message is a first sight again).
 const ROOM_IDLE: Duration = Duration::from_secs(600);
 
@@ -70,7 +72,8 @@ impl Sequencer {
 
     /// Starts the actor: it reads fills through `db` and hands ordered messages to `registry`.
     pub fn start(&self, inbox: SequencerInbox, db: Db, registry: RegistryHandle) {
-        let actor = SequencerActor { rooms: HashMap::new(), gaps: HashSet::new(), db, registry, tx: self.tx.clone() };
+        let fill_slots = Arc::new(tokio::sync::Semaphore::new(CONCURRENT_FILLS));
+        let actor = SequencerActor { rooms: HashMap::new(), gaps: HashSet::new(), db, registry, tx: self.tx.clone(), fill_slots };
         tokio::spawn(actor.run(inbox.0));
     }
 
@@ -110,6 +113,8 @@ struct SequencerActor {
     db: Db,
     registry: RegistryHandle,
     tx: mpsc::UnboundedSender<Input>,
+    /// Database reads under way, at most [`CONCURRENT_FILLS`].
+    fill_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl SequencerActor {
@@ -180,15 +185,7 @@ impl SequencerActor {
                 // First sight: an earlier message may still be on its way from another node.
                 room.filling = true;
                 room.pending.insert(seq, delivery);
-                let since = crate::db::now() - chrono::Duration::from_std(IN_FLIGHT_WINDOW).unwrap_or_default();
-                let range = FanoutRange {
-                    room_id,
-                    after: (seq - 1 - IN_FLIGHT_SEQS).max(0),
-                    before: Some(seq),
-                    since: Some(since),
-                    limit: FILL_LIMIT,
-                };
-                self.fill(range);
+                self.fill(look_back(room_id, seq));
                 return;
             }
         }
@@ -275,15 +272,7 @@ impl SequencerActor {
                 // back below it as a first sight does.
                 (None, Some(held)) if range.before.is_none() => {
                     room.filling = true;
-                    let since = crate::db::now() - chrono::Duration::from_std(IN_FLIGHT_WINDOW).unwrap_or_default();
-                    let look_back = FanoutRange {
-                        room_id,
-                        after: (held - 1 - IN_FLIGHT_SEQS).max(0),
-                        before: Some(held),
-                        since: Some(since),
-                        limit: FILL_LIMIT,
-                    };
-                    self.fill(look_back);
+                    self.fill(look_back(room_id, held));
                     return;
                 }
                 (None, Some(held)) => room.next = held,
@@ -338,15 +327,24 @@ impl SequencerActor {
         });
     }
 
-    /// Reads `range` from the database in the background; the answer comes back as `Filled`.
+    /// Reads `range` from the database in the background (a few reads at once: a catch-up
+    /// over many rooms must not take every connection); the answer comes back as `Filled`.
     fn fill(&self, range: FanoutRange) {
-        let (db, registry, tx) = (self.db.clone(), self.registry.clone(), self.tx.clone());
+        let (db, registry, tx, slots) = (self.db.clone(), self.registry.clone(), self.tx.clone(), self.fill_slots.clone());
         tokio::spawn(async move {
+            let _slot = slots.acquire().await;
             let room_id = range.room_id;
             let result = read_range(&db, &registry, range).await;
             let _ = tx.send(Input::Filled { room_id, range, result });
         });
     }
+}
+
+/// What may still be in flight below `held`, the first message seen of a room: the messages
+/// of the last few seconds under it.
+fn look_back(room_id: i64, held: i64) -> FanoutRange {
+    let since = crate::db::now() - chrono::Duration::from_std(IN_FLIGHT_WINDOW).unwrap_or_default();
+    FanoutRange { room_id, after: (held - 1 - IN_FLIGHT_SEQS).max(0), before: Some(held), since: Some(since), limit: FILL_LIMIT }
 }
 
 /// The messages of `range` as deliveries, with online flags from the registry.
