@@ -107,7 +107,9 @@ pub async fn drive(urls: Vec<String>, room_ids: Vec<i64>, load: &Load) -> anyhow
     let mut windows = Vec::with_capacity(urls.len());
     let stop_reading = Arc::new(tokio::sync::Notify::new());
     for url in &urls {
-        let (stream, _) = tokio_tungstenite::connect_async(url.as_str())
+        // TCP_NODELAY, as browsers set it: Nagle would hold a small frame until the server's
+        // delayed ACK (up to 40 ms).
+        let (stream, _) = tokio_tungstenite::connect_async_with_config(url.as_str(), None, true)
             .await
             .with_context(|| format!("connecting {}", url.split('?').next().unwrap_or("")))?;
         let (mut sink, mut stream) = stream.split();

@@ -36,6 +36,8 @@ pub async fn serve(bind: &str) -> anyhow::Result<()> {
     let mut next_id = 0u64;
     loop {
         let (socket, _) = listener.accept().await?;
+        // As chat-api does: small frames go out at once, not after the peer's delayed ACK.
+        socket.set_nodelay(true)?;
         next_id += 1;
         tokio::spawn(connection(socket, rooms.clone(), next_id));
     }
