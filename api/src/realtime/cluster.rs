@@ -246,6 +246,10 @@ async fn connect(client: &redis::Client) -> Option<redis::aio::MultiplexedConnec
     client.get_multiplexed_async_connection_with_config(&config).await.ok()
 }
 
+async fn publish(conn: &mut redis::aio::MultiplexedConnection, channel: &str, payload: &[u8]) -> bool {
+    redis::cmd("PUBLISH").arg(channel).arg(payload).query_async::<i64>(conn).await.is_ok()
+}
+
 /// Publishes queued events in batches, one payload per batch. While Redis is down, batches
 /// are dropped rather than kept: the receivers catch up from the database.
 async fn publish_loop(client: redis::Client, channel: String, node: NodeId, mut queue: mpsc::Receiver<Publish>, stats: Arc<ClusterStats>) {
@@ -266,20 +270,15 @@ async fn publish_loop(client: redis::Client, channel: String, node: NodeId, mut 
                 connection = connect(&client).await;
             }
             let payload = serde_json::to_vec(&Outgoing { node: &node, events: &events }).unwrap_or_default();
-            let publish = |conn: &mut redis::aio::MultiplexedConnection| {
-                let mut conn = conn.clone();
-                let (channel, payload) = (channel.clone(), payload.clone());
-                async move { redis::cmd("PUBLISH").arg(channel).arg(payload).query_async::<i64>(&mut conn).await.is_ok() }
-            };
             let mut sent = match &mut connection {
-                Some(conn) => publish(conn).await,
+                Some(conn) => publish(conn, &channel, &payload).await,
                 None => false,
             };
             if !sent && connection.is_some() {
                 // The connection may have died with a Redis restart: one fresh try.
                 connection = connect(&client).await;
                 if let Some(conn) = &mut connection {
-                    sent = publish(conn).await;
+                    sent = publish(conn, &channel, &payload).await;
                 }
             }
             if sent {

@@ -367,10 +367,8 @@ impl Registry {
                 }
             }
             Command::Node { node, news } => self.node_news(node, news),
-            Command::Joined | Command::ShareState => {
-                let users = self.local_state();
-                self.publish(Event::State { users, reply: matches!(command, Command::Joined) });
-            }
+            Command::Joined => self.publish_state(true),
+            Command::ShareState => self.publish_state(false),
             Command::SweepNodes => {
                 let gone: Vec<NodeId> = self
                     .remote
@@ -380,8 +378,7 @@ impl Registry {
                     .collect();
                 for node in gone {
                     tracing::warn!(node, "no word from a node: its users are offline");
-                    self.set_node_users(&node, HashMap::new());
-                    self.remote.remove(&node);
+                    self.forget_node(&node);
                 }
             }
         }
@@ -398,9 +395,16 @@ impl Registry {
         self.users.contains_key(&user) || self.remote_online.contains_key(&user)
     }
 
-    /// This node's online users and their friends.
-    fn local_state(&self) -> Vec<(i64, Vec<i64>)> {
-        self.users.iter().map(|(user, entry)| (*user, entry.friends.iter().copied().collect())).collect()
+    /// Publishes this node's online users and their friends; `reply` asks the others for theirs.
+    fn publish_state(&self, reply: bool) {
+        let users = self.users.iter().map(|(user, entry)| (*user, entry.friends.iter().copied().collect())).collect();
+        self.publish(Event::State { users, reply });
+    }
+
+    /// A node left or went silent: its users are offline here.
+    fn forget_node(&mut self, node: &NodeId) {
+        self.set_node_users(node, HashMap::new());
+        self.remote.remove(node);
     }
 
     fn node_news(&mut self, node: NodeId, news: Event) {
@@ -409,22 +413,17 @@ impl Registry {
         if !known && matches!(news, Event::Presence { .. } | Event::Alive) {
             // A node this one has not heard from (it joined, or came back, while this one was
             // cut off or had swept it): ask everyone for their state.
-            let mine = self.local_state();
-            self.publish(Event::State { users: mine, reply: true });
+            self.publish_state(true);
         }
         match news {
             Event::Presence { user_id, online, friends } => self.set_remote_user(&node, user_id, online.then_some(friends)),
             Event::State { users, reply } => {
                 self.set_node_users(&node, users.into_iter().collect());
                 if reply {
-                    let mine = self.local_state();
-                    self.publish(Event::State { users: mine, reply: false });
+                    self.publish_state(false);
                 }
             }
-            Event::Bye => {
-                self.set_node_users(&node, HashMap::new());
-                self.remote.remove(&node);
-            }
+            Event::Bye => self.forget_node(&node),
             // `Alive` only refreshes `last_heard`; room events never come this way.
             _ => {}
         }

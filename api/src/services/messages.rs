@@ -328,8 +328,16 @@ pub struct FanoutRange {
     pub limit: i64,
 }
 
+/// What [`for_fanout`] read.
+pub struct FanoutRows {
+    pub messages: Vec<Message>,
+    /// The room's members (empty when no message was found).
+    pub members: Vec<i64>,
+    pub senders: HashMap<i64, PublicUserRow>,
+}
+
 /// Messages for [`FanoutRange`], with the room's members and the senders' public rows.
-pub fn for_fanout(conn: &mut DbConn, range: &FanoutRange) -> ApiResult<(Vec<Message>, Vec<i64>, HashMap<i64, PublicUserRow>)> {
+pub fn for_fanout(conn: &mut DbConn, range: &FanoutRange) -> ApiResult<FanoutRows> {
     let mut query = messages::table
         .filter(messages::room_id.eq(range.room_id))
         .filter(messages::seq.gt(range.after))
@@ -347,7 +355,7 @@ pub fn for_fanout(conn: &mut DbConn, range: &FanoutRange) -> ApiResult<(Vec<Mess
     let members = if list.is_empty() { Vec::new() } else { member_ids(conn, range.room_id)? };
     let senders =
         PublicUserRow::load_many(conn, &list.iter().map(|m| m.sender_id).collect::<HashSet<_>>().into_iter().collect::<Vec<_>>())?;
-    Ok((list, members, senders))
+    Ok(FanoutRows { messages: list, members, senders })
 }
 
 /// Rooms with a message at or after `since`.

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::common::ws::Ending;
-use crate::common::{Backend, TestApp, WsClient, redis_url, unique_channel};
+use crate::common::{Backend, TestApp, WsClient, free_port, redis_url, unique_channel};
 
 fn send(room: i64, client_id: &str, body: &str) -> Value {
     json!({"type": "send", "room_id": room, "client_id": client_id, "body": body})
@@ -192,7 +192,7 @@ struct OwnRedis {
 
 impl OwnRedis {
     fn start() -> OwnRedis {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = free_port();
         let mut redis = OwnRedis { port, child: None };
         redis.restart();
         redis
@@ -345,7 +345,7 @@ impl Proxy {
             eprintln!("SKIPPED: nginx is not installed (scripts/check-deploy installs it)");
             return None;
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = free_port();
         let hosts: Vec<String> = upstreams.iter().map(|app| app.address.trim_start_matches("http://").to_owned()).collect();
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/check-deploy");
         let mut child = Command::new(script)

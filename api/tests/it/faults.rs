@@ -10,7 +10,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::common::{Backend, WsClient};
+use crate::common::{Backend, WsClient, free_port};
 use crate::spawn_app;
 
 fn is_root() -> bool {
@@ -43,7 +43,7 @@ impl OwnPostgres {
         }
         let dir = tempfile::tempdir().unwrap();
         Command::new("chown").args(["postgres:", &dir.path().display().to_string()]).status().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = free_port();
         let postgres = OwnPostgres { bin, dir, port };
         let data = postgres.data().display().to_string();
         postgres.as_postgres("initdb", &["-D", &data, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"]);

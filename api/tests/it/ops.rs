@@ -211,7 +211,7 @@ async fn cors_grants_listed_origins_only() {
 /// the server is back (the mailer retries after 2 s and 10 s).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reset_request_answers_while_smtp_is_down_and_the_mail_follows_later() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = crate::common::free_port();
     let smtp_url = format!("smtp://127.0.0.1:{port}");
     let app = spawn_app!(Backend::Sqlite, &[("SMTP_URL", smtp_url.as_str())]);
     let user = app.register("ann").await;

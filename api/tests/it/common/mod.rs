@@ -83,6 +83,11 @@ pub fn redis_url() -> Option<String> {
     }
 }
 
+/// A TCP port on 127.0.0.1 that nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
 /// A channel name no other test uses: each test's nodes talk among themselves only.
 pub fn unique_channel() -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
