@@ -65,7 +65,8 @@ pub struct PublicUserRow {
 impl PublicUserRow {
     /// The rows of `ids`, keyed by id.
     pub fn load_many(conn: &mut crate::db::DbConn, ids: &[i64]) -> crate::error::ApiResult<std::collections::HashMap<i64, PublicUserRow>> {
-        let rows: Vec<PublicUserRow> = users::table.filter(users::id.eq_any(ids)).select(PublicUserRow::as_select()).load(conn)?;
+        let rows: Vec<PublicUserRow> =
+            crate::on_backend!(conn, c => users::table.filter(users::id.eq_any(ids)).select(PublicUserRow::as_select()).load(c))?;
         Ok(rows.into_iter().map(|row| (row.id, row)).collect())
     }
 }

@@ -268,12 +268,13 @@ pub async fn friends(state: &State, caller: i64) -> ApiResult<Vec<UserPublic>> {
     let rows: Vec<PublicUserRow> = state
         .db
         .run(move |conn| {
-            Ok(friendships::table
+            let rows = crate::on_backend!(conn, c => friendships::table
                 .inner_join(users::table.on(users::id.eq(friendships::friend_id)))
                 .filter(friendships::user_id.eq(caller))
                 .order(users::username_key)
                 .select(PublicUserRow::as_select())
-                .load(conn)?)
+                .load(c))?;
+            Ok(rows)
         })
         .await?;
     public_with_presence(state, rows).await

@@ -11,6 +11,7 @@ use crate::db::schema::{messages, room_members, rooms};
 use crate::db::{self, DbConn, write_tx};
 use crate::dto::{PublicUserRow, RoomKind};
 use crate::error::{ApiError, ApiResult};
+use crate::on_backend;
 use crate::services::contacts::blocked_between;
 
 /// Longest message body, in characters.
@@ -76,14 +77,14 @@ struct RoomInfo {
 }
 
 fn room_info(conn: &mut DbConn, room_id: i64) -> ApiResult<Option<RoomInfo>> {
-    let kind: Option<String> = rooms::table.find(room_id).select(rooms::kind).first(conn).optional()?;
+    let kind: Option<String> = on_backend!(conn, c => rooms::table.find(room_id).select(rooms::kind).first(c).optional())?;
     let Some(kind) = kind else { return Ok(None) };
     Ok(Some(RoomInfo { kind: RoomKind::parse(&kind), members: member_ids(conn, room_id)?.into() }))
 }
 
 /// The user ids of a room's members.
 pub fn member_ids(conn: &mut DbConn, room_id: i64) -> ApiResult<Vec<i64>> {
-    Ok(room_members::table.filter(room_members::room_id.eq(room_id)).select(room_members::user_id).load(conn)?)
+    Ok(on_backend!(conn, c => room_members::table.filter(room_members::room_id.eq(room_id)).select(room_members::user_id).load(c))?)
 }
 
 /// Why `sender` may not write in the room, if anything stops it.
@@ -115,22 +116,7 @@ pub fn store_batch(conn: &mut DbConn, requests: &[SendRequest]) -> ApiResult<Sto
         let mut repeats: Vec<(usize, usize)> = Vec::new();
         let mut accepted: Vec<usize> = Vec::new();
 
-        // Which sends were stored before: one look-up per (room, sender) of the batch, on the
-        // unique (room_id, sender_id, client_id) index.
-        let mut stored_before: HashMap<(i64, i64, String), Message> = HashMap::new();
-        let mut client_ids_by_sender: HashMap<(i64, i64), Vec<&str>> = HashMap::new();
-        for request in requests {
-            client_ids_by_sender.entry((request.room_id, request.sender_id)).or_default().push(&request.client_id);
-        }
-        for ((room, sender), client_ids) in client_ids_by_sender {
-            let found: Vec<Message> = messages::table
-                .filter(messages::room_id.eq(room))
-                .filter(messages::sender_id.eq(sender))
-                .filter(messages::client_id.eq_any(client_ids))
-                .select(Message::as_select())
-                .load(conn)?;
-            stored_before.extend(found.into_iter().map(|m| ((m.room_id, m.sender_id, m.client_id.clone()), m)));
-        }
+        let stored_before = stored_before(conn, requests)?;
 
         for (index, request) in requests.iter().enumerate() {
             if !infos.contains_key(&request.room_id) {
@@ -174,10 +160,10 @@ pub fn store_batch(conn: &mut DbConn, requests: &[SendRequest]) -> ApiResult<Sto
         }
         let mut next_seq: HashMap<i64, i64> = HashMap::new();
         for (room, count) in per_room {
-            let last: i64 = diesel::update(rooms::table.find(room))
+            let last: i64 = on_backend!(conn, c => diesel::update(rooms::table.find(room))
                 .set((rooms::last_seq.eq(rooms::last_seq + count), rooms::last_activity_at.eq(now)))
                 .returning(rooms::last_seq)
-                .get_result(conn)?;
+                .get_result(c))?;
             next_seq.insert(room, last - count + 1);
         }
         let mut rows = Vec::with_capacity(accepted.len());
@@ -234,6 +220,52 @@ pub fn store_batch(conn: &mut DbConn, requests: &[SendRequest]) -> ApiResult<Sto
     })
 }
 
+/// The sends of `requests` stored before (retries), by (room, sender, client id), read on the
+/// unique `(room_id, sender_id, client_id)` index. SQLite runs in this process: a point look-up
+/// per send reuses one prepared statement, where a list of client ids would be parsed anew for
+/// every sender of every batch. PostgreSQL is a round trip away: one query per room, its senders
+/// and client ids as two array parameters (`= ANY`), keeping only exact matches.
+fn stored_before(conn: &mut DbConn, requests: &[SendRequest]) -> ApiResult<HashMap<(i64, i64, String), Message>> {
+    let key = |m: &Message| (m.room_id, m.sender_id, m.client_id.clone());
+    let mut found = HashMap::new();
+    match conn {
+        DbConn::Sqlite(c) => {
+            for request in requests {
+                let message: Option<Message> = messages::table
+                    .filter(messages::room_id.eq(request.room_id))
+                    .filter(messages::sender_id.eq(request.sender_id))
+                    .filter(messages::client_id.eq(&request.client_id))
+                    .select(Message::as_select())
+                    .first(c)
+                    .optional()?;
+                found.extend(message.map(|m| (key(&m), m)));
+            }
+        }
+        DbConn::Pg(c) => {
+            let mut by_room: HashMap<i64, (Vec<i64>, Vec<&str>)> = HashMap::new();
+            for request in requests {
+                let (senders, client_ids) = by_room.entry(request.room_id).or_default();
+                senders.push(request.sender_id);
+                client_ids.push(&request.client_id);
+            }
+            let wanted: HashSet<(i64, i64, &str)> = requests.iter().map(|r| (r.room_id, r.sender_id, r.client_id.as_str())).collect();
+            for (room, (senders, client_ids)) in by_room {
+                let rows: Vec<Message> = messages::table
+                    .filter(messages::room_id.eq(room))
+                    .filter(messages::sender_id.eq_any(senders))
+                    .filter(messages::client_id.eq_any(client_ids))
+                    .select(Message::as_select())
+                    .load(c)?;
+                // A sender's client id may match another sender's send: keep exact triples.
+                found.extend(
+                    rows.into_iter().filter(|m| wanted.contains(&(m.room_id, m.sender_id, m.client_id.as_str()))).map(|m| (key(&m), m)),
+                );
+            }
+        }
+    }
+    Ok(found)
+}
+
 /// Takes the row locks of the batch's rooms first, in id order. On PostgreSQL this orders
 /// writers on several nodes (no deadlock between batches naming the same rooms), and every
 /// check that follows (members, blocks, earlier sends) sees what the previous holder
@@ -259,16 +291,14 @@ pub fn lock_room(conn: &mut DbConn, room_id: i64) -> ApiResult<()> {
 
 /// Inserts `rows` in multi-row statements and returns their ids by (room, seq): a statement
 /// per message would dominate a batch. Diesel's connection enum cannot build multi-row
-/// inserts, hence the match on the backend.
+/// inserts, hence the concrete connection.
 fn insert_messages(conn: &mut DbConn, rows: &[NewMessage<'_>]) -> ApiResult<HashMap<(i64, i64), i64>> {
     let mut ids = HashMap::with_capacity(rows.len());
     let returning = (messages::id, messages::room_id, messages::seq);
     // 6 bound values a row: well within SQLite's 32,766 and PostgreSQL's 65,535.
     for chunk in rows.chunks(1000) {
-        let returned: Vec<(i64, i64, i64)> = match conn {
-            DbConn::Pg(pg) => diesel::insert_into(messages::table).values(chunk).returning(returning).get_results(pg)?,
-            DbConn::Sqlite(sqlite) => diesel::insert_into(messages::table).values(chunk).returning(returning).get_results(sqlite)?,
-        };
+        let returned: Vec<(i64, i64, i64)> =
+            on_backend!(conn, c => diesel::insert_into(messages::table).values(chunk).returning(returning).get_results(c))?;
         ids.extend(returned.into_iter().map(|(id, room, seq)| ((room, seq), id)));
     }
     Ok(ids)
@@ -303,12 +333,14 @@ pub enum Cursor {
 /// A page of messages, oldest first, and whether more lie beyond it in the direction read.
 /// One range scan of the `(room_id, seq)` index.
 pub fn history(conn: &mut DbConn, room_id: i64, cursor: Cursor, limit: i64) -> ApiResult<(Vec<Message>, bool)> {
-    let in_room = messages::table.filter(messages::room_id.eq(room_id)).select(Message::as_select()).limit(limit + 1);
-    let mut page: Vec<Message> = match cursor {
-        Cursor::Latest => in_room.order(messages::seq.desc()).load(conn)?,
-        Cursor::Before(seq) => in_room.filter(messages::seq.lt(seq)).order(messages::seq.desc()).load(conn)?,
-        Cursor::After(seq) => in_room.filter(messages::seq.gt(seq)).order(messages::seq.asc()).load(conn)?,
-    };
+    let mut page: Vec<Message> = on_backend!(conn, c => {
+        let in_room = messages::table.filter(messages::room_id.eq(room_id)).select(Message::as_select()).limit(limit + 1);
+        match cursor {
+            Cursor::Latest => in_room.order(messages::seq.desc()).load(c),
+            Cursor::Before(seq) => in_room.filter(messages::seq.lt(seq)).order(messages::seq.desc()).load(c),
+            Cursor::After(seq) => in_room.filter(messages::seq.gt(seq)).order(messages::seq.asc()).load(c),
+        }
+    })?;
     let has_more = page.len() as i64 > limit;
     page.truncate(limit as usize);
     if !matches!(cursor, Cursor::After(_)) {
