@@ -234,8 +234,8 @@ pub struct Costs {
     pub peak_rss_bytes: u64,
 }
 
-/// Runs the load against fresh `chat-api` nodes with `server_env`: one node, or with `redis`
-/// several on one database (connection `i` goes to node `i % nodes`). CPU is summed over the
+/// Runs the load against fresh `chat-api` nodes with `server_env`: one node, or several on one
+/// database linked through `redis` (connection `i` goes to node `i % nodes`). CPU is summed over the
 /// nodes, peak RSS is the largest node's.
 pub async fn against_chat(
     binary: &std::path::Path,
@@ -243,7 +243,7 @@ pub async fn against_chat(
     load: &Load,
     server_env: &[(&str, &str)],
     nodes: usize,
-    redis: Option<&str>,
+    redis: &str,
 ) -> anyhow::Result<(Outcome, Costs)> {
     use crate::server::{Database, JWT_SECRET, Server};
     let users = load.rooms * load.members;
@@ -253,16 +253,7 @@ pub async fn against_chat(
     crate::seed::users(&database, users, &hash)?;
     crate::seed::groups(&database, load.rooms, load.members)?;
     let tokens = crate::seed::access_tokens(&database, users, JWT_SECRET)?;
-    let channel = format!("chat-bench:{}:{}", std::process::id(), rand::random::<u32>());
-    let mut env = server_env.to_vec();
-    if let Some(redis) = redis {
-        env.extend([("REDIS_URL", redis), ("REDIS_CHANNEL", channel.as_str())]);
-    }
-    let servers = (0..nodes.max(1)).map(|_| Server::start(binary, &database, &env)).collect::<anyhow::Result<Vec<_>>>()?;
-    if nodes > 1 {
-        // Let every node subscribe and meet the others.
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    let servers = Server::start_nodes(binary, &database, server_env, nodes, redis).await?;
     let urls = tokens.iter().enumerate().map(|(i, token)| format!("{}/ws/?token={token}", servers[i % servers.len()].ws_base())).collect();
     let rooms = (1..=load.rooms as i64).collect();
     let cpu_before: f64 = servers.iter().map(|s| crate::procstat::cpu_seconds(s.pid())).sum();

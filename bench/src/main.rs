@@ -11,6 +11,7 @@ mod search;
 mod seed;
 mod server;
 mod stats;
+mod store;
 
 use std::path::PathBuf;
 
@@ -28,19 +29,25 @@ scenarios:
             --nodes N (1): N chat-api nodes on one database, linked through
             --redis URL (redis://127.0.0.1:6379); connections alternate between nodes
   connections  C idle authenticated WebSockets: time to open, server RSS per connection
-            --connections C (50000)  --hold-seconds N (5)
+            --connections C (50000)  --hold-seconds N (5)  --nodes N (as few as the
+            open-file limit allows; several need --database postgres and --redis URL)
   rest      an authenticated read route (the friends list) under load
             --friends N (50)  --concurrency N (64)  --seconds T (10)
   history   paging a room of many messages (seeded in bulk)
             --messages N (1000000)  --requests N (2000)
   search    people search over many seeded users
             --users N (100000)  --requests N (2000)  --concurrency N (8)
+  store     the durable write path alone, in this process: batches through store_batch
+            --batches N (200)  --batch B (100)  --rooms R (10)  --members M (10)
   relay     run the bare relay server (used by fanout)  --bind ADDR
 
 common options:
   --database sqlite|postgres   storage of the server under test (sqlite)
   --server PATH                chat-api binary (the one beside chat-bench)
   --json FILE                  also write the figures as JSON";
+
+/// The Redis that links several nodes unless `--redis` names another.
+const DEFAULT_REDIS: &str = "redis://127.0.0.1:6379";
 
 /// Command-line options as `--name value` pairs.
 struct Args(Vec<String>);
@@ -71,12 +78,22 @@ async fn main() -> anyhow::Result<()> {
     if scenario == "relay" {
         return relay::serve(args.value("--bind").unwrap_or("127.0.0.1:0")).await;
     }
+    if scenario == "connections-worker" {
+        return connections::worker().await;
+    }
     let binary = args.value("--server").map(PathBuf::from).unwrap_or_else(server::default_server_binary);
-    if !binary.exists() {
+    if !binary.exists() && scenario != "store" {
         bail!("no chat-api at {}: build it (cargo build --release -p chat-api) or pass --server", binary.display());
     }
     let storage = args.parse("--database", server::Storage::Sqlite)?;
     let figures = match scenario.as_str() {
+        "store" => store::run(store::Options {
+            batches: args.parse("--batches", 200)?,
+            batch: args.parse("--batch", 100)?,
+            rooms: args.parse("--rooms", 10)?,
+            members: args.parse("--members", 10)?,
+            storage,
+        })?,
         "search" => {
             let options = search::Options {
                 users: args.parse("--users", 100_000)?,
@@ -121,7 +138,7 @@ async fn main() -> anyhow::Result<()> {
             }
             if target == "chat" || target == "both" {
                 let nodes: usize = args.parse("--nodes", 1)?;
-                let redis = (nodes > 1).then(|| args.value("--redis").unwrap_or("redis://127.0.0.1:6379"));
+                let redis = args.value("--redis").unwrap_or(DEFAULT_REDIS);
                 if nodes > 1 && storage != server::Storage::Postgres {
                     bail!("several nodes share a PostgreSQL database: add --database postgres");
                 }
@@ -149,6 +166,8 @@ async fn main() -> anyhow::Result<()> {
                 connections: args.parse("--connections", 50_000)?,
                 hold: std::time::Duration::from_secs_f64(args.parse("--hold-seconds", 5.0)?),
                 storage,
+                nodes: args.value("--nodes").map(str::parse).transpose().map_err(|e| anyhow::anyhow!("--nodes: {e}"))?,
+                redis: args.value("--redis").unwrap_or(DEFAULT_REDIS).to_owned(),
             };
             connections::run(&binary, options).await?
         }

@@ -112,6 +112,27 @@ impl Server {
         Ok(Server { base_url: address.to_owned(), child })
     }
 
+    /// Starts `nodes` servers on `database`. Several are linked through `redis` on a channel of
+    /// their own, and given half a second to subscribe and meet each other.
+    pub async fn start_nodes(
+        binary: &Path,
+        database: &Database,
+        extra_env: &[(&str, &str)],
+        nodes: usize,
+        redis: &str,
+    ) -> anyhow::Result<Vec<Server>> {
+        let channel = format!("chat-bench:{}:{}", std::process::id(), rand::random::<u32>());
+        let mut env = extra_env.to_vec();
+        if nodes > 1 {
+            env.extend([("REDIS_URL", redis), ("REDIS_CHANNEL", channel.as_str())]);
+        }
+        let servers = (0..nodes.max(1)).map(|_| Server::start(binary, database, &env)).collect::<anyhow::Result<Vec<_>>>()?;
+        if nodes > 1 {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+        Ok(servers)
+    }
+
     /// The `ws://` base of the server.
     pub fn ws_base(&self) -> String {
         self.base_url.replacen("http://", "ws://", 1)

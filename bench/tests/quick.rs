@@ -87,6 +87,11 @@ fn connections_quick_mode_holds_every_connection() {
     assert_eq!(figures["held"], 50);
     assert_eq!(figures["sampled_alive"], figures["sampled"]);
     assert!(figures["rss_per_connection_bytes"].as_f64().unwrap() > 0.0);
+    // Past one process's open-file limit the scenario spreads over nodes on PostgreSQL.
+    let spread = bench(&["connections", "--connections", "60", "--hold-seconds", "0.5", "--nodes", "2", "--database", "postgres"]);
+    assert_eq!((spread["held"].as_u64(), spread["nodes"].as_u64()), (Some(60), Some(2)), "{spread}");
+    assert_eq!(spread["server_rss_per_node_bytes"].as_array().map(Vec::len), Some(2));
+    assert_eq!(spread["sampled_alive"], spread["sampled"]);
 }
 
 #[test]
@@ -101,4 +106,13 @@ fn rest_and_search_quick_modes_answer() {
     assert!(rest["requests_per_second"].as_f64().unwrap() > 0.0);
     let search = bench(&["search", "--users", "500", "--requests", "20", "--concurrency", "2"]);
     assert_eq!(search["latency"]["count"], 20);
+}
+
+#[test]
+fn store_quick_mode_stores_every_send_on_both_backends() {
+    for database in ["sqlite", "postgres"] {
+        let figures = bench(&["store", "--batches", "5", "--batch", "20", "--rooms", "3", "--members", "4", "--database", database]);
+        assert_eq!(figures["messages"], 100, "{database}: {figures}");
+        assert!(figures["cpu_us_per_message"].as_f64().unwrap() > 0.0);
+    }
 }
