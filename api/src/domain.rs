@@ -29,6 +29,11 @@ impl Username {
     pub fn key(&self) -> String {
         self.0.to_ascii_lowercase()
     }
+
+    /// Orders two usernames as their keys order (byte-wise), without building the keys.
+    pub fn key_order(a: &str, b: &str) -> std::cmp::Ordering {
+        a.bytes().map(|c| c.to_ascii_lowercase()).cmp(b.bytes().map(|c| c.to_ascii_lowercase()))
+    }
 }
 
 /// An email address, trimmed and lower-cased so that uniqueness is case-insensitive.
@@ -126,6 +131,22 @@ mod tests {
         let name = Username::parse("Alice_B.c-9").unwrap();
         assert_eq!(name.as_str(), "Alice_B.c-9");
         assert_eq!(name.key(), "alice_b.c-9");
+    }
+
+    #[test]
+    fn usernames_order_as_their_keys_do() {
+        // '_' sorts between upper and lower case letters, so comparing the raw names differs.
+        let names = ["zed", "Alice", "alice_b", "ALICE.C", "bob", "Bob-2", "a_z", "AZy", "_xx", "X_y"];
+        let mut by_key: Vec<&str> = names.to_vec();
+        by_key.sort_by_key(|n| Username::parse(n).unwrap().key());
+        let mut by_order: Vec<&str> = names.to_vec();
+        by_order.sort_by(|a, b| Username::key_order(a, b));
+        assert_eq!(by_order, by_key);
+        assert_ne!(by_key, {
+            let mut raw = names.to_vec();
+            raw.sort();
+            raw
+        });
     }
 
     #[test]

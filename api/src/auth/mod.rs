@@ -29,71 +29,76 @@ pub struct AuthUser {
 }
 
 /// Counts revocations (logout, password change or reset, refresh reuse, deactivation) in this
-/// process. A cached session check is trusted only while the count is unchanged.
+/// process. A cached token check is trusted only while the count is unchanged.
 static REVOCATIONS: AtomicU64 = AtomicU64::new(0);
 
-/// How long a session check may be reused when nothing was revoked meanwhile.
-const SESSION_CHECK_TTL: Duration = Duration::from_secs(10);
-/// Cached session checks per worker, at most.
-const SESSION_CACHE_MAX: usize = 10_000;
+/// How long a token check may be reused when nothing was revoked meanwhile.
+const TOKEN_CHECK_TTL: Duration = Duration::from_secs(10);
+/// Cached token checks per worker, at most.
+const TOKEN_CACHE_MAX: usize = 10_000;
 
-struct CheckedSession {
-    user_id: i64,
-    is_admin: bool,
+/// An access token that passed every check: signature, kind, issuer, and a live session.
+struct CheckedToken {
+    user: AuthUser,
+    /// The token's own expiry (Unix seconds), still enforced on every reuse.
+    expires_at: i64,
     revocations: u64,
     at: Instant,
 }
 
 thread_local! {
-    /// Session checks of this worker thread (actix workers are single-threaded): they save a
-    /// database round trip per request.
-    static CHECKED: RefCell<HashMap<String, CheckedSession>> = RefCell::new(HashMap::new());
+    /// Token checks of this worker thread (actix workers are single-threaded), keyed by the
+    /// exact token: a request bearing a token checked moments ago skips the signature and the
+    /// database round trip. Equal strings carry the same signature, so nothing is trusted that
+    /// was not verified.
+    static CHECKED: RefCell<HashMap<String, CheckedToken>> = RefCell::new(HashMap::new());
 }
 
 /// False while this node cannot hear of revocations made on other nodes (its Redis
 /// subscription is down): every request then checks its session in the database.
 static TRUST_CACHED_SESSIONS: AtomicBool = AtomicBool::new(true);
 
-/// Call after a revocation has committed: every cached session check is stale from now on.
+/// Call after a revocation has committed: every cached token check is stale from now on.
 pub fn sessions_revoked() {
     REVOCATIONS.fetch_add(1, Ordering::SeqCst);
 }
 
-/// Turns the session-check cache on or off (cluster mode turns it off while cut off from Redis).
+/// Turns the token-check cache on or off (cluster mode turns it off while cut off from Redis).
 pub fn trust_cached_sessions(trust: bool) {
     TRUST_CACHED_SESSIONS.store(trust, Ordering::SeqCst);
 }
 
-fn cached_check(sid: &str, user_id: i64) -> Option<bool> {
+fn cached_check(token: &str) -> Option<AuthUser> {
     if !TRUST_CACHED_SESSIONS.load(Ordering::SeqCst) {
         return None;
     }
     let revocations = REVOCATIONS.load(Ordering::SeqCst);
     CHECKED.with(|cache| {
         let cache = cache.borrow();
-        let entry = cache.get(sid)?;
-        let fresh = entry.user_id == user_id && entry.revocations == revocations && entry.at.elapsed() < SESSION_CHECK_TTL;
-        fresh.then_some(entry.is_admin)
+        let entry = cache.get(token)?;
+        let fresh =
+            entry.revocations == revocations && entry.at.elapsed() < TOKEN_CHECK_TTL && chrono::Utc::now().timestamp() < entry.expires_at;
+        fresh.then(|| entry.user.clone())
     })
 }
 
-fn remember_check(sid: String, user_id: i64, is_admin: bool, revocations: u64) {
+fn remember_check(token: &str, user: &AuthUser, expires_at: i64, revocations: u64) {
     CHECKED.with(|cache| {
         let mut cache = cache.borrow_mut();
-        if cache.len() >= SESSION_CACHE_MAX {
+        if cache.len() >= TOKEN_CACHE_MAX {
             cache.clear();
         }
-        cache.insert(sid, CheckedSession { user_id, is_admin, revocations, at: Instant::now() });
+        cache.insert(token.to_owned(), CheckedToken { user: user.clone(), expires_at, revocations, at: Instant::now() });
     });
 }
 
 /// Checks an access token: signature, expiry, kind, and that its session and user are live.
 pub async fn authenticate(state: &AppState, token: &str) -> ApiResult<AuthUser> {
+    if let Some(user) = cached_check(token) {
+        return Ok(user);
+    }
     let claims = state.keys.verify(token, TokenKind::Access)?;
     let id = claims.user_id()?;
-    if let Some(is_admin) = cached_check(&claims.sid, id) {
-        return Ok(AuthUser { id, session_id: claims.sid, is_admin });
-    }
     // Read the count before the database: a revocation committed after this read bumps it and
     // so invalidates what is cached below.
     let revocations = REVOCATIONS.load(Ordering::SeqCst);
@@ -103,8 +108,9 @@ pub async fn authenticate(state: &AppState, token: &str) -> ApiResult<AuthUser> 
         .run(move |conn| sessions::active_user_is_admin(conn, &sid, id))
         .await?
         .ok_or_else(|| ApiError::not_authenticated("session has been revoked"))?;
-    remember_check(claims.sid.clone(), id, is_admin, revocations);
-    Ok(AuthUser { id, session_id: claims.sid, is_admin })
+    let user = AuthUser { id, session_id: claims.sid, is_admin };
+    remember_check(token, &user, claims.exp, revocations);
+    Ok(user)
 }
 
 /// The token of an `Authorization: Bearer …` header.

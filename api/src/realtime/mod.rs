@@ -58,12 +58,12 @@ impl Realtime {
 }
 
 /// Sets `online` on each user from the registry (which counts every node's connections).
-pub async fn fill_online<'a>(registry: &RegistryHandle, users: impl IntoIterator<Item = &'a mut UserPublic>) {
+pub fn fill_online<'a>(registry: &RegistryHandle, users: impl IntoIterator<Item = &'a mut UserPublic>) {
     let mut users: Vec<&mut UserPublic> = users.into_iter().collect();
     if users.is_empty() {
         return;
     }
-    let online = registry.online(users.iter().map(|u| u.id).collect()).await;
+    let online = registry.online(users.iter().map(|u| u.id));
     for user in users.iter_mut() {
         user.online = online.contains(&user.id);
     }

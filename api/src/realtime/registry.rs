@@ -1,6 +1,8 @@
 //! The room registry actor: one task that owns every live connection of this node (who is
 //! connected, as whom, in which mode) and presence. Everything else reaches it through
-//! [`RegistryHandle`]; it shares no state and holds no lock.
+//! [`RegistryHandle`]. It shares one thing: [`OnlineUsers`], its answer to "who is online",
+//! which only it writes and which readers (every list of users) consult without a round trip
+//! through its inbox.
 //!
 //! Fan-out never waits on a connection: each session has a bounded inbox, and a session whose
 //! inbox is full is kicked (its client resyncs with `sync`) instead of buffering without bound.
@@ -10,8 +12,8 @@
 //! the connections other nodes report: a user is offline only when no node holds one.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use bytestring::ByteString;
 use tokio::sync::mpsc::error::TrySendError;
@@ -77,7 +79,8 @@ pub struct Delivery {
 }
 
 enum Command {
-    Connect(Connection),
+    /// A new connection; `registered` is answered once presence counts it.
+    Connect { connection: Connection, registered: oneshot::Sender<()> },
     Disconnect(SessionId),
     Deliver(Vec<Delivery>),
     ToUsers {
@@ -86,10 +89,6 @@ enum Command {
         except: Option<i64>,
     },
     ToEach(Vec<(i64, ByteString)>),
-    Online {
-        users: Vec<i64>,
-        reply: oneshot::Sender<HashSet<i64>>,
-    },
     Friendship {
         a: i64,
         b: i64,
@@ -127,6 +126,7 @@ pub const NODE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15)
 #[derive(Clone)]
 pub struct RegistryHandle {
     tx: mpsc::UnboundedSender<Command>,
+    online: Arc<OnlineUsers>,
     /// Set with Redis: where room events go for the other nodes, and stored messages for ordering.
     cluster: Option<(Publisher, Sequencer)>,
 }
@@ -142,7 +142,9 @@ impl RegistryHandle {
     /// Starts the registry task; `cluster` with Redis.
     pub fn spawn(metrics: Arc<Metrics>, cluster: Option<(Publisher, Sequencer)>) -> RegistryHandle {
         let (tx, rx) = mpsc::unbounded_channel();
+        let online = Arc::new(OnlineUsers::default());
         let registry = Registry {
+            online: online.clone(),
             sessions: HashMap::new(),
             users: HashMap::new(),
             remote: HashMap::new(),
@@ -151,7 +153,7 @@ impl RegistryHandle {
             metrics,
         };
         tokio::spawn(registry.run(rx));
-        RegistryHandle { tx, cluster }
+        RegistryHandle { tx, online, cluster }
     }
 
     fn send(&self, command: Command) {
@@ -166,8 +168,12 @@ impl RegistryHandle {
         }
     }
 
-    pub fn connect(&self, connection: Connection) {
-        self.send(Command::Connect(connection));
+    /// Registers a connection; returns once presence counts it, so that whatever the
+    /// connection answers its client afterwards, a list of users already shows it online.
+    pub async fn connect(&self, connection: Connection) {
+        let (registered, answer) = oneshot::channel();
+        self.send(Command::Connect { connection, registered });
+        let _ = answer.await;
     }
 
     pub fn disconnect(&self, id: SessionId) {
@@ -236,11 +242,9 @@ impl RegistryHandle {
         self.send(Command::SweepNodes);
     }
 
-    /// Which of `users` have a live connection.
-    pub async fn online(&self, users: Vec<i64>) -> HashSet<i64> {
-        let (reply, answer) = oneshot::channel();
-        self.send(Command::Online { users, reply });
-        answer.await.unwrap_or_default()
+    /// Which of `users` have a live connection (on any node).
+    pub fn online(&self, users: impl IntoIterator<Item = i64>) -> HashSet<i64> {
+        self.online.among(users)
     }
 
     /// Two users became friends (or stopped being friends): presence follows.
@@ -298,7 +302,33 @@ struct RemoteNode {
     last_heard: Option<std::time::Instant>,
 }
 
+/// The users online anywhere (on this node or, with Redis, on another), as the registry last
+/// decided. Only the registry writes it, at the moment it tells the user's friends; readers
+/// take a read lock for one look-up each, where a question to the actor cost two thread
+/// wake-ups (a tenth of the server's CPU serving the friends list).
+#[derive(Default)]
+pub struct OnlineUsers(RwLock<HashSet<i64>>);
+
+impl OnlineUsers {
+    /// Which of `users` are online.
+    pub fn among(&self, users: impl IntoIterator<Item = i64>) -> HashSet<i64> {
+        let online = self.0.read().unwrap_or_else(PoisonError::into_inner);
+        users.into_iter().filter(|user| online.contains(user)).collect()
+    }
+
+    fn set(&self, user: i64, online: bool) {
+        let mut set = self.0.write().unwrap_or_else(PoisonError::into_inner);
+        if online {
+            set.insert(user);
+        } else {
+            set.remove(&user);
+        }
+    }
+}
+
 struct Registry {
+    /// What [`Registry::is_online`] answers, shared with readers; see [`OnlineUsers`].
+    online: Arc<OnlineUsers>,
     sessions: HashMap<SessionId, Session>,
     /// Users with a connection on this node.
     users: HashMap<i64, UserEntry>,
@@ -319,7 +349,10 @@ impl Registry {
 
     fn handle(&mut self, command: Command) {
         match command {
-            Command::Connect(connection) => self.connect(connection),
+            Command::Connect { connection, registered } => {
+                self.connect(connection);
+                let _ = registered.send(());
+            }
             Command::Disconnect(id) => self.remove(id, None),
             Command::Deliver(deliveries) => deliveries.iter().for_each(|d| self.deliver(d)),
             Command::ToUsers { users, frame, except } => {
@@ -331,10 +364,6 @@ impl Registry {
                 for (user, frame) in frames {
                     self.push_to_user(user, Outbound::Frame(frame));
                 }
-            }
-            Command::Online { users, reply } => {
-                let online = users.into_iter().filter(|u| self.is_online(*u)).collect();
-                let _ = reply.send(online);
             }
             Command::Friendship { a, b, friends } => self.friendship(a, b, friends),
             Command::KickLogins { user_id, only, keep } => {
@@ -514,7 +543,9 @@ impl Registry {
         }
     }
 
+    /// `user_id` came online or went offline everywhere: record it and tell its friends here.
     fn announce(&mut self, user_id: i64, friends: &[i64], online: bool) {
+        self.online.set(user_id, online);
         let frame = encode(&ServerFrame::Presence { user_id, online });
         for friend in friends {
             self.push_to_user(*friend, Outbound::Frame(frame.clone()));

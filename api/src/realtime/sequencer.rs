@@ -350,7 +350,7 @@ fn look_back(room_id: i64, held: i64) -> FanoutRange {
 /// The messages of `range` as deliveries, with online flags from the registry.
 async fn read_range(db: &Db, registry: &RegistryHandle, range: FanoutRange) -> ApiResult<Vec<Delivery>> {
     let messages::FanoutRows { messages: list, members, senders } = db.run(move |conn| messages::for_fanout(conn, &range)).await?;
-    let online = registry.online(senders.keys().copied().collect()).await;
+    let online = registry.online(senders.keys().copied());
     let members: Arc<[i64]> = members.into();
     Ok(list
         .into_iter()

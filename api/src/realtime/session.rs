@@ -106,16 +106,13 @@ pub async fn run(state: web::Data<AppState>, session: actix_ws::Session, stream:
             return socket.close(Some(CloseReason { code: CloseCode::Error, description: Some("try again".into()) })).await;
         }
     };
-    state.realtime.registry.connect(Connection {
-        id,
-        user_id,
-        auth_session: user.session_id.clone(),
-        mode,
-        outbox: outbox.clone(),
-        kick: kick_signal,
-        friends,
-    });
+    // The guard first: if this task is dropped while connecting, the registry still forgets it.
     let _registration = Registration { registry: state.realtime.registry.clone(), id };
+    state
+        .realtime
+        .registry
+        .connect(Connection { id, user_id, auth_session: user.session_id.clone(), mode, outbox: outbox.clone(), kick: kick_signal, friends })
+        .await;
     let mut stream = stream.max_frame_size(MAX_FRAME_BYTES).aggregate_continuations().max_continuation_size(MAX_FRAME_BYTES);
     let mut actor = SessionActor {
         state: state.clone(),

@@ -163,7 +163,7 @@ async fn dispatch(registry: &RegistryHandle, stats: &Metrics, jobs: Vec<Job>, ba
     stats.messages_stored.fetch_add(stored_count as u64, Relaxed);
     stats.writer_batch_size.observe(stored_count as f64);
     let senders: Vec<i64> = batch.senders.keys().copied().collect::<HashSet<_>>().into_iter().collect();
-    let online = registry.online(senders).await;
+    let online = registry.online(senders);
     let mut deliveries = Vec::new();
     for (job, outcome) in jobs.into_iter().zip(batch.outcomes) {
         let view = |message: crate::db::models::Message| {

@@ -11,6 +11,7 @@ pub mod ws;
 
 use utoipa_actix_web::service_config::ServiceConfig;
 
+/// Registers every route: fixed paths first, then paths with parameters (see below).
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(ops::healthz)
         .service(ops::readyz)
@@ -23,15 +24,10 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(account::update_profile)
         .service(account::change_password)
         .service(account::send_reset_password_email)
-        .service(account::reset_password)
-        .service(account::verify_email)
         .service(account::resend_verification_email)
         .service(contacts::send_friend_request)
         .service(contacts::view_friend_requests)
-        .service(contacts::respond_friend_request)
-        .service(contacts::cancel_friend_request)
         .service(contacts::list_friends)
-        .service(contacts::remove_friend)
         .service(contacts::block_user)
         .service(contacts::list_blocked_users)
         .service(contacts::respond_block)
@@ -40,11 +36,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(rooms::open_private_room)
         .service(rooms::create_group)
         .service(rooms::invite_to_group)
-        .service(rooms::leave_group)
         .service(rooms::list_rooms)
-        .service(rooms::room_history)
-        .service(rooms::send_message)
-        .service(rooms::mark_read)
         .service(ai::chat_ai)
         .service(ai::chat_ai_stream)
         .service(ai::token_balance)
@@ -52,9 +44,22 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(ai::chat_ai_conversations)
         .service(ai::grant_ai_tokens)
         .service(admin::list_users)
-        .service(admin::deactivate_user)
-        .service(admin::activate_user)
         .service(admin::audit_log)
         .service(ws::open_socket)
+        // Paths with parameters after every fixed path: actix tries routes in order, a fixed
+        // path costs a string comparison and a parameterised one a regex, so the hot fixed
+        // routes (the friends list, the rooms list) no longer run a dozen regexes first, and the
+        // chat's own come first among the rest.
+        .service(rooms::room_history)
+        .service(rooms::send_message)
+        .service(rooms::mark_read)
+        .service(rooms::leave_group)
+        .service(contacts::respond_friend_request)
+        .service(contacts::cancel_friend_request)
+        .service(contacts::remove_friend)
+        .service(account::reset_password)
+        .service(account::verify_email)
+        .service(admin::deactivate_user)
+        .service(admin::activate_user)
         .service(ws::channels_socket);
 }

@@ -10,7 +10,7 @@ use diesel::prelude::*;
 use crate::db::models::{FriendRequest, NewFriendRequest};
 use crate::db::schema::{blocks, friend_requests, friendships, users};
 use crate::db::{self, DbConn, write_tx, write_tx_retrying_conflicts};
-use crate::domain::{EmailAddress, search_key};
+use crate::domain::{EmailAddress, Username, search_key};
 use crate::dto::{FoundUser, FriendRequestLists, FriendRequestView, PublicUserRow, Relation, RequestStatus, UserPublic, utc};
 use crate::error::{ApiError, ApiResult};
 use crate::realtime::fill_online;
@@ -175,7 +175,7 @@ pub async fn send_request(state: &State, caller: i64, receiver_id: i64) -> ApiRe
 
 /// Fills the online flags of a request's two users.
 async fn with_presence(state: &State, mut view: FriendRequestView) -> ApiResult<FriendRequestView> {
-    fill_online(&state.realtime.registry, [&mut view.sender, &mut view.receiver]).await;
+    fill_online(&state.realtime.registry, [&mut view.sender, &mut view.receiver]);
     Ok(view)
 }
 
@@ -196,8 +196,7 @@ pub async fn pending_requests(state: &State, caller: i64) -> ApiResult<FriendReq
     fill_online(
         &state.realtime.registry,
         lists.received.iter_mut().chain(lists.sent.iter_mut()).flat_map(|r| [&mut r.sender, &mut r.receiver]),
-    )
-    .await;
+    );
     Ok(lists)
 }
 
@@ -268,22 +267,25 @@ pub async fn friends(state: &State, caller: i64) -> ApiResult<Vec<UserPublic>> {
     let rows: Vec<PublicUserRow> = state
         .db
         .run(move |conn| {
-            let rows = crate::on_backend!(conn, c => friendships::table
+            let mut rows: Vec<PublicUserRow> = crate::on_backend!(conn, c => friendships::table
                 .inner_join(users::table.on(users::id.eq(friendships::friend_id)))
                 .filter(friendships::user_id.eq(caller))
-                .order(users::username_key)
                 .select(PublicUserRow::as_select())
                 .load(c))?;
+            // Sorted here rather than by ORDER BY username_key: SQLite's sorter was a third of
+            // the query's cost. The order is the same on both backends (keys compare byte-wise
+            // under SQLite's BINARY and the column's "C" collation) and total (keys are unique).
+            rows.sort_unstable_by(|a, b| Username::key_order(&a.username, &b.username));
             Ok(rows)
         })
         .await?;
-    public_with_presence(state, rows).await
+    Ok(public_with_presence(state, rows))
 }
 
-async fn public_with_presence(state: &State, rows: Vec<PublicUserRow>) -> ApiResult<Vec<UserPublic>> {
+fn public_with_presence(state: &State, rows: Vec<PublicUserRow>) -> Vec<UserPublic> {
     let mut list: Vec<UserPublic> = rows.into_iter().map(|row| UserPublic::new(row, false)).collect();
-    fill_online(&state.realtime.registry, list.iter_mut()).await;
-    Ok(list)
+    fill_online(&state.realtime.registry, list.iter_mut());
+    list
 }
 
 /// Ends a friendship, for both sides.
@@ -368,7 +370,7 @@ pub async fn blocked_users(state: &State, caller: i64) -> ApiResult<Vec<UserPubl
                 .load(conn)?)
         })
         .await?;
-    public_with_presence(state, rows).await
+    Ok(public_with_presence(state, rows))
 }
 
 pub async fn unblock(state: &State, caller: i64, target: i64) -> ApiResult<()> {
@@ -477,7 +479,7 @@ pub async fn find_people(state: &State, caller: i64, search: Search) -> ApiResul
                 .collect())
         })
         .await?;
-    let online = state.realtime.registry.online(found.iter().map(|f| f.id).collect()).await;
+    let online = state.realtime.registry.online(found.iter().map(|f| f.id));
     for user in &mut found {
         user.online = online.contains(&user.id);
     }

@@ -433,7 +433,7 @@ async fn message_views(state: &State, list: Vec<Message>, senders: HashMap<i64, 
             Some(MessageView::new(m, UserPublic::new(sender, false)))
         })
         .collect();
-    crate::realtime::fill_online(&state.realtime.registry, views.iter_mut().map(|v| &mut v.sender)).await;
+    crate::realtime::fill_online(&state.realtime.registry, views.iter_mut().map(|v| &mut v.sender));
     views
 }
 

@@ -169,7 +169,7 @@ async fn announce_room(state: &State, room_id: i64) -> ApiResult<()> {
             views(conn, std::slice::from_ref(&room), None)
         })
         .await?;
-    fill_online(&state.realtime.registry, member_views.iter_mut().flat_map(|(_, v)| room_users(v))).await;
+    fill_online(&state.realtime.registry, member_views.iter_mut().flat_map(|(_, v)| room_users(v)));
     let frames = member_views.iter().map(|(user, view)| (*user, encode(&ServerFrame::Room { room: view }))).collect();
     state.realtime.registry.to_each(frames);
     Ok(())
@@ -181,7 +181,7 @@ pub fn room_users(view: &mut RoomView) -> impl Iterator<Item = &mut UserPublic> 
 }
 
 async fn with_presence(state: &State, mut view: RoomView) -> RoomView {
-    fill_online(&state.realtime.registry, room_users(&mut view)).await;
+    fill_online(&state.realtime.registry, room_users(&mut view));
     view
 }
 
@@ -371,7 +371,7 @@ pub async fn list(state: &State, caller: i64) -> ApiResult<Vec<RoomView>> {
             Ok(views(conn, &room_list, Some(caller))?.into_iter().map(|(_, view)| view).collect())
         })
         .await?;
-    fill_online(&state.realtime.registry, list.iter_mut().flat_map(room_users)).await;
+    fill_online(&state.realtime.registry, list.iter_mut().flat_map(room_users));
     Ok(list)
 }
 
