@@ -243,7 +243,12 @@ pub async fn worker() -> anyhow::Result<()> {
             let socket = tokio::net::TcpSocket::new_v4()?;
             socket.bind(SocketAddr::new(source.into(), 0))?;
             let stream = socket.connect(target).await?;
-            let (ws, _) = tokio_tungstenite::client_async(format!("ws://{target}/ws/?token={token}"), stream).await?;
+            let (ws, _) = tokio_tungstenite::client_async_with_config(
+                format!("ws://{target}/ws/?token={token}"),
+                stream,
+                Some(crate::websocket_config()),
+            )
+            .await?;
             anyhow::Ok(ws)
         });
     }

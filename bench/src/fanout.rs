@@ -109,7 +109,7 @@ pub async fn drive(urls: Vec<String>, room_ids: Vec<i64>, load: &Load) -> anyhow
     for url in &urls {
         // TCP_NODELAY, as browsers set it: Nagle would hold a small frame until the server's
         // delayed ACK (up to 40 ms).
-        let (stream, _) = tokio_tungstenite::connect_async_with_config(url.as_str(), None, true)
+        let (stream, _) = tokio_tungstenite::connect_async_with_config(url.as_str(), Some(crate::websocket_config()), true)
             .await
             .with_context(|| format!("connecting {}", url.split('?').next().unwrap_or("")))?;
         let (mut sink, mut stream) = stream.split();

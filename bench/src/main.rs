@@ -49,6 +49,15 @@ common options:
 /// The Redis that links several nodes unless `--redis` names another.
 const DEFAULT_REDIS: &str = "redis://127.0.0.1:6379";
 
+/// WebSocket settings of every socket this tool opens or accepts (load clients and the bare
+/// relay alike). tungstenite zeroes its whole free read buffer before each read: at the default
+/// 128 KiB that was a quarter of the load generator's CPU (`perf record`), taken from the
+/// server under test on this shared machine. Chat frames are far smaller; a longer message
+/// still grows the buffer as it needs.
+pub fn websocket_config() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
+    tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default().read_buffer_size(16 * 1024)
+}
+
 /// Command-line options as `--name value` pairs.
 struct Args(Vec<String>);
 

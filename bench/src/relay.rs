@@ -45,17 +45,21 @@ pub async fn serve(bind: &str) -> anyhow::Result<()> {
 
 async fn connection(socket: TcpStream, rooms: Rooms, id: u64) {
     let mut room_id = 0i64;
-    let accepted = tokio_tungstenite::accept_hdr_async(socket, |request: &Request, response: Response| {
-        // `?token=<room>:<member>`
-        room_id = request
-            .uri()
-            .query()
-            .and_then(|q| q.strip_prefix("token="))
-            .and_then(|t| t.split(':').next())
-            .and_then(|r| r.parse().ok())
-            .unwrap_or(0);
-        Ok(response)
-    })
+    let accepted = tokio_tungstenite::accept_hdr_async_with_config(
+        socket,
+        |request: &Request, response: Response| {
+            // `?token=<room>:<member>`
+            room_id = request
+                .uri()
+                .query()
+                .and_then(|q| q.strip_prefix("token="))
+                .and_then(|t| t.split(':').next())
+                .and_then(|r| r.parse().ok())
+                .unwrap_or(0);
+            Ok(response)
+        },
+        Some(crate::websocket_config()),
+    )
     .await;
     let Ok(socket) = accepted else { return };
     let (mut sink, mut stream) = socket.split();

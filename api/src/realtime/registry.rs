@@ -80,7 +80,10 @@ pub struct Delivery {
 
 enum Command {
     /// A new connection; `registered` is answered once presence counts it.
-    Connect { connection: Connection, registered: oneshot::Sender<()> },
+    Connect {
+        connection: Connection,
+        registered: oneshot::Sender<()>,
+    },
     Disconnect(SessionId),
     Deliver(Vec<Delivery>),
     ToUsers {

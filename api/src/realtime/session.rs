@@ -111,7 +111,15 @@ pub async fn run(state: web::Data<AppState>, session: actix_ws::Session, stream:
     state
         .realtime
         .registry
-        .connect(Connection { id, user_id, auth_session: user.session_id.clone(), mode, outbox: outbox.clone(), kick: kick_signal, friends })
+        .connect(Connection {
+            id,
+            user_id,
+            auth_session: user.session_id.clone(),
+            mode,
+            outbox: outbox.clone(),
+            kick: kick_signal,
+            friends,
+        })
         .await;
     let mut stream = stream.max_frame_size(MAX_FRAME_BYTES).aggregate_continuations().max_continuation_size(MAX_FRAME_BYTES);
     let mut actor = SessionActor {
