@@ -2,7 +2,6 @@
 //! (group commit), then answers each sender and hands the stored messages to the registry.
 //! A send is acknowledged only after its commit, so an `ack` means "stored".
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
@@ -162,8 +161,7 @@ async fn dispatch(registry: &RegistryHandle, stats: &Metrics, jobs: Vec<Job>, ba
     let stored_count = batch.outcomes.iter().filter(|o| matches!(o, Outcome::Stored(_))).count();
     stats.messages_stored.fetch_add(stored_count as u64, Relaxed);
     stats.writer_batch_size.observe(stored_count as f64);
-    let senders: Vec<i64> = batch.senders.keys().copied().collect::<HashSet<_>>().into_iter().collect();
-    let online = registry.online(senders);
+    let online = registry.online(batch.senders.keys().copied());
     let mut deliveries = Vec::new();
     for (job, outcome) in jobs.into_iter().zip(batch.outcomes) {
         let view = |message: crate::db::models::Message| {

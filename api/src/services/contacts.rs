@@ -170,13 +170,13 @@ pub async fn send_request(state: &State, caller: i64, receiver_id: i64) -> ApiRe
     if view.status == RequestStatus::Accepted {
         state.realtime.registry.friendship(caller, receiver_id, true);
     }
-    with_presence(state, view).await
+    Ok(with_presence(state, view))
 }
 
 /// Fills the online flags of a request's two users.
-async fn with_presence(state: &State, mut view: FriendRequestView) -> ApiResult<FriendRequestView> {
+fn with_presence(state: &State, mut view: FriendRequestView) -> FriendRequestView {
     fill_online(&state.realtime.registry, [&mut view.sender, &mut view.receiver]);
-    Ok(view)
+    view
 }
 
 /// Pending requests the caller received and sent, newest first.
@@ -236,7 +236,7 @@ pub async fn answer_request(state: &State, caller: i64, request_id: i64, answer:
     if view.status == RequestStatus::Accepted {
         state.realtime.registry.friendship(view.sender.id, view.receiver.id, true);
     }
-    with_presence(state, view).await
+    Ok(with_presence(state, view))
 }
 
 /// The sender withdraws a pending request.

@@ -180,7 +180,7 @@ pub fn room_users(view: &mut RoomView) -> impl Iterator<Item = &mut UserPublic> 
     view.members.iter_mut().chain(view.last_message.as_mut().map(|m| &mut m.sender))
 }
 
-async fn with_presence(state: &State, mut view: RoomView) -> RoomView {
+fn with_presence(state: &State, mut view: RoomView) -> RoomView {
     fill_online(&state.realtime.registry, room_users(&mut view));
     view
 }
@@ -234,7 +234,7 @@ pub async fn open_private(state: &State, caller: i64, other: i64) -> ApiResult<(
     if created {
         announce_room(state, room_id).await?;
     }
-    Ok((with_presence(state, view).await, created))
+    Ok((with_presence(state, view), created))
 }
 
 /// Creates a group owned by `caller` with `member_ids` (friends of the caller) in it.
@@ -288,7 +288,7 @@ pub async fn create_group(state: &State, caller: i64, name: String, member_ids: 
         })
         .await?;
     announce_room(state, room_id).await?;
-    Ok(with_presence(state, view).await)
+    Ok(with_presence(state, view))
 }
 
 /// A member of a group adds a friend to it.
@@ -316,7 +316,7 @@ pub async fn invite(state: &State, caller: i64, group_id: i64, user_id: i64) -> 
         })
         .await?;
     announce_room(state, group_id).await?;
-    Ok(with_presence(state, view).await)
+    Ok(with_presence(state, view))
 }
 
 /// The caller leaves a group. An owner who leaves hands the group to the longest-standing
