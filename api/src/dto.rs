@@ -63,10 +63,20 @@ pub struct PublicUserRow {
 }
 
 impl PublicUserRow {
-    /// The rows of `ids`, keyed by id.
+    /// The rows of `ids`, keyed by id. On SQLite (in this process) a point look-up per id reuses
+    /// one prepared statement, where a list of ids would be parsed anew for every call; on
+    /// PostgreSQL one query takes the whole list as an array parameter.
     pub fn load_many(conn: &mut crate::db::DbConn, ids: &[i64]) -> crate::error::ApiResult<std::collections::HashMap<i64, PublicUserRow>> {
-        let rows: Vec<PublicUserRow> =
-            crate::on_backend!(conn, c => users::table.filter(users::id.eq_any(ids)).select(PublicUserRow::as_select()).load(c))?;
+        let rows: Vec<PublicUserRow> = match conn {
+            crate::db::DbConn::Sqlite(c) => {
+                let mut rows = Vec::with_capacity(ids.len());
+                for id in ids {
+                    rows.extend(users::table.find(id).select(PublicUserRow::as_select()).first(c).optional()?);
+                }
+                rows
+            }
+            crate::db::DbConn::Pg(c) => users::table.filter(users::id.eq_any(ids)).select(PublicUserRow::as_select()).load(c)?,
+        };
         Ok(rows.into_iter().map(|row| (row.id, row)).collect())
     }
 }

@@ -78,6 +78,8 @@ struct Frame<'a> {
 #[derive(Deserialize)]
 struct FrameMessage<'a> {
     body: &'a str,
+    /// The server's batch time; the bare relay stores nothing and sends none.
+    created_at: Option<&'a str>,
 }
 
 /// A body: `b|<sender>|<counter>|<nanos since the run's epoch>`.
@@ -94,7 +96,9 @@ struct Seen {
     reordered: u64,
     /// The latest counter seen from each sender.
     latest: std::collections::HashMap<u32, u64>,
-    latencies_ns: Vec<u64>,
+    /// Every delivery: (send time, latency, the server's batch time less the send time), in
+    /// nanoseconds; send times count from the run's epoch.
+    samples: Vec<(u64, u64, i64)>,
     acked: Vec<(u32, u64)>,
 }
 
@@ -102,6 +106,7 @@ struct Seen {
 /// `r * members + m` is member `m` of room `r`) and returns what it measured.
 pub async fn drive(urls: Vec<String>, room_ids: Vec<i64>, load: &Load) -> anyhow::Result<Outcome> {
     let epoch = Instant::now();
+    let epoch_wall_ns = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos() as i64;
     let mut sinks = Vec::with_capacity(urls.len());
     let mut readers = Vec::with_capacity(urls.len());
     let mut windows = Vec::with_capacity(urls.len());
@@ -137,7 +142,9 @@ pub async fn drive(urls: Vec<String>, room_ids: Vec<i64>, load: &Load) -> anyhow
                     continue;
                 }
                 let now_ns = epoch.elapsed().as_nanos() as u64;
-                seen.latencies_ns.push(now_ns.saturating_sub(sent_ns));
+                let stored_ns =
+                    frame.message.as_ref().and_then(|m| m.created_at).map_or(sent_ns as i64, |at| stored_at_ns(at) - epoch_wall_ns);
+                seen.samples.push((sent_ns, now_ns.saturating_sub(sent_ns), stored_ns - sent_ns as i64));
                 if !seen.received.insert((sender, counter)) {
                     seen.duplicated += 1;
                 }
@@ -214,6 +221,9 @@ pub async fn drive(urls: Vec<String>, room_ids: Vec<i64>, load: &Load) -> anyhow
     for (connection, s) in seen.iter().enumerate() {
         acked_by_room[connection / load.members].extend(s.acked.iter().copied());
     }
+    if let Some(path) = std::env::var_os("CHAT_BENCH_TRACE") {
+        write_trace(&path, &seen, started.duration_since(epoch))?;
+    }
     let (mut deliveries, mut lost, mut duplicated, mut reordered, mut latencies) = (0u64, 0u64, 0u64, 0u64, Vec::new());
     for (connection, s) in seen.into_iter().enumerate() {
         let expected = &acked_by_room[connection / load.members];
@@ -221,10 +231,37 @@ pub async fn drive(urls: Vec<String>, room_ids: Vec<i64>, load: &Load) -> anyhow
         deliveries += s.received.len() as u64;
         duplicated += s.duplicated;
         reordered += s.reordered;
-        latencies.extend(s.latencies_ns.into_iter().map(Duration::from_nanos));
+        latencies.extend(s.samples.into_iter().map(|(_, latency, _)| Duration::from_nanos(latency)));
     }
     let acked = acked_by_room.iter().map(|set| set.len() as u64).sum();
     Ok(Outcome { sent, acked, deliveries, lost, duplicated, reordered, elapsed, latency: Latencies::new(latencies) })
+}
+
+/// Writes one line per delivery, `<send ms since the senders started> <latency ms> <ms from
+/// send to the server's batch time> <connection>`, in send order: where the slow deliveries sit
+/// in time tells a stall of the whole server (a run of neighbours) from a slow connection
+/// (scattered), and the batch time splits each latency into before and after the writer.
+fn write_trace(path: &std::ffi::OsStr, seen: &[Seen], senders_started: Duration) -> anyhow::Result<()> {
+    use std::io::Write;
+    let origin = senders_started.as_nanos() as u64;
+    let mut lines: Vec<(u64, u64, i64, usize)> = seen
+        .iter()
+        .enumerate()
+        .flat_map(|(c, s)| s.samples.iter().map(move |&(sent, latency, to_batch)| (sent, latency, to_batch, c)))
+        .collect();
+    lines.sort_unstable();
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    for (sent, latency, to_batch, connection) in lines {
+        let ms = |ns: f64| ns / 1e6;
+        writeln!(out, "{:.3} {:.3} {:.3} {connection}", ms(sent.saturating_sub(origin) as f64), ms(latency as f64), ms(to_batch as f64))?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// An RFC 3339 UTC timestamp (as the server writes `created_at`) in nanoseconds since 1970.
+fn stored_at_ns(created_at: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(created_at).ok().and_then(|t| t.timestamp_nanos_opt()).unwrap_or(0)
 }
 
 /// Server-side costs of a run.

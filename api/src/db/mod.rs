@@ -1,8 +1,11 @@
 //! Storage: one connection type over SQLite and PostgreSQL, the r2d2 pool, embedded migrations,
 //! and the helpers that run diesel off the async executor and open write transactions.
 
+mod cached;
 pub mod models;
 pub mod schema;
+
+pub use cached::Cached;
 
 use std::path::PathBuf;
 use std::time::Duration;

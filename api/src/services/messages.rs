@@ -8,7 +8,7 @@ use diesel::prelude::*;
 
 use crate::db::models::{Message, NewMessage, Room};
 use crate::db::schema::{messages, room_members, rooms};
-use crate::db::{self, DbConn, write_tx};
+use crate::db::{self, Cached, DbConn, write_tx};
 use crate::dto::{PublicUserRow, RoomKind};
 use crate::error::{ApiError, ApiResult};
 use crate::on_backend;
@@ -160,10 +160,10 @@ pub fn store_batch(conn: &mut DbConn, requests: &[SendRequest]) -> ApiResult<Sto
         }
         let mut next_seq: HashMap<i64, i64> = HashMap::new();
         for (room, count) in per_room {
-            let last: i64 = on_backend!(conn, c => diesel::update(rooms::table.find(room))
+            let bump = diesel::update(rooms::table.find(room))
                 .set((rooms::last_seq.eq(rooms::last_seq + count), rooms::last_activity_at.eq(now)))
-                .returning(rooms::last_seq)
-                .get_result(c))?;
+                .returning(rooms::last_seq);
+            let last: i64 = on_backend!(conn, c => Cached(bump).get_result(c))?;
             next_seq.insert(room, last - count + 1);
         }
         let mut rows = Vec::with_capacity(accepted.len());
@@ -289,17 +289,46 @@ pub fn lock_room(conn: &mut DbConn, room_id: i64) -> ApiResult<()> {
     Ok(())
 }
 
-/// Inserts `rows` in multi-row statements and returns their ids by (room, seq): a statement
-/// per message would dominate a batch. Diesel's connection enum cannot build multi-row
-/// inserts, hence the concrete connection.
+diesel::define_sql_function! {
+    /// SQLite's rowid of the connection's latest insert.
+    fn last_insert_rowid() -> diesel::sql_types::BigInt;
+}
+
+/// Inserts `rows` and returns their ids by (room, seq). SQLite runs in this process: a row per
+/// statement, without `RETURNING`, reuses one prepared statement. A multi-row insert would be
+/// parsed anew for every batch (its SQL varies with the row count), and SQLite runs
+/// `RETURNING` as a trigger, for which it first copies every page the statement changes to a
+/// statement journal. PostgreSQL is a round trip away: one multi-row statement per thousand
+/// rows. Diesel's connection enum cannot build multi-row inserts, hence the concrete
+/// connections.
 fn insert_messages(conn: &mut DbConn, rows: &[NewMessage<'_>]) -> ApiResult<HashMap<(i64, i64), i64>> {
     let mut ids = HashMap::with_capacity(rows.len());
-    let returning = (messages::id, messages::room_id, messages::seq);
-    // 6 bound values a row: well within SQLite's 32,766 and PostgreSQL's 65,535.
-    for chunk in rows.chunks(1000) {
-        let returned: Vec<(i64, i64, i64)> =
-            on_backend!(conn, c => diesel::insert_into(messages::table).values(chunk).returning(returning).get_results(c))?;
-        ids.extend(returned.into_iter().map(|(id, room, seq)| ((room, seq), id)));
+    match conn {
+        DbConn::Sqlite(c) => {
+            for row in rows {
+                // Owned values: the query's type is then 'static, the key of its cached statement.
+                let values = (
+                    messages::room_id.eq(row.room_id),
+                    messages::seq.eq(row.seq),
+                    messages::sender_id.eq(row.sender_id),
+                    messages::body.eq(row.body.to_owned()),
+                    messages::client_id.eq(row.client_id.to_owned()),
+                    messages::created_at.eq(row.created_at),
+                );
+                Cached(diesel::insert_into(messages::table).values(values)).execute(c)?;
+                let id: i64 = Cached(diesel::select(last_insert_rowid())).get_result(c)?;
+                ids.insert((row.room_id, row.seq), id);
+            }
+        }
+        DbConn::Pg(c) => {
+            let returning = (messages::id, messages::room_id, messages::seq);
+            // 6 bound values a row: well within PostgreSQL's 65,535.
+            for chunk in rows.chunks(1000) {
+                let returned: Vec<(i64, i64, i64)> =
+                    diesel::insert_into(messages::table).values(chunk).returning(returning).get_results(c)?;
+                ids.extend(returned.into_iter().map(|(id, room, seq)| ((room, seq), id)));
+            }
+        }
     }
     Ok(ids)
 }
