@@ -222,7 +222,7 @@ pub async fn drive(urls: Vec<String>, room_ids: Vec<i64>, load: &Load) -> anyhow
         acked_by_room[connection / load.members].extend(s.acked.iter().copied());
     }
     if let Some(path) = std::env::var_os("CHAT_BENCH_TRACE") {
-        write_trace(&path, &seen, started.duration_since(epoch))?;
+        write_trace(&path, &seen, started.duration_since(epoch), epoch_wall_ns)?;
     }
     let (mut deliveries, mut lost, mut duplicated, mut reordered, mut latencies) = (0u64, 0u64, 0u64, 0u64, Vec::new());
     for (connection, s) in seen.into_iter().enumerate() {
@@ -240,8 +240,9 @@ pub async fn drive(urls: Vec<String>, room_ids: Vec<i64>, load: &Load) -> anyhow
 /// Writes one line per delivery, `<send ms since the senders started> <latency ms> <ms from
 /// send to the server's batch time> <connection>`, in send order: where the slow deliveries sit
 /// in time tells a stall of the whole server (a run of neighbours) from a slow connection
-/// (scattered), and the batch time splits each latency into before and after the writer.
-fn write_trace(path: &std::ffi::OsStr, seen: &[Seen], senders_started: Duration) -> anyhow::Result<()> {
+/// (scattered), and the batch time splits each latency into before and after the writer. A
+/// first line gives the senders' start in wall-clock time, to line the trace up with others.
+fn write_trace(path: &std::ffi::OsStr, seen: &[Seen], senders_started: Duration, epoch_wall_ns: i64) -> anyhow::Result<()> {
     use std::io::Write;
     let origin = senders_started.as_nanos() as u64;
     let mut lines: Vec<(u64, u64, i64, usize)> = seen
@@ -251,6 +252,7 @@ fn write_trace(path: &std::ffi::OsStr, seen: &[Seen], senders_started: Duration)
         .collect();
     lines.sort_unstable();
     let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    writeln!(out, "# senders started at {} ns since 1970", epoch_wall_ns + origin as i64)?;
     for (sent, latency, to_batch, connection) in lines {
         let ms = |ns: f64| ns / 1e6;
         writeln!(out, "{:.3} {:.3} {:.3} {connection}", ms(sent.saturating_sub(origin) as f64), ms(latency as f64), ms(to_batch as f64))?;

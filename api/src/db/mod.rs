@@ -127,9 +127,10 @@ impl r2d2::ManageConnection for ConnectionManager {
                 let mut conn = SqliteConnection::establish(&path.to_string_lossy()).map_err(ConnectionError)?;
                 // WAL lets readers run beside the writer; FULL makes every commit durable before
                 // it is acknowledged (the message writer batches, so the fsync is shared).
-                // temp_store MEMORY keeps statement journals in memory: a batch's multi-row
-                // INSERT journals the pages it changes, and past 64 KiB SQLite spilled that
-                // journal to a temporary file, a tenth of the server's CPU under load.
+                // temp_store MEMORY keeps statement journals in memory: a statement that may
+                // change several rows journals the pages it changes, and past 64 KiB SQLite
+                // spilled that journal to a temporary file (a tenth of the server's CPU when
+                // message batches were multi-row inserts).
                 conn.batch_execute(
                     "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
                      PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;",
@@ -208,18 +209,21 @@ impl Db {
         F: FnOnce(&mut DbConn) -> ApiResult<T> + Send + 'static,
         T: Send + 'static,
     {
-        let pool = self.pool.clone();
-        actix_web::web::block(move || {
-            let mut conn = pool.get()?;
-            let result = f(&mut conn);
-            if matches!(result, Err(ApiError::Unavailable(_))) {
-                // The server may have gone (a PostgreSQL restart): do not pool this connection again.
-                CONNECTION_SUSPECT.set(true);
-            }
-            drop(conn);
-            result
-        })
-        .await?
+        let db = self.clone();
+        actix_web::web::block(move || db.run_here(f)).await?
+    }
+
+    /// Runs `f` with a pooled connection on this thread, which may block: for threads of their
+    /// own (the message writer) and the blocking pool.
+    pub fn run_here<T>(&self, f: impl FnOnce(&mut DbConn) -> ApiResult<T>) -> ApiResult<T> {
+        let mut conn = self.pool.get()?;
+        let result = f(&mut conn);
+        if matches!(result, Err(ApiError::Unavailable(_))) {
+            // The server may have gone (a PostgreSQL restart): do not pool this connection again.
+            CONNECTION_SUSPECT.set(true);
+        }
+        drop(conn);
+        result
     }
 
     /// A pooled connection for synchronous callers (the command line).

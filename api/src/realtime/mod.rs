@@ -35,7 +35,7 @@ impl Realtime {
     pub fn start(config: &Config, db: Db, writer_db: Db, metrics: Arc<Metrics>) -> anyhow::Result<Realtime> {
         let Some(redis_url) = &config.redis_url else {
             let registry = RegistryHandle::spawn(metrics.clone(), None);
-            let writer = WriterHandle::spawn(writer_db, registry.clone(), metrics, config.writer_max_batch);
+            let writer = WriterHandle::spawn(writer_db, registry.clone(), metrics, config.writer_max_batch)?;
             return Ok(Realtime { registry, writer, cluster: None });
         };
         let link = Cluster::new(redis_url, &config.redis_channel)?;
@@ -43,7 +43,7 @@ impl Realtime {
         let registry = RegistryHandle::spawn(metrics.clone(), Some((link.publisher.clone(), sequencer.clone())));
         sequencer.start(sequencer_inbox, db.clone(), registry.clone());
         let cluster = link.start(registry.clone(), sequencer, db);
-        let writer = WriterHandle::spawn(writer_db, registry.clone(), metrics, config.writer_max_batch);
+        let writer = WriterHandle::spawn(writer_db, registry.clone(), metrics, config.writer_max_batch)?;
         Ok(Realtime { registry, writer, cluster: Some(cluster) })
     }
 

@@ -1,6 +1,10 @@
 //! The message writer actor: takes every queued send, stores the batch in one transaction
 //! (group commit), then answers each sender and hands the stored messages to the registry.
 //! A send is acknowledged only after its commit, so an `ack` means "stored".
+//!
+//! The writer is a thread of its own, not a task: it spends its life in the database, and a
+//! task would hand every batch to the blocking pool and wait to be woken again, two thread
+//! wake-ups per batch, each a chance to queue behind other work on a busy machine.
 
 use std::sync::Arc;
 
@@ -47,10 +51,10 @@ pub struct WriterHandle {
 
 impl WriterHandle {
     /// Starts the writer; it stores at most `max_batch` sends per transaction.
-    pub fn spawn(db: Db, registry: RegistryHandle, stats: Arc<Metrics>, max_batch: usize) -> WriterHandle {
+    pub fn spawn(db: Db, registry: RegistryHandle, stats: Arc<Metrics>, max_batch: usize) -> anyhow::Result<WriterHandle> {
         let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
-        tokio::spawn(run(db, registry, rx, stats, max_batch));
-        WriterHandle { tx }
+        std::thread::Builder::new().name("message-writer".into()).spawn(move || run(db, registry, rx, stats, max_batch))?;
+        Ok(WriterHandle { tx })
     }
 
     /// Stores a message for a REST request and returns it once committed.
@@ -85,8 +89,8 @@ impl WriterHandle {
     }
 }
 
-async fn run(db: Db, registry: RegistryHandle, mut rx: mpsc::Receiver<Item>, stats: Arc<Metrics>, max_batch: usize) {
-    while let Some(first) = rx.recv().await {
+fn run(db: Db, registry: RegistryHandle, mut rx: mpsc::Receiver<Item>, stats: Arc<Metrics>, max_batch: usize) {
+    while let Some(first) = rx.blocking_recv() {
         let mut jobs = Vec::new();
         let mut flushes = Vec::new();
         match first {
@@ -100,7 +104,7 @@ async fn run(db: Db, registry: RegistryHandle, mut rx: mpsc::Receiver<Item>, sta
                 Err(_) => break,
             }
         }
-        store(&db, &registry, &stats, jobs).await;
+        store(&db, &registry, &stats, jobs);
         for done in flushes {
             let _ = done.send(());
         }
@@ -108,14 +112,14 @@ async fn run(db: Db, registry: RegistryHandle, mut rx: mpsc::Receiver<Item>, sta
 }
 
 /// Stores one batch and answers its senders.
-async fn store(db: &Db, registry: &RegistryHandle, stats: &Arc<Metrics>, jobs: Vec<Job>) {
+fn store(db: &Db, registry: &RegistryHandle, stats: &Arc<Metrics>, jobs: Vec<Job>) {
     if jobs.is_empty() {
         return;
     }
     let requests: Vec<SendRequest> = jobs.iter().map(|j| j.request.clone()).collect();
-    let stored = db.run(move |conn| store_batch(conn, &requests)).await;
+    let stored = db.run_here(|conn| store_batch(conn, &requests));
     match stored {
-        Ok(batch) => dispatch(registry, stats, jobs, batch).await,
+        Ok(batch) => dispatch(registry, stats, jobs, batch),
         // The database is unreachable or full: every send of the batch would fail alike.
         Err(ApiError::Unavailable(cause)) => {
             tracing::error!(error = format!("{cause:?}"), size = jobs.len(), "storing a batch failed: database unavailable");
@@ -127,9 +131,8 @@ async fn store(db: &Db, registry: &RegistryHandle, stats: &Arc<Metrics>, jobs: V
             // One bad send must not fail its neighbours: store each alone.
             tracing::warn!(error = format!("{error:?}"), size = jobs.len(), "message batch failed; storing its sends one by one");
             for job in jobs {
-                let request = [job.request.clone()];
-                match db.run(move |conn| store_batch(conn, &request)).await {
-                    Ok(batch) => dispatch(registry, stats, vec![job], batch).await,
+                match db.run_here(|conn| store_batch(conn, std::slice::from_ref(&job.request))) {
+                    Ok(batch) => dispatch(registry, stats, vec![job], batch),
                     Err(error) => fail(job, error),
                 }
             }
@@ -156,7 +159,7 @@ fn fail(job: Job, error: ApiError) {
 }
 
 /// Answers every job of a stored batch and hands the new messages to the registry.
-async fn dispatch(registry: &RegistryHandle, stats: &Metrics, jobs: Vec<Job>, batch: crate::services::messages::StoredBatch) {
+fn dispatch(registry: &RegistryHandle, stats: &Metrics, jobs: Vec<Job>, batch: crate::services::messages::StoredBatch) {
     use std::sync::atomic::Ordering::Relaxed;
     let stored_count = batch.outcomes.iter().filter(|o| matches!(o, Outcome::Stored(_))).count();
     stats.messages_stored.fetch_add(stored_count as u64, Relaxed);
