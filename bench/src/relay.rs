@@ -65,9 +65,16 @@ async fn connection(socket: TcpStream, rooms: Rooms, id: u64) {
     let (mut sink, mut stream) = socket.split();
     let (tx, mut rx) = mpsc::unbounded_channel::<Utf8Bytes>();
     rooms.lock().unwrap_or_else(|p| p.into_inner()).entry(room_id).or_default().members.push((id, tx));
+    // Every frame already queued goes out in one write, as chat-api's sessions write theirs:
+    // a flush per frame would cost the relay a system call per delivery and understate the
+    // ceiling.
     let writer = tokio::spawn(async move {
         while let Some(frame) = rx.recv().await {
-            if sink.send(Message::Text(frame)).await.is_err() {
+            let mut fed = sink.feed(Message::Text(frame)).await;
+            while let (Ok(()), Ok(frame)) = (&fed, rx.try_recv()) {
+                fed = sink.feed(Message::Text(frame)).await;
+            }
+            if fed.is_err() || sink.flush().await.is_err() {
                 break;
             }
         }

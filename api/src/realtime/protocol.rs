@@ -139,11 +139,16 @@ impl MessageFrames {
             seq: view.seq,
             created_at: view.created_at,
         };
+        // The two frames differ only in their envelope: the view is serialised once for both
+        // (the writer builds these for every stored message). A test holds them to
+        // `ServerFrame`'s own serialisation.
+        let view_json = serde_json::to_string(view).unwrap_or_default();
+        let client_id = serde_json::to_string(&view.client_id).unwrap_or_default();
         MessageFrames {
             room_id: view.room_id,
             seq: view.seq,
-            message: encode(&ServerFrame::Message { message: view }),
-            ack: encode(&ServerFrame::Ack { client_id: &view.client_id, message: view }),
+            message: ByteString::from(format!(r#"{{"type":"message","message":{view_json}}}"#)),
+            ack: ByteString::from(format!(r#"{{"type":"ack","client_id":{client_id},"message":{view_json}}}"#)),
             channels: ByteString::from(serde_json::to_string(&channels).unwrap_or_default()),
         }
     }
@@ -163,6 +168,27 @@ pub fn parse_client_frame(text: &str) -> Result<ClientFrame, (ApiError, Option<S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn message_frames_match_the_server_frames_they_stand_for() {
+        let sender = UserPublic { id: 7, username: "ann".into(), first_name: "Ann \"A\"".into(), last_name: "Lee".into(), online: true };
+        let view = MessageView {
+            id: 1,
+            room_id: 2,
+            seq: 3,
+            sender,
+            body: "hello \"world\"\n".into(),
+            client_id: "c-\u{e9}\"1".into(),
+            created_at: chrono::DateTime::from_timestamp(1_700_000_000, 123_456_000).unwrap(),
+            edited_at: None,
+            deleted: false,
+        };
+        let frames = MessageFrames::new(&view);
+        let json = |text: &str| serde_json::from_str::<Value>(text).unwrap();
+        assert_eq!(json(&frames.message), json(&encode(&ServerFrame::Message { message: &view })));
+        assert_eq!(json(&frames.ack), json(&encode(&ServerFrame::Ack { client_id: &view.client_id, message: &view })));
+        assert_eq!(json(&frames.message)["message"]["body"], "hello \"world\"\n");
+    }
 
     #[test]
     fn client_frames_parse_and_errors_keep_the_client_id() {
