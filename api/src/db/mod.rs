@@ -209,27 +209,31 @@ impl Db {
         F: FnOnce(&mut DbConn) -> ApiResult<T> + Send + 'static,
         T: Send + 'static,
     {
-        let db = self.clone();
-        actix_web::web::block(move || db.run_here(f)).await?
+        let pool = self.pool.clone();
+        actix_web::web::block(move || with_connection(&pool, f)).await?
     }
 
     /// Runs `f` with a pooled connection on this thread, which may block: for threads of their
-    /// own (the message writer) and the blocking pool.
+    /// own (the message writer).
     pub fn run_here<T>(&self, f: impl FnOnce(&mut DbConn) -> ApiResult<T>) -> ApiResult<T> {
-        let mut conn = self.pool.get()?;
-        let result = f(&mut conn);
-        if matches!(result, Err(ApiError::Unavailable(_))) {
-            // The server may have gone (a PostgreSQL restart): do not pool this connection again.
-            CONNECTION_SUSPECT.set(true);
-        }
-        drop(conn);
-        result
+        with_connection(&self.pool, f)
     }
 
     /// A pooled connection for synchronous callers (the command line).
     pub fn get(&self) -> ApiResult<r2d2::PooledConnection<ConnectionManager>> {
         Ok(self.pool.get()?)
     }
+}
+
+fn with_connection<T>(pool: &r2d2::Pool<ConnectionManager>, f: impl FnOnce(&mut DbConn) -> ApiResult<T>) -> ApiResult<T> {
+    let mut conn = pool.get()?;
+    let result = f(&mut conn);
+    if matches!(result, Err(ApiError::Unavailable(_))) {
+        // The server may have gone (a PostgreSQL restart): do not pool this connection again.
+        CONNECTION_SUSPECT.set(true);
+    }
+    drop(conn);
+    result
 }
 
 /// Applies every pending migration of the connection's backend. On PostgreSQL an advisory lock
