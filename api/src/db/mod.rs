@@ -225,13 +225,24 @@ impl Db {
     }
 }
 
+/// Runs `f` with a pooled connection. A panic in `f` becomes an internal error, and its
+/// connection, maybe left inside a transaction, is not pooled again: the message writer's
+/// thread lives on, and no later caller inherits a half-done transaction.
 fn with_connection<T>(pool: &r2d2::Pool<ConnectionManager>, f: impl FnOnce(&mut DbConn) -> ApiResult<T>) -> ApiResult<T> {
     let mut conn = pool.get()?;
-    let result = f(&mut conn);
-    if matches!(result, Err(ApiError::Unavailable(_))) {
-        // The server may have gone (a PostgreSQL restart): do not pool this connection again.
-        CONNECTION_SUSPECT.set(true);
-    }
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut conn)));
+    let result = match result {
+        Ok(result) if matches!(result, Err(ApiError::Unavailable(_))) => {
+            // The server may have gone (a PostgreSQL restart): do not pool this connection again.
+            CONNECTION_SUSPECT.set(true);
+            result
+        }
+        Ok(result) => result,
+        Err(_) => {
+            CONNECTION_SUSPECT.set(true);
+            Err(ApiError::internal(anyhow::anyhow!("a database call panicked")))
+        }
+    };
     drop(conn);
     result
 }
@@ -304,4 +315,24 @@ pub fn is_unique_violation(error: &DieselError) -> bool {
 pub fn now() -> chrono::NaiveDateTime {
     use chrono::{SubsecRound, Utc};
     Utc::now().naive_utc().trunc_subsecs(6)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_in_a_database_call_is_an_error_and_its_open_transaction_is_not_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(&format!("sqlite://{}", dir.path().join("t.db").display())).unwrap().sibling(1).unwrap();
+        let panicked: ApiResult<()> = db.run_here(|conn| {
+            conn.batch_execute("BEGIN IMMEDIATE; CREATE TABLE t (x INTEGER);").unwrap();
+            panic!("a bug in the middle of a transaction");
+        });
+        assert!(matches!(panicked, Err(ApiError::Internal(_))), "{panicked:?}");
+        // The pool's only connection was replaced: a new transaction starts, and the table
+        // created by the abandoned one is not there.
+        let after = db.run_here(|conn| write_tx(conn, |conn| Ok(conn.batch_execute("SELECT count(*) FROM t").is_err())));
+        assert!(after.unwrap(), "the abandoned transaction's table must not exist");
+    }
 }
