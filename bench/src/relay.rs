@@ -71,7 +71,8 @@ async fn connection(socket: TcpStream, rooms: Rooms, id: u64) {
     let writer = tokio::spawn(async move {
         while let Some(frame) = rx.recv().await {
             let mut fed = sink.feed(Message::Text(frame)).await;
-            while let (Ok(()), Ok(frame)) = (&fed, rx.try_recv()) {
+            while fed.is_ok() {
+                let Ok(frame) = rx.try_recv() else { break };
                 fed = sink.feed(Message::Text(frame)).await;
             }
             if fed.is_err() || sink.flush().await.is_err() {

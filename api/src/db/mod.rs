@@ -230,19 +230,16 @@ impl Db {
 /// thread lives on, and no later caller inherits a half-done transaction.
 fn with_connection<T>(pool: &r2d2::Pool<ConnectionManager>, f: impl FnOnce(&mut DbConn) -> ApiResult<T>) -> ApiResult<T> {
     let mut conn = pool.get()?;
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut conn)));
-    let result = match result {
-        Ok(result) if matches!(result, Err(ApiError::Unavailable(_))) => {
-            // The server may have gone (a PostgreSQL restart): do not pool this connection again.
-            CONNECTION_SUSPECT.set(true);
-            result
+    let (result, suspect) = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut conn))) {
+        // Unavailable: the server may have gone (a PostgreSQL restart).
+        Ok(result) => {
+            let gone = matches!(result, Err(ApiError::Unavailable(_)));
+            (result, gone)
         }
-        Ok(result) => result,
-        Err(_) => {
-            CONNECTION_SUSPECT.set(true);
-            Err(ApiError::internal(anyhow::anyhow!("a database call panicked")))
-        }
+        Err(_) => (Err(ApiError::internal(anyhow::anyhow!("a database call panicked"))), true),
     };
+    // Read as the connection goes back to the pool: a suspect one is dropped instead.
+    CONNECTION_SUSPECT.set(suspect);
     drop(conn);
     result
 }

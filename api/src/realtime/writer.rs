@@ -116,8 +116,10 @@ fn store(db: &Db, registry: &RegistryHandle, stats: &Arc<Metrics>, jobs: Vec<Job
     if jobs.is_empty() {
         return;
     }
-    let requests: Vec<SendRequest> = jobs.iter().map(|j| j.request.clone()).collect();
+    // The requests side by side, as store_batch reads them; each goes back to its reply after.
+    let (requests, replies): (Vec<SendRequest>, Vec<Reply>) = jobs.into_iter().map(|job| (job.request, job.reply)).unzip();
     let stored = db.run_here(|conn| store_batch(conn, &requests));
+    let jobs: Vec<Job> = requests.into_iter().zip(replies).map(|(request, reply)| Job { request, reply }).collect();
     match stored {
         Ok(batch) => dispatch(registry, stats, jobs, batch),
         // The database is unreachable or full: every send of the batch would fail alike.
