@@ -15,7 +15,7 @@ mod store;
 
 use std::path::PathBuf;
 
-use anyhow::{Context, bail};
+use anyhow::{Context, bail, ensure};
 
 const USAGE: &str = "\
 usage: chat-bench SCENARIO [OPTIONS]
@@ -26,6 +26,7 @@ scenarios:
             --rooms R (10)  --members M (10)  --senders S (10)  --window W (16)
             --seconds T (10)  --rate N (0: as fast as the windows allow)
             --target chat|relay|both (both)  --writer-batch N (server default)
+            --repeat N (1): N rounds, each the relay then chat-api; prints the median ratio
             --nodes N (1): N chat-api nodes on one database, linked through
             --redis URL (redis://127.0.0.1:6379); connections alternate between nodes
   connections  C idle authenticated WebSockets: time to open, server RSS per connection
@@ -138,35 +139,68 @@ async fn main() -> anyhow::Result<()> {
             );
             let mut figures = serde_json::json!({"scenario": "fanout", "rooms": load.rooms, "members": load.members,
                 "senders": load.senders, "window": load.window, "seconds": load.duration.as_secs_f64(), "rate": load.rate});
-            let mut relay_rate = None;
-            if target == "relay" || target == "both" {
-                let (outcome, costs) = fanout::against_relay(&load).await?;
-                println!("{}", fanout::line("bare relay", &outcome, &costs));
-                relay_rate = Some(outcome.deliveries_per_second());
-                figures["relay"] = outcome.to_json();
+            let repeat: usize = args.parse("--repeat", 1)?;
+            ensure!(repeat > 0, "--repeat must be positive");
+            let nodes: usize = args.parse("--nodes", 1)?;
+            let redis = args.value("--redis").unwrap_or(DEFAULT_REDIS);
+            if target != "relay" && nodes > 1 && storage != server::Storage::Postgres {
+                bail!("several nodes share a PostgreSQL database: add --database postgres");
             }
-            if target == "chat" || target == "both" {
-                let nodes: usize = args.parse("--nodes", 1)?;
-                let redis = args.value("--redis").unwrap_or(DEFAULT_REDIS);
-                if nodes > 1 && storage != server::Storage::Postgres {
-                    bail!("several nodes share a PostgreSQL database: add --database postgres");
+            let label = format!(
+                "chat-api ({}{})",
+                args.value("--database").unwrap_or("sqlite"),
+                if nodes > 1 { format!(", {nodes} nodes") } else { String::new() }
+            );
+            let mut rounds = Vec::with_capacity(repeat);
+            for round in 1..=repeat {
+                if repeat > 1 {
+                    println!("round {round} of {repeat}");
                 }
-                let (outcome, costs) = fanout::against_chat(&binary, storage, &load, &env, nodes, redis).await?;
-                let label = format!(
-                    "chat-api ({}{})",
-                    args.value("--database").unwrap_or("sqlite"),
-                    if nodes > 1 { format!(", {nodes} nodes") } else { String::new() }
-                );
-                println!("{}", fanout::line(&label, &outcome, &costs));
-                figures["chat"] = outcome.to_json();
-                figures["chat"]["cpu_seconds"] = costs.cpu_seconds.into();
-                figures["chat"]["peak_rss_bytes"] = costs.peak_rss_bytes.into();
-                figures["nodes"] = nodes.into();
-                if let Some(relay) = relay_rate {
-                    let fraction = outcome.deliveries_per_second() / relay;
-                    println!("chat-api delivers {:.0}% of the bare relay's rate", fraction * 100.0);
-                    figures["chat_fraction_of_relay"] = fraction.into();
+                let mut figures = serde_json::json!({});
+                let mut relay_rate = None;
+                if target == "relay" || target == "both" {
+                    let (outcome, costs) = fanout::against_relay(&load).await?;
+                    println!("{}", fanout::line("bare relay", &outcome, &costs));
+                    relay_rate = Some(outcome.deliveries_per_second());
+                    figures["relay"] = outcome.to_json();
                 }
+                if target == "chat" || target == "both" {
+                    let (outcome, costs) = fanout::against_chat(&binary, storage, &load, &env, nodes, redis).await?;
+                    println!("{}", fanout::line(&label, &outcome, &costs));
+                    figures["chat"] = outcome.to_json();
+                    figures["chat"]["cpu_seconds"] = costs.cpu_seconds.into();
+                    figures["chat"]["peak_rss_bytes"] = costs.peak_rss_bytes.into();
+                    figures["nodes"] = nodes.into();
+                    if let Some(relay) = relay_rate {
+                        let fraction = outcome.deliveries_per_second() / relay;
+                        println!("chat-api delivers {:.0}% of the bare relay's rate", fraction * 100.0);
+                        figures["chat_fraction_of_relay"] = fraction.into();
+                    }
+                }
+                rounds.push(figures);
+            }
+            if repeat == 1 {
+                if let (Some(serde_json::Value::Object(round)), Some(all)) = (rounds.pop(), figures.as_object_mut()) {
+                    all.extend(round);
+                }
+            } else {
+                // The ratio of one round moves with the machine between its two halves; over
+                // alternating rounds the median tells the two apart.
+                let mut fractions: Vec<f64> = rounds.iter().filter_map(|r| r["chat_fraction_of_relay"].as_f64()).collect();
+                fractions.sort_by(f64::total_cmp);
+                if let (Some(min), Some(max)) = (fractions.first(), fractions.last()) {
+                    let median = stats::median(&fractions);
+                    let at_least_half = fractions.iter().filter(|f| **f >= 0.5).count();
+                    println!(
+                        "over {repeat} rounds chat-api delivers {:.0}% of the bare relay's rate at the median ({:.0}-{:.0}%; at least 50% in {at_least_half} of {repeat})",
+                        median * 100.0,
+                        min * 100.0,
+                        max * 100.0
+                    );
+                    figures["chat_fraction_of_relay"] =
+                        serde_json::json!({"median": median, "min": min, "max": max, "rounds_at_least_half": at_least_half});
+                }
+                figures["rounds"] = rounds.into();
             }
             figures
         }

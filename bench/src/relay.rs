@@ -45,6 +45,7 @@ pub async fn serve(bind: &str) -> anyhow::Result<()> {
 
 async fn connection(socket: TcpStream, rooms: Rooms, id: u64) {
     let mut room_id = 0i64;
+    let (tx, mut rx) = mpsc::unbounded_channel::<Utf8Bytes>();
     let accepted = tokio_tungstenite::accept_hdr_async_with_config(
         socket,
         |request: &Request, response: Response| {
@@ -56,15 +57,21 @@ async fn connection(socket: TcpStream, rooms: Rooms, id: u64) {
                 .and_then(|t| t.split(':').next())
                 .and_then(|r| r.parse().ok())
                 .unwrap_or(0);
+            // A member of the room before the client hears the handshake's answer: a send that
+            // follows it at once reaches every connection that has been answered.
+            rooms.lock().unwrap_or_else(|p| p.into_inner()).entry(room_id).or_default().members.push((id, tx));
             Ok(response)
         },
         Some(crate::websocket_config()),
     )
     .await;
-    let Ok(socket) = accepted else { return };
+    let leave = |rooms: &Rooms| {
+        if let Some(room) = rooms.lock().unwrap_or_else(|p| p.into_inner()).get_mut(&room_id) {
+            room.members.retain(|(member, _)| *member != id);
+        }
+    };
+    let Ok(socket) = accepted else { return leave(&rooms) };
     let (mut sink, mut stream) = socket.split();
-    let (tx, mut rx) = mpsc::unbounded_channel::<Utf8Bytes>();
-    rooms.lock().unwrap_or_else(|p| p.into_inner()).entry(room_id).or_default().members.push((id, tx));
     // Every frame already queued goes out in one write, as chat-api's sessions write theirs:
     // a flush per frame would cost the relay a system call per delivery and understate the
     // ceiling.
@@ -93,8 +100,6 @@ async fn connection(socket: TcpStream, rooms: Rooms, id: u64) {
             let _ = tx.send(if *member == id { to_sender.clone() } else { to_others.clone() });
         }
     }
-    if let Some(room) = rooms.lock().unwrap_or_else(|p| p.into_inner()).get_mut(&room_id) {
-        room.members.retain(|(member, _)| *member != id);
-    }
+    leave(&rooms);
     writer.abort();
 }

@@ -56,3 +56,12 @@ mod tests {
         assert_eq!(Latencies::new(vec![]).percentile_ms(50.0), 0.0);
     }
 }
+
+/// The median of `sorted` (the mean of the middle two for an even count); 0 when empty.
+pub fn median(sorted: &[f64]) -> f64 {
+    match sorted.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
+}

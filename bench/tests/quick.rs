@@ -48,6 +48,22 @@ fn fanout_quick_mode_delivers_everything_once_on_the_server_and_the_bare_relay()
 }
 
 #[test]
+fn fanout_rounds_report_every_round_and_the_median_ratio() {
+    let figures =
+        bench(&["fanout", "--rooms", "2", "--members", "2", "--senders", "2", "--window", "4", "--seconds", "0.5", "--repeat", "3"]);
+    let rounds = figures["rounds"].as_array().unwrap();
+    assert_eq!(rounds.len(), 3);
+    let mut fractions: Vec<f64> = rounds.iter().map(|r| r["chat_fraction_of_relay"].as_f64().unwrap()).collect();
+    fractions.sort_by(f64::total_cmp);
+    assert_eq!(figures["chat_fraction_of_relay"]["median"].as_f64().unwrap(), fractions[1]);
+    assert_eq!(figures["chat_fraction_of_relay"]["min"].as_f64().unwrap(), fractions[0]);
+    for round in rounds {
+        assert_eq!(round["chat"]["lost"], 0, "{round}");
+        assert_eq!(round["relay"]["lost"], 0, "{round}");
+    }
+}
+
+#[test]
 fn fanout_quick_mode_across_two_nodes_loses_and_reorders_nothing() {
     let reachable = |address: &str| std::net::TcpStream::connect(address).is_ok();
     if !reachable("127.0.0.1:5432") || !reachable("127.0.0.1:6379") {

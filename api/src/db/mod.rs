@@ -4,8 +4,10 @@
 mod cached;
 pub mod models;
 pub mod schema;
+mod sqlite_time;
 
 pub use cached::Cached;
+pub use sqlite_time::SqliteTimestamp;
 
 use std::path::PathBuf;
 use std::time::Duration;

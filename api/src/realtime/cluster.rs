@@ -98,7 +98,7 @@ impl From<&Delivery> for WireMessage {
             seq: frames.seq,
             members: delivery.members.to_vec(),
             message: frames.message.to_string(),
-            channels: frames.channels.to_string(),
+            channels: frames.channels().to_string(),
         }
     }
 }
@@ -106,8 +106,7 @@ impl From<&Delivery> for WireMessage {
 impl WireMessage {
     /// The delivery this node makes of another node's message (no connection here sent it).
     pub fn into_delivery(self) -> Delivery {
-        let message = bytestring::ByteString::from(self.message);
-        let frames = MessageFrames { room_id: self.room_id, seq: self.seq, ack: message.clone(), message, channels: self.channels.into() };
+        let frames = MessageFrames::encoded(self.room_id, self.seq, self.message.into(), self.channels.into());
         Delivery { members: self.members.into(), frames: Arc::new(frames), origin: None }
     }
 }

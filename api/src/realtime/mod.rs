@@ -2,6 +2,7 @@
 //! message writer, the frames they speak, and (with Redis) the link between nodes.
 
 pub mod cluster;
+pub mod inbox;
 pub mod protocol;
 pub mod registry;
 pub mod sequencer;

@@ -3,6 +3,7 @@
 //! message fanned out to a thousand connections is serialised once.
 
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
 
 use bytestring::ByteString;
 use serde::{Deserialize, Serialize};
@@ -96,6 +97,7 @@ struct ChannelsMessage<'a> {
     sender: &'a UserPublic,
     room_id: i64,
     seq: i64,
+    #[serde(serialize_with = "crate::dto::rfc3339")]
     created_at: chrono::DateTime<chrono::Utc>,
 }
 
@@ -115,14 +117,23 @@ pub fn error_frame(error: &ApiError, client_id: Option<String>) -> ByteString {
 }
 
 /// The three encodings of one stored message: for other connections, as the sender's `ack`,
-/// and for Channels-compatible connections.
+/// and for Channels-compatible connections. The last is built only when a connection needs it.
 #[derive(Debug)]
 pub struct MessageFrames {
     pub room_id: i64,
     pub seq: i64,
     pub message: ByteString,
     pub ack: ByteString,
-    pub channels: ByteString,
+    channels: OnceLock<ByteString>,
+    /// What the Channels form is built from, until it is.
+    channels_source: Option<ChannelsSource>,
+}
+
+#[derive(Debug)]
+struct ChannelsSource {
+    body: String,
+    sender: UserPublic,
+    created_at: chrono::DateTime<chrono::Utc>,
 }
 
 impl MessageFrames {
@@ -131,27 +142,65 @@ impl MessageFrames {
         encode(&ServerFrame::Message { message: view })
     }
 
-    pub fn new(view: &MessageView) -> MessageFrames {
-        let channels = ChannelsMessage {
-            message: &view.body,
-            sender: &view.sender,
-            room_id: view.room_id,
-            seq: view.seq,
-            created_at: view.created_at,
-        };
+    pub fn new(view: MessageView) -> MessageFrames {
         // The two frames differ only in their envelope: the view is serialised once for both
-        // (the writer builds these for every stored message). A test holds them to
-        // `ServerFrame`'s own serialisation.
-        let view_json = serde_json::to_string(view).unwrap_or_default();
-        let client_id = serde_json::to_string(&view.client_id).unwrap_or_default();
+        // (the writer builds these for every stored message), into buffers sized up front. A
+        // test holds them to `ServerFrame`'s own serialisation.
+        let size = 320 + view.body.len() + view.client_id.len();
+        let mut message = Vec::with_capacity(size);
+        message.extend_from_slice(br#"{"type":"message","message":"#);
+        let view_start = message.len();
+        json_into(&mut message, &view);
+        message.push(b'}');
+        let view_json = &message[view_start..message.len() - 1];
+        let mut ack = Vec::with_capacity(view_json.len() + view.client_id.len() + 48);
+        ack.extend_from_slice(br#"{"type":"ack","client_id":"#);
+        json_into(&mut ack, &view.client_id);
+        ack.extend_from_slice(br#","message":"#);
+        ack.extend_from_slice(view_json);
+        ack.push(b'}');
         MessageFrames {
             room_id: view.room_id,
             seq: view.seq,
-            message: ByteString::from(format!(r#"{{"type":"message","message":{view_json}}}"#)),
-            ack: ByteString::from(format!(r#"{{"type":"ack","client_id":{client_id},"message":{view_json}}}"#)),
-            channels: ByteString::from(serde_json::to_string(&channels).unwrap_or_default()),
+            message: text(message),
+            ack: text(ack),
+            channels: OnceLock::new(),
+            channels_source: Some(ChannelsSource { body: view.body, sender: view.sender, created_at: view.created_at }),
         }
     }
+
+    /// Frames another node encoded: its `message` form (no connection here sent the message,
+    /// so none is owed an `ack`) and its Channels form.
+    pub fn encoded(room_id: i64, seq: i64, message: ByteString, channels: ByteString) -> MessageFrames {
+        MessageFrames { room_id, seq, ack: message.clone(), message, channels: OnceLock::from(channels), channels_source: None }
+    }
+
+    /// The Channels form, built on first use.
+    pub fn channels(&self) -> &ByteString {
+        self.channels.get_or_init(|| {
+            let Some(source) = &self.channels_source else { return ByteString::new() };
+            let channels = ChannelsMessage {
+                message: &source.body,
+                sender: &source.sender,
+                room_id: self.room_id,
+                seq: self.seq,
+                created_at: source.created_at,
+            };
+            let mut json = Vec::with_capacity(256 + source.body.len());
+            json_into(&mut json, &channels);
+            text(json)
+        })
+    }
+}
+
+/// Appends `value`'s JSON to `buffer` (serialising these plain structs cannot fail).
+fn json_into(buffer: &mut Vec<u8>, value: &impl Serialize) {
+    let _ = serde_json::to_writer(buffer, value);
+}
+
+/// JSON bytes as text (serde_json writes UTF-8 only).
+fn text(json: Vec<u8>) -> ByteString {
+    ByteString::from(String::from_utf8(json).unwrap_or_default())
 }
 
 /// Parses a client frame. Failures name what is wrong and carry the frame's `client_id`, if
@@ -188,11 +237,14 @@ mod tests {
             edited_at: None,
             deleted: false,
         };
-        let frames = MessageFrames::new(&view);
+        let frames = MessageFrames::new(view.clone());
         let json = |text: &str| serde_json::from_str::<Value>(text).unwrap();
         assert_eq!(json(&frames.message), json(&encode(&ServerFrame::Message { message: &view })));
         assert_eq!(json(&frames.ack), json(&encode(&ServerFrame::Ack { client_id: &view.client_id, message: &view })));
         assert_eq!(json(&frames.message)["message"]["body"], "hello \"world\"\n");
+        let channels =
+            serde_json::json!({"message": view.body, "sender": view.sender, "room_id": 2, "seq": 3, "created_at": view.created_at});
+        assert_eq!(json(frames.channels()), channels);
     }
 
     #[test]

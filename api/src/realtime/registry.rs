@@ -16,10 +16,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use bytestring::ByteString;
-use tokio::sync::mpsc::error::TrySendError;
+use rustc_hash::{FxHashMap, FxHashSet};
 use tokio::sync::{mpsc, oneshot};
 
 use super::cluster::{Event, NodeId, Publisher, WireMessage};
+use super::inbox::{Outbox, Refused};
 use super::protocol::{MessageFrames, ServerFrame, encode};
 use super::sequencer::Sequencer;
 use crate::metrics::Metrics;
@@ -63,7 +64,7 @@ pub struct Connection {
     /// The login session (JWT `sid`) the connection authenticated with.
     pub auth_session: String,
     pub mode: Mode,
-    pub outbox: mpsc::Sender<Outbound>,
+    pub outbox: Outbox,
     pub kick: oneshot::Sender<Kick>,
     /// The user's friends at connect time, for presence.
     pub friends: Vec<i64>,
@@ -148,10 +149,10 @@ impl RegistryHandle {
         let online = Arc::new(OnlineUsers::default());
         let registry = Registry {
             online: online.clone(),
-            sessions: HashMap::new(),
-            users: HashMap::new(),
+            sessions: FxHashMap::default(),
+            users: FxHashMap::default(),
             remote: HashMap::new(),
-            remote_online: HashMap::new(),
+            remote_online: FxHashMap::default(),
             publisher: cluster.as_ref().map(|(publisher, _)| publisher.clone()),
             metrics,
         };
@@ -287,7 +288,7 @@ struct Session {
     user_id: i64,
     auth_session: String,
     mode: Mode,
-    outbox: mpsc::Sender<Outbound>,
+    outbox: Outbox,
     kick: Option<oneshot::Sender<Kick>>,
 }
 
@@ -310,7 +311,7 @@ struct RemoteNode {
 /// take a read lock for one look-up each, where a question to the actor cost two thread
 /// wake-ups (a tenth of the server's CPU serving the friends list).
 #[derive(Default)]
-pub struct OnlineUsers(RwLock<HashSet<i64>>);
+pub struct OnlineUsers(RwLock<FxHashSet<i64>>);
 
 impl OnlineUsers {
     /// Which of `users` are online.
@@ -332,13 +333,13 @@ impl OnlineUsers {
 struct Registry {
     /// What [`Registry::is_online`] answers, shared with readers; see [`OnlineUsers`].
     online: Arc<OnlineUsers>,
-    sessions: HashMap<SessionId, Session>,
+    sessions: FxHashMap<SessionId, Session>,
     /// Users with a connection on this node.
-    users: HashMap<i64, UserEntry>,
+    users: FxHashMap<i64, UserEntry>,
     /// Other nodes and their online users.
     remote: HashMap<NodeId, RemoteNode>,
     /// On how many other nodes each user is online.
-    remote_online: HashMap<i64, u32>,
+    remote_online: FxHashMap<i64, u32>,
     publisher: Option<Publisher>,
     metrics: Arc<Metrics>,
 }
@@ -357,7 +358,7 @@ impl Registry {
                 let _ = registered.send(());
             }
             Command::Disconnect(id) => self.remove(id, None),
-            Command::Deliver(deliveries) => deliveries.iter().for_each(|d| self.deliver(d)),
+            Command::Deliver(deliveries) => self.deliver(&deliveries),
             Command::ToUsers { users, frame, except } => {
                 for user in users.into_iter().filter(|u| Some(*u) != except) {
                     self.push_to_user(user, Outbound::Frame(frame.clone()));
@@ -581,33 +582,45 @@ impl Registry {
         }
     }
 
-    fn deliver(&mut self, delivery: &Delivery) {
-        let frames = &delivery.frames;
-        let mut targets = Vec::new();
-        for member in delivery.members.iter() {
-            let Some(entry) = self.users.get(member) else { continue };
-            for id in &entry.sessions {
-                let Some(session) = self.sessions.get(id) else { continue };
-                let (frame, ack) = match session.mode {
-                    Mode::AllRooms if delivery.origin == Some(*id) => (&frames.ack, true),
-                    Mode::AllRooms => (&frames.message, false),
-                    Mode::ChannelsRoom(room) if room == frames.room_id => (&frames.channels, false),
-                    Mode::ChannelsRoom(_) => continue,
-                };
-                targets.push((*id, frame.clone(), ack));
+    /// Hands each connection everything these messages bring it, in order, as one parcel.
+    fn deliver(&mut self, deliveries: &[Delivery]) {
+        let mut parcels: FxHashMap<SessionId, Vec<Outbound>> = FxHashMap::default();
+        let mut delivered = 0;
+        for delivery in deliveries {
+            let frames = &delivery.frames;
+            let mut origin_served = false;
+            let mut add = |id: SessionId, frame: &ByteString, ack: bool| {
+                let outbound = Outbound::Message { room_id: frames.room_id, seq: frames.seq, frame: frame.clone(), ack };
+                parcels.entry(id).or_default().push(outbound);
+                delivered += 1;
+            };
+            for member in delivery.members.iter() {
+                let Some(entry) = self.users.get(member) else { continue };
+                for id in &entry.sessions {
+                    let Some(session) = self.sessions.get(id) else { continue };
+                    match session.mode {
+                        Mode::AllRooms if delivery.origin == Some(*id) => {
+                            origin_served = true;
+                            add(*id, &frames.ack, true);
+                        }
+                        Mode::AllRooms => add(*id, &frames.message, false),
+                        Mode::ChannelsRoom(room) if room == frames.room_id => add(*id, frames.channels(), false),
+                        Mode::ChannelsRoom(_) => {}
+                    }
+                }
+            }
+            // The sender is owed its ack even when it is not among the members handed over (it
+            // left the room meanwhile, or the sequencer passes on only the ack).
+            if let Some(origin) = delivery.origin
+                && !origin_served
+                && self.sessions.get(&origin).is_some_and(|s| s.mode == Mode::AllRooms)
+            {
+                add(origin, &frames.ack, true);
             }
         }
-        // The sender is owed its ack even when it is not among the members handed over (it
-        // left the room meanwhile, or the sequencer passes on only the ack).
-        if let Some(origin) = delivery.origin
-            && !targets.iter().any(|(id, _, _)| *id == origin)
-            && self.sessions.get(&origin).is_some_and(|s| s.mode == Mode::AllRooms)
-        {
-            targets.push((origin, frames.ack.clone(), true));
-        }
-        self.metrics.messages_delivered.fetch_add(targets.len() as u64, std::sync::atomic::Ordering::Relaxed);
-        for (id, frame, ack) in targets {
-            self.push(id, Outbound::Message { room_id: frames.room_id, seq: frames.seq, frame, ack });
+        self.metrics.messages_delivered.fetch_add(delivered, std::sync::atomic::Ordering::Relaxed);
+        for (id, parcel) in parcels {
+            self.push_all(id, parcel);
         }
     }
 
@@ -623,15 +636,19 @@ impl Registry {
 
     /// Puts `outbound` in a session's inbox without waiting; a full inbox kicks the session.
     fn push(&mut self, id: SessionId, outbound: Outbound) {
+        self.push_all(id, vec![outbound]);
+    }
+
+    fn push_all(&mut self, id: SessionId, parcel: Vec<Outbound>) {
         let Some(session) = self.sessions.get(&id) else { return };
-        match session.outbox.try_send(outbound) {
+        match session.outbox.send_all(parcel) {
             Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
+            Err(Refused::Full) => {
                 tracing::warn!(session = id, user_id = session.user_id, "connection too slow: inbox full, disconnecting");
                 self.metrics.slow_consumers_dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 self.remove(id, Some(Kick::SlowConsumer));
             }
-            Err(TrySendError::Closed(_)) => self.remove(id, None),
+            Err(Refused::Closed) => self.remove(id, None),
         }
     }
 }

@@ -358,7 +358,7 @@ async fn read_range(db: &Db, registry: &RegistryHandle, range: FanoutRange) -> A
             let sender = senders.get(&message.sender_id)?.clone();
             let online = online.contains(&sender.id);
             let view = MessageView::new(message, UserPublic::new(sender, online));
-            Some(Delivery { members: members.clone(), frames: Arc::new(MessageFrames::new(&view)), origin: None })
+            Some(Delivery { members: members.clone(), frames: Arc::new(MessageFrames::new(view)), origin: None })
         })
         .collect())
 }

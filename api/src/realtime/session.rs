@@ -7,19 +7,22 @@
 //! anything newer, each room in seq order; after that, a message at or below the highest seq
 //! already sent on this connection is not sent again.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use actix_web::web;
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, Closed, ProtocolError};
 use bytestring::ByteString;
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use rustc_hash::FxHashMap;
+use tokio::sync::{Semaphore, oneshot};
 
+use super::inbox::{Inbox, Outbox, inbox};
 use super::protocol::{ChannelsInbound, ClientFrame, MessageFrames, ServerFrame, encode, error_frame, parse_client_frame};
 use super::registry::{Connection, Kick, Mode, Outbound, RegistryHandle, SessionId, next_session_id};
 use crate::auth::AuthUser;
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiResult};
 use crate::ratelimit::LocalLimit;
 use crate::services::messages::{self, SendRequest, validate_send};
 use crate::services::{contacts, rooms};
@@ -43,19 +46,30 @@ struct Socket(actix_ws::Session);
 
 impl Socket {
     async fn text(&mut self, frame: impl Into<ByteString>) -> Result<(), Closed> {
-        tokio::time::timeout(WRITE_TIMEOUT, self.0.text(frame)).await.unwrap_or(Err(Closed))
+        bounded(self.0.text(frame)).await
     }
 
     async fn ping(&mut self) -> Result<(), Closed> {
-        tokio::time::timeout(WRITE_TIMEOUT, self.0.ping(b"")).await.unwrap_or(Err(Closed))
+        bounded(self.0.ping(b"")).await
     }
 
     async fn pong(&mut self, bytes: &[u8]) -> Result<(), Closed> {
-        tokio::time::timeout(WRITE_TIMEOUT, self.0.pong(bytes)).await.unwrap_or(Err(Closed))
+        bounded(self.0.pong(bytes)).await
     }
 
     async fn close(self, reason: Option<CloseReason>) {
-        let _ = tokio::time::timeout(WRITE_TIMEOUT, self.0.close(reason)).await;
+        let _ = bounded(self.0.close(reason)).await;
+    }
+}
+
+/// Runs a socket write, failing it once it has waited [`WRITE_TIMEOUT`]. Nearly every write
+/// finishes at its first poll (the socket's queue has room); only one that has to wait sets a
+/// timer, which spares the rest a clock read and a timer each.
+async fn bounded(write: impl Future<Output = Result<(), Closed>>) -> Result<(), Closed> {
+    let mut write = std::pin::pin!(write);
+    match std::future::poll_fn(|cx| Poll::Ready(write.as_mut().poll(cx))).await {
+        Poll::Ready(done) => done,
+        Poll::Pending => tokio::time::timeout(WRITE_TIMEOUT, write).await.unwrap_or(Err(Closed)),
     }
 }
 
@@ -76,51 +90,61 @@ struct SessionActor {
     id: SessionId,
     user: AuthUser,
     mode: Mode,
-    outbox: mpsc::Sender<Outbound>,
+    outbox: Outbox,
     /// The highest seq sent per room: a message at or below it is not sent again.
-    delivered: HashMap<i64, i64>,
+    delivered: FxHashMap<i64, i64>,
     /// Live messages held until the client's first frame; `None` once released.
     held: Option<Vec<Outbound>>,
     hold_limit: usize,
     sends_in_flight: Arc<Semaphore>,
     send_rate: LocalLimit,
-    typing_sent: HashMap<i64, Instant>,
+    typing_sent: FxHashMap<i64, Instant>,
     last_seen: Instant,
 }
 
-/// Runs the connection until either side closes it.
-pub async fn run(state: web::Data<AppState>, session: actix_ws::Session, stream: actix_ws::MessageStream, user: AuthUser, mode: Mode) {
-    let mut socket = Socket(session);
+/// A connection the registry knows, before its upgrade is answered: every message stored
+/// from then on reaches its inbox, so a client that sends nothing loses nothing between its
+/// handshake and its first frame.
+pub struct Registered {
+    id: SessionId,
+    outbox: Outbox,
+    inbox: Inbox,
+    kicked: oneshot::Receiver<Kick>,
+    /// Unregisters on drop, however the connection ends (or if it never starts).
+    _registration: Registration,
+}
+
+/// Registers a connection of `user` with the registry (its friends, for presence, come from
+/// the database first).
+pub async fn register(state: &AppState, user: &AuthUser, mode: Mode) -> ApiResult<Registered> {
     let id = next_session_id();
     // The inbox is bounded (WS_INBOX_CAPACITY): the registry never waits on a connection.
-    let (outbox, mut inbox) = mpsc::channel(state.config.ws_inbox_capacity);
-    let (kick_signal, mut kicked) = oneshot::channel();
+    let (outbox, inbox) = inbox(state.config.ws_inbox_capacity);
+    let (kick_signal, kicked) = oneshot::channel();
+    let user_id = user.id;
+    let friends = state.db.run(move |conn| contacts::friend_ids(conn, user_id)).await?;
+    // The guard first: if the upgrade is dropped while registering, the registry still forgets it.
+    let registration = Registration { registry: state.realtime.registry.clone(), id };
+    let connection =
+        Connection { id, user_id, auth_session: user.session_id.clone(), mode, outbox: outbox.clone(), kick: kick_signal, friends };
+    state.realtime.registry.connect(connection).await;
+    Ok(Registered { id, outbox, inbox, kicked, _registration: registration })
+}
+
+/// Runs a registered connection until either side closes it.
+pub async fn run(
+    state: web::Data<AppState>,
+    session: actix_ws::Session,
+    stream: actix_ws::MessageStream,
+    user: AuthUser,
+    mode: Mode,
+    registered: Registered,
+) {
+    let mut socket = Socket(session);
+    let Registered { id, outbox, mut inbox, mut kicked, _registration } = registered;
     let heartbeat_interval = state.config.ws_heartbeat;
     // Silence for three heartbeats means the connection is dead.
     let client_timeout = heartbeat_interval * 3;
-    let user_id = user.id;
-    let friends = match state.db.run(move |conn| contacts::friend_ids(conn, user_id)).await {
-        Ok(friends) => friends,
-        Err(error) => {
-            socket.text(error_frame(&error, None)).await.ok();
-            return socket.close(Some(CloseReason { code: CloseCode::Error, description: Some("try again".into()) })).await;
-        }
-    };
-    // The guard first: if this task is dropped while connecting, the registry still forgets it.
-    let _registration = Registration { registry: state.realtime.registry.clone(), id };
-    state
-        .realtime
-        .registry
-        .connect(Connection {
-            id,
-            user_id,
-            auth_session: user.session_id.clone(),
-            mode,
-            outbox: outbox.clone(),
-            kick: kick_signal,
-            friends,
-        })
-        .await;
     let mut stream = stream.max_frame_size(MAX_FRAME_BYTES).aggregate_continuations().max_continuation_size(MAX_FRAME_BYTES);
     let mut actor = SessionActor {
         state: state.clone(),
@@ -128,13 +152,13 @@ pub async fn run(state: web::Data<AppState>, session: actix_ws::Session, stream:
         user,
         mode,
         outbox,
-        delivered: HashMap::new(),
+        delivered: FxHashMap::default(),
         // Channels clients never sync: nothing to wait for.
         held: (mode == Mode::AllRooms).then(Vec::new),
         hold_limit: state.config.ws_inbox_capacity,
         sends_in_flight: Arc::new(Semaphore::new(MAX_SENDS_IN_FLIGHT)),
         send_rate: LocalLimit::new(crate::ratelimit::MESSAGES_PER_CONNECTION, state.config.rate_limit_scale),
-        typing_sent: HashMap::new(),
+        typing_sent: FxHashMap::default(),
         last_seen: Instant::now(),
     };
     let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat_interval, heartbeat_interval);
@@ -144,8 +168,8 @@ pub async fn run(state: web::Data<AppState>, session: actix_ws::Session, stream:
     let close: Option<CloseReason> = loop {
         tokio::select! {
             kick = &mut kicked => break Some(kick_reason(kick.ok())),
-            Some(outbound) = inbox.recv() => {
-                if actor.forward(&mut socket, outbound).await.is_err() {
+            Some(parcel) = inbox.recv() => {
+                if actor.forward(&mut socket, parcel).await.is_err() {
                     break None;
                 }
             }
@@ -197,16 +221,19 @@ fn kick_reason(kick: Option<Kick>) -> CloseReason {
 }
 
 impl SessionActor {
-    /// Writes what the registry sent, or holds a live message until the first sync.
-    async fn forward(&mut self, socket: &mut Socket, outbound: Outbound) -> Result<(), Closed> {
-        if let (Some(held), Outbound::Message { ack: false, .. }) = (&mut self.held, &outbound) {
-            held.push(outbound);
-            if held.len() >= self.hold_limit {
-                return self.release(socket).await;
+    /// Writes what the registry sent, holding live messages until the first sync.
+    async fn forward(&mut self, socket: &mut Socket, parcel: Vec<Outbound>) -> Result<(), Closed> {
+        for outbound in parcel {
+            if let (Some(held), Outbound::Message { ack: false, .. }) = (&mut self.held, &outbound) {
+                held.push(outbound);
+                if held.len() >= self.hold_limit {
+                    self.release(socket).await?;
+                }
+                continue;
             }
-            return Ok(());
+            self.write(socket, outbound).await?;
         }
-        self.write(socket, outbound).await
+        Ok(())
     }
 
     async fn write(&mut self, socket: &mut Socket, outbound: Outbound) -> Result<(), Closed> {

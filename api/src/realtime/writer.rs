@@ -10,7 +10,8 @@ use std::sync::Arc;
 
 use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 
-use super::protocol::{MessageFrames, error_frame};
+use super::inbox::Outbox;
+use super::protocol::{MessageFrames, ServerFrame, encode, error_frame};
 use super::registry::{Delivery, Outbound, RegistryHandle, SessionId};
 use crate::db::Db;
 use crate::dto::{MessageView, UserPublic};
@@ -28,7 +29,7 @@ pub enum Reply {
     /// A WebSocket connection: `ack` through the registry (in order with other messages), or
     /// `error` straight to its inbox. The permit counts against the connection's sends in
     /// flight until the send is answered.
-    Socket { session: SessionId, outbox: mpsc::Sender<Outbound>, _permit: OwnedSemaphorePermit },
+    Socket { session: SessionId, outbox: Outbox, _permit: OwnedSemaphorePermit },
 }
 
 struct Job {
@@ -76,13 +77,7 @@ impl WriterHandle {
     }
 
     /// Queues a message from a WebSocket connection without waiting.
-    pub fn submit(
-        &self,
-        request: SendRequest,
-        session: SessionId,
-        outbox: mpsc::Sender<Outbound>,
-        permit: OwnedSemaphorePermit,
-    ) -> ApiResult<()> {
+    pub fn submit(&self, request: SendRequest, session: SessionId, outbox: Outbox, permit: OwnedSemaphorePermit) -> ApiResult<()> {
         self.tx
             .try_send(Item::Send(Job { request, reply: Reply::Socket { session, outbox, _permit: permit } }))
             .map_err(|_| ApiError::Unavailable(anyhow::anyhow!("the server is busy storing messages; retry with the same client_id")))
@@ -180,13 +175,14 @@ fn dispatch(registry: &RegistryHandle, stats: &Metrics, jobs: Vec<Job>, batch: c
             Outcome::Stored(message) => {
                 let members = batch.members.get(&message.room_id).cloned().unwrap_or_else(|| Arc::from(Vec::new()));
                 let Some(view) = view(message) else { continue };
-                let origin = match &job.reply {
-                    Reply::Socket { session, .. } => Some(*session),
-                    Reply::Http(_) => None,
-                };
-                deliveries.push(Delivery { members, frames: Arc::new(MessageFrames::new(&view)), origin });
-                if let Reply::Http(reply) = job.reply {
-                    let _ = reply.send(Ok(view));
+                match job.reply {
+                    Reply::Socket { session, .. } => {
+                        deliveries.push(Delivery { members, frames: Arc::new(MessageFrames::new(view)), origin: Some(session) });
+                    }
+                    Reply::Http(reply) => {
+                        deliveries.push(Delivery { members, frames: Arc::new(MessageFrames::new(view.clone())), origin: None });
+                        let _ = reply.send(Ok(view));
+                    }
                 }
             }
             Outcome::Duplicate(message) => match (job.reply, view(message)) {
@@ -194,7 +190,7 @@ fn dispatch(registry: &RegistryHandle, stats: &Metrics, jobs: Vec<Job>, batch: c
                     let _ = reply.send(Ok(view));
                 }
                 (Reply::Socket { outbox, .. }, Some(view)) => {
-                    let _ = outbox.try_send(Outbound::Frame(MessageFrames::new(&view).ack));
+                    let _ = outbox.send(Outbound::Frame(encode(&ServerFrame::Ack { client_id: &view.client_id, message: &view })));
                 }
                 (_, None) => {}
             },
@@ -210,7 +206,7 @@ fn answer_error(job: Job, error: ApiError) {
             let _ = reply.send(Err(error));
         }
         Reply::Socket { outbox, .. } => {
-            let _ = outbox.try_send(Outbound::Frame(error_frame(&error, Some(job.request.client_id))));
+            let _ = outbox.send(Outbound::Frame(error_frame(&error, Some(job.request.client_id))));
         }
     }
 }

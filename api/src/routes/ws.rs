@@ -37,9 +37,12 @@ async fn authenticate_upgrade(state: &State, req: &HttpRequest, params: SocketPa
     authenticate(state, &token).await
 }
 
-fn upgrade(state: State, req: &HttpRequest, body: web::Payload, user: AuthUser, mode: Mode) -> ApiResult<HttpResponse> {
+/// Answers the upgrade once the connection is registered, so that everything stored after the
+/// handshake reaches it.
+async fn upgrade(state: State, req: &HttpRequest, body: web::Payload, user: AuthUser, mode: Mode) -> ApiResult<HttpResponse> {
     let (response, socket, stream) = actix_ws::handle(req, body).map_err(|e| ApiError::invalid(format!("not a WebSocket upgrade: {e}")))?;
-    actix_web::rt::spawn(session::run(state, socket, stream, user, mode));
+    let registered = session::register(&state, &user, mode).await?;
+    actix_web::rt::spawn(session::run(state, socket, stream, user, mode, registered));
     Ok(response)
 }
 
@@ -53,12 +56,13 @@ fn upgrade(state: State, req: &HttpRequest, body: web::Payload, user: AuthUser, 
         (status = 101, description = "Switching to the WebSocket protocol"),
         (status = 401, description = "Missing, invalid or revoked token", body = ErrorBody),
         (status = 403, description = "Browser origin not allowed", body = ErrorBody),
+        (status = 503, description = "The database is unavailable; retry", body = ErrorBody),
     )
 )]
 #[get("/ws/")]
 pub async fn open_socket(state: State, req: HttpRequest, body: web::Payload, params: web::Query<SocketParams>) -> ApiResult<HttpResponse> {
     let user = authenticate_upgrade(&state, &req, params.into_inner()).await?;
-    upgrade(state, &req, body, user, Mode::AllRooms)
+    upgrade(state, &req, body, user, Mode::AllRooms).await
 }
 
 /// The Channels-compatible single-room connection: send `{"message": "hi"}`, receive
@@ -71,6 +75,7 @@ pub async fn open_socket(state: State, req: HttpRequest, body: web::Payload, par
         (status = 401, description = "Missing, invalid or revoked token", body = ErrorBody),
         (status = 403, description = "Not a member, or browser origin not allowed", body = ErrorBody),
         (status = 404, description = "No such room", body = ErrorBody),
+        (status = 503, description = "The database is unavailable; retry", body = ErrorBody),
     )
 )]
 #[get("/ws/chat/{room_id}/")]
@@ -84,5 +89,5 @@ pub async fn channels_socket(
     let user = authenticate_upgrade(&state, &req, params.into_inner()).await?;
     let (room_id, user_id) = (room_id.into_inner(), user.id);
     state.db.run(move |conn| room_for_member(conn, room_id, user_id)).await?;
-    upgrade(state, &req, body, user, Mode::ChannelsRoom(room_id))
+    upgrade(state, &req, body, user, Mode::ChannelsRoom(room_id)).await
 }

@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use diesel::prelude::*;
+use rustc_hash::FxHashMap;
 
 use crate::db::models::{Message, NewMessage, Room};
 use crate::db::schema::{messages, room_members, rooms};
@@ -109,9 +110,9 @@ pub fn store_batch(conn: &mut DbConn, requests: &[SendRequest]) -> ApiResult<Sto
     write_tx(conn, |conn| {
         lock_rooms(conn, requests)?;
         let now = db::now();
-        let mut infos: HashMap<i64, Option<RoomInfo>> = HashMap::new();
-        let mut refusals: HashMap<(i64, i64), Option<String>> = HashMap::new();
-        let mut first_in_batch: HashMap<(i64, i64, &str), usize> = HashMap::new();
+        let mut infos: FxHashMap<i64, Option<RoomInfo>> = FxHashMap::default();
+        let mut refusals: FxHashMap<(i64, i64), Option<String>> = FxHashMap::default();
+        let mut first_in_batch: FxHashMap<(i64, i64, &str), usize> = FxHashMap::default();
         let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(requests.len());
         let mut repeats: Vec<(usize, usize)> = Vec::new();
         let mut accepted: Vec<usize> = Vec::new();
@@ -150,60 +151,45 @@ pub fn store_batch(conn: &mut DbConn, requests: &[SendRequest]) -> ApiResult<Sto
             outcomes.push(None);
         }
 
-        let mut per_room: Vec<(i64, i64)> = Vec::new();
+        // Each room's seqs are reserved in one step, then handed out in request order.
+        let mut reserved: Vec<(i64, i64)> = Vec::new();
         for index in &accepted {
             let room = requests[*index].room_id;
-            match per_room.iter_mut().find(|(r, _)| *r == room) {
+            match reserved.iter_mut().find(|(r, _)| *r == room) {
                 Some((_, count)) => *count += 1,
-                None => per_room.push((room, 1)),
+                None => reserved.push((room, 1)),
             }
         }
-        let mut next_seq: HashMap<i64, i64> = HashMap::new();
-        for (room, count) in per_room {
+        let mut seqs = RoomSeqs::default();
+        for (room, count) in reserved {
             let bump = diesel::update(rooms::table.find(room))
                 .set((rooms::last_seq.eq(rooms::last_seq + count), rooms::last_activity_at.eq(now)))
                 .returning(rooms::last_seq);
             let last: i64 = on_backend!(conn, c => Cached(bump).get_result(c))?;
-            next_seq.insert(room, last - count + 1);
+            seqs.reserved(room, last - count + 1, last);
         }
-        let mut rows = Vec::with_capacity(accepted.len());
-        for index in &accepted {
-            let request = &requests[*index];
-            let seq = next_seq.get_mut(&request.room_id).map(|s| {
-                *s += 1;
-                *s - 1
-            });
-            let seq = seq.ok_or_else(|| ApiError::internal(anyhow::anyhow!("no seq for room {}", request.room_id)))?;
-            rows.push(NewMessage {
-                room_id: request.room_id,
-                seq,
-                sender_id: request.sender_id,
-                body: &request.body,
-                client_id: &request.client_id,
-                created_at: now,
-            });
-        }
-        let ids = insert_messages(conn, &rows)?;
-        for (index, row) in accepted.into_iter().zip(&rows) {
+        let inserted = insert_messages(conn, requests, &accepted, &mut seqs, now)?;
+        seqs.give_back_unused(conn)?;
+        for (index, inserted) in accepted.into_iter().zip(inserted) {
             let request = &requests[index];
-            let id = *ids
-                .get(&(row.room_id, row.seq))
-                .ok_or_else(|| ApiError::internal(anyhow::anyhow!("no id returned for room {} seq {}", row.room_id, row.seq)))?;
-            outcomes[index] = Some(Outcome::Stored(Message {
-                id,
-                room_id: request.room_id,
-                seq: row.seq,
-                sender_id: request.sender_id,
-                body: request.body.clone(),
-                client_id: request.client_id.clone(),
-                created_at: now,
-                edited_at: None,
-                deleted: false,
-            }));
+            outcomes[index] = Some(match inserted {
+                Inserted::New { id, seq } => Outcome::Stored(Message {
+                    id,
+                    room_id: request.room_id,
+                    seq,
+                    sender_id: request.sender_id,
+                    body: request.body.clone(),
+                    client_id: request.client_id.clone(),
+                    created_at: now,
+                    edited_at: None,
+                    deleted: false,
+                }),
+                Inserted::Existing(message) => Outcome::Duplicate(message),
+            });
         }
         for (index, first) in repeats {
             let original = match &outcomes[first] {
-                Some(Outcome::Stored(message)) => message.clone(),
+                Some(Outcome::Stored(message) | Outcome::Duplicate(message)) => message.clone(),
                 _ => return Err(ApiError::internal(anyhow::anyhow!("repeat of an unstored send"))),
             };
             outcomes[index] = Some(Outcome::Duplicate(original));
@@ -220,47 +206,89 @@ pub fn store_batch(conn: &mut DbConn, requests: &[SendRequest]) -> ApiResult<Sto
     })
 }
 
+/// The seqs a batch reserved per room (`rooms.last_seq` already counts them) and the next to
+/// hand out.
+#[derive(Default, Clone)]
+struct RoomSeqs(Vec<RoomSeq>);
+
+#[derive(Clone)]
+struct RoomSeq {
+    room: i64,
+    next: i64,
+    last_reserved: i64,
+}
+
+impl RoomSeqs {
+    fn reserved(&mut self, room: i64, first: i64, last: i64) {
+        self.0.push(RoomSeq { room, next: first, last_reserved: last });
+    }
+
+    /// The room's next seq, left unused (see `take`).
+    fn peek(&self, room: i64) -> ApiResult<i64> {
+        self.0
+            .iter()
+            .find(|r| r.room == room)
+            .map(|r| r.next)
+            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("no seq reserved for room {room}")))
+    }
+
+    /// Hands out the room's next seq.
+    fn take(&mut self, room: i64) -> ApiResult<i64> {
+        let r = self.0.iter_mut().find(|r| r.room == room);
+        let r = r.ok_or_else(|| ApiError::internal(anyhow::anyhow!("no seq reserved for room {room}")))?;
+        r.next += 1;
+        Ok(r.next - 1)
+    }
+
+    /// Lowers `rooms.last_seq` where sends turned out to be stored already, so seqs stay
+    /// without gaps.
+    fn give_back_unused(&self, conn: &mut DbConn) -> ApiResult<()> {
+        for r in self.0.iter().filter(|r| r.next <= r.last_reserved) {
+            let used = r.next - 1;
+            on_backend!(conn, c => diesel::update(rooms::table.find(r.room)).set(rooms::last_seq.eq(used)).execute(c))?;
+        }
+        Ok(())
+    }
+}
+
+/// What inserting one accepted send did.
+enum Inserted {
+    New {
+        id: i64,
+        seq: i64,
+    },
+    /// Stored before, by an earlier batch (a retry): SQLite's unique index caught it.
+    Existing(Message),
+}
+
 /// The sends of `requests` stored before (retries), by (room, sender, client id), read on the
-/// unique `(room_id, sender_id, client_id)` index. SQLite runs in this process: a point look-up
-/// per send reuses one prepared statement, where a list of client ids would be parsed anew for
-/// every sender of every batch. PostgreSQL is a round trip away: one query per room, its senders
-/// and client ids as two array parameters (`= ANY`), keeping only exact matches.
+/// unique `(room_id, sender_id, client_id)` index. PostgreSQL is a round trip away, and a
+/// unique violation there aborts the whole transaction: one query per room, its senders and
+/// client ids as two array parameters (`= ANY`), keeping only exact matches. SQLite asks
+/// nothing here: its insert meets the index anyway, and a send that fails on it is looked up
+/// then (see [`insert_messages`]), which spares every new send a look-up.
 fn stored_before(conn: &mut DbConn, requests: &[SendRequest]) -> ApiResult<HashMap<(i64, i64, String), Message>> {
     let key = |m: &Message| (m.room_id, m.sender_id, m.client_id.clone());
     let mut found = HashMap::new();
-    match conn {
-        DbConn::Sqlite(c) => {
-            for request in requests {
-                let message: Option<Message> = messages::table
-                    .filter(messages::room_id.eq(request.room_id))
-                    .filter(messages::sender_id.eq(request.sender_id))
-                    .filter(messages::client_id.eq(&request.client_id))
-                    .select(Message::as_select())
-                    .first(c)
-                    .optional()?;
-                found.extend(message.map(|m| (key(&m), m)));
-            }
+    if let DbConn::Pg(c) = conn {
+        let mut by_room: HashMap<i64, (Vec<i64>, Vec<&str>)> = HashMap::new();
+        for request in requests {
+            let (senders, client_ids) = by_room.entry(request.room_id).or_default();
+            senders.push(request.sender_id);
+            client_ids.push(&request.client_id);
         }
-        DbConn::Pg(c) => {
-            let mut by_room: HashMap<i64, (Vec<i64>, Vec<&str>)> = HashMap::new();
-            for request in requests {
-                let (senders, client_ids) = by_room.entry(request.room_id).or_default();
-                senders.push(request.sender_id);
-                client_ids.push(&request.client_id);
-            }
-            let wanted: HashSet<(i64, i64, &str)> = requests.iter().map(|r| (r.room_id, r.sender_id, r.client_id.as_str())).collect();
-            for (room, (senders, client_ids)) in by_room {
-                let rows: Vec<Message> = messages::table
-                    .filter(messages::room_id.eq(room))
-                    .filter(messages::sender_id.eq_any(senders))
-                    .filter(messages::client_id.eq_any(client_ids))
-                    .select(Message::as_select())
-                    .load(c)?;
-                // A sender's client id may match another sender's send: keep exact triples.
-                found.extend(
-                    rows.into_iter().filter(|m| wanted.contains(&(m.room_id, m.sender_id, m.client_id.as_str()))).map(|m| (key(&m), m)),
-                );
-            }
+        let wanted: HashSet<(i64, i64, &str)> = requests.iter().map(|r| (r.room_id, r.sender_id, r.client_id.as_str())).collect();
+        for (room, (senders, client_ids)) in by_room {
+            let rows: Vec<Message> = messages::table
+                .filter(messages::room_id.eq(room))
+                .filter(messages::sender_id.eq_any(senders))
+                .filter(messages::client_id.eq_any(client_ids))
+                .select(Message::as_select())
+                .load(c)?;
+            // A sender's client id may match another sender's send: keep exact triples.
+            found.extend(
+                rows.into_iter().filter(|m| wanted.contains(&(m.room_id, m.sender_id, m.client_id.as_str()))).map(|m| (key(&m), m)),
+            );
         }
     }
     Ok(found)
@@ -294,43 +322,178 @@ diesel::define_sql_function! {
     fn last_insert_rowid() -> diesel::sql_types::BigInt;
 }
 
-/// Inserts `rows` and returns their ids by (room, seq). SQLite runs in this process: a row per
-/// statement, without `RETURNING`, reuses one prepared statement. A multi-row insert would be
-/// parsed anew for every batch (its SQL varies with the row count), and SQLite runs
-/// `RETURNING` as a trigger, for which it first copies every page the statement changes to a
-/// statement journal. PostgreSQL is a round trip away: one multi-row statement per thousand
-/// rows. Diesel's connection enum cannot build multi-row inserts, hence the concrete
+/// Inserts the `accepted` sends of `requests`, each at its room's next seq, and says what
+/// became of each, in order.
+///
+/// SQLite runs in this process: [`ROWS_PER_INSERT`] rows per statement while that many are
+/// left, then a row per statement, each shape prepared once; no `RETURNING` (SQLite runs it as
+/// a trigger, copying every page the statement changes to a statement journal first), the new
+/// rows are numbered at the end ([`number_new_rows`]). A send stored by an earlier batch fails
+/// on the unique `(room_id, sender_id, client_id)` index: its statement is undone and its rows
+/// go one by one ([`insert_one_by_one`]).
+///
+/// PostgreSQL is a round trip away: one multi-row statement per thousand rows (retries were
+/// found before). Diesel's connection enum cannot build multi-row inserts, hence the concrete
 /// connections.
-fn insert_messages(conn: &mut DbConn, rows: &[NewMessage<'_>]) -> ApiResult<HashMap<(i64, i64), i64>> {
-    let mut ids = HashMap::with_capacity(rows.len());
+fn insert_messages(
+    conn: &mut DbConn,
+    requests: &[SendRequest],
+    accepted: &[usize],
+    seqs: &mut RoomSeqs,
+    now: chrono::NaiveDateTime,
+) -> ApiResult<Vec<Inserted>> {
+    let mut inserted = Vec::with_capacity(accepted.len());
     match conn {
         DbConn::Sqlite(c) => {
-            for row in rows {
-                // Owned values: the query's type is then 'static, the key of its cached statement.
-                let values = (
-                    messages::room_id.eq(row.room_id),
-                    messages::seq.eq(row.seq),
-                    messages::sender_id.eq(row.sender_id),
-                    messages::body.eq(row.body.to_owned()),
-                    messages::client_id.eq(row.client_id.to_owned()),
-                    messages::created_at.eq(row.created_at),
-                );
-                Cached(diesel::insert_into(messages::table).values(values)).execute(c)?;
-                let id: i64 = Cached(diesel::select(last_insert_rowid())).get_result(c)?;
-                ids.insert((row.room_id, row.seq), id);
+            // Formatted once for the batch, as diesel would format it for every row.
+            let created_at = db::SqliteTimestamp::new(now);
+            let mut rest = accepted;
+            while rest.len() >= ROWS_PER_INSERT {
+                let (chunk, after) = rest.split_at(ROWS_PER_INSERT);
+                rest = after;
+                let mut planned = seqs.clone();
+                let mut rows = Vec::with_capacity(ROWS_PER_INSERT);
+                let mut chunk_seqs = Vec::with_capacity(ROWS_PER_INSERT);
+                for request in chunk.iter().map(|index| &requests[*index]) {
+                    let seq = planned.take(request.room_id)?;
+                    rows.push(message_row(request, seq, &created_at));
+                    chunk_seqs.push(seq);
+                }
+                let rows: [MessageRow; ROWS_PER_INSERT] =
+                    rows.try_into().map_err(|_| ApiError::internal(anyhow::anyhow!("a chunk of the wrong size")))?;
+                match diesel::insert_into(messages::table).values(rows).execute(c) {
+                    Ok(_) => {
+                        *seqs = planned;
+                        inserted.extend(chunk_seqs.into_iter().map(|seq| Inserted::New { id: 0, seq }));
+                    }
+                    // A retry among them: the statement was undone; these go one by one.
+                    Err(error) if db::is_unique_violation(&error) => {
+                        insert_one_by_one(c, requests, chunk, seqs, &created_at, &mut inserted)?
+                    }
+                    Err(error) => return Err(error.into()),
+                }
             }
+            insert_one_by_one(c, requests, rest, seqs, &created_at, &mut inserted)?;
+            number_new_rows(c, &mut inserted)?;
         }
         DbConn::Pg(c) => {
+            let mut rows = Vec::with_capacity(accepted.len());
+            for request in accepted.iter().map(|index| &requests[*index]) {
+                let seq = seqs.take(request.room_id)?;
+                rows.push(NewMessage {
+                    room_id: request.room_id,
+                    seq,
+                    sender_id: request.sender_id,
+                    body: &request.body,
+                    client_id: &request.client_id,
+                    created_at: now,
+                });
+            }
             let returning = (messages::id, messages::room_id, messages::seq);
+            let mut ids = HashMap::with_capacity(rows.len());
             // 6 bound values a row: well within PostgreSQL's 65,535.
             for chunk in rows.chunks(1000) {
                 let returned: Vec<(i64, i64, i64)> =
                     diesel::insert_into(messages::table).values(chunk).returning(returning).get_results(c)?;
                 ids.extend(returned.into_iter().map(|(id, room, seq)| ((room, seq), id)));
             }
+            for row in &rows {
+                let id = *ids
+                    .get(&(row.room_id, row.seq))
+                    .ok_or_else(|| ApiError::internal(anyhow::anyhow!("no id returned for room {} seq {}", row.room_id, row.seq)))?;
+                inserted.push(Inserted::New { id, seq: row.seq });
+            }
         }
     }
-    Ok(ids)
+    Ok(inserted)
+}
+
+/// Rows per multi-row insert on SQLite: one statement's work (binding, running, finishing, the
+/// AUTOINCREMENT counter read and written) is shared by this many messages; the statement's
+/// SQL depends only on it, so it is prepared once.
+const ROWS_PER_INSERT: usize = 16;
+
+/// One message as inserted on SQLite. Owned values: the query's type is then 'static, the key
+/// of its cached statement.
+type MessageRow = (
+    diesel::dsl::Eq<messages::room_id, i64>,
+    diesel::dsl::Eq<messages::seq, i64>,
+    diesel::dsl::Eq<messages::sender_id, i64>,
+    diesel::dsl::Eq<messages::body, String>,
+    diesel::dsl::Eq<messages::client_id, String>,
+    diesel::dsl::Eq<messages::created_at, db::SqliteTimestamp>,
+);
+
+fn message_row(request: &SendRequest, seq: i64, created_at: &db::SqliteTimestamp) -> MessageRow {
+    (
+        messages::room_id.eq(request.room_id),
+        messages::seq.eq(seq),
+        messages::sender_id.eq(request.sender_id),
+        messages::body.eq(request.body.clone()),
+        messages::client_id.eq(request.client_id.clone()),
+        messages::created_at.eq(created_at.clone()),
+    )
+}
+
+/// Inserts `accepted` a row per statement (SQLite). A send stored by an earlier batch fails on
+/// the unique `(room_id, sender_id, client_id)` index; SQLite then undoes that one statement
+/// only, the send is answered with the stored message, and its seq goes to the next send.
+fn insert_one_by_one(
+    c: &mut diesel::SqliteConnection,
+    requests: &[SendRequest],
+    accepted: &[usize],
+    seqs: &mut RoomSeqs,
+    created_at: &db::SqliteTimestamp,
+    inserted: &mut Vec<Inserted>,
+) -> ApiResult<()> {
+    for request in accepted.iter().map(|index| &requests[*index]) {
+        let seq = seqs.peek(request.room_id)?;
+        match Cached(diesel::insert_into(messages::table).values(message_row(request, seq, created_at))).execute(c) {
+            Ok(_) => {
+                seqs.take(request.room_id)?;
+                // Numbered once the batch is in.
+                inserted.push(Inserted::New { id: 0, seq });
+            }
+            Err(error) if db::is_unique_violation(&error) => {
+                let stored: Option<Message> = messages::table
+                    .filter(messages::room_id.eq(request.room_id))
+                    .filter(messages::sender_id.eq(request.sender_id))
+                    .filter(messages::client_id.eq(&request.client_id))
+                    .select(Message::as_select())
+                    .first(c)
+                    .optional()?;
+                // Not a retry: the seq itself collided, which would be a bug.
+                inserted.push(Inserted::Existing(stored.ok_or(error)?));
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Gives the rows a batch inserted on SQLite their ids. AUTOINCREMENT gives every insert the
+/// id after the largest ever used, so inside the batch's transaction the new rows are numbered
+/// consecutively, in order, up to the last insert's: one `last_insert_rowid()` a batch instead
+/// of one a row. Checked: exactly that many rows lie in the range, or the batch fails.
+fn number_new_rows(c: &mut diesel::SqliteConnection, inserted: &mut [Inserted]) -> ApiResult<()> {
+    let fresh = inserted.iter().filter(|i| matches!(i, Inserted::New { .. })).count() as i64;
+    if fresh == 0 {
+        return Ok(());
+    }
+    let last: i64 = Cached(diesel::select(last_insert_rowid())).get_result(c)?;
+    let first = last - fresh + 1;
+    let in_range: i64 = messages::table.filter(messages::id.ge(first)).count().get_result(c)?;
+    if in_range != fresh {
+        return Err(ApiError::internal(anyhow::anyhow!("{fresh} messages inserted, but {in_range} ids from {first} to {last}")));
+    }
+    let mut next = first;
+    for row in inserted {
+        if let Inserted::New { id, .. } = row {
+            *id = next;
+            next += 1;
+        }
+    }
+    Ok(())
 }
 
 /// The room, if `user` may read it: 404 when it does not exist, 403 when not a member.
@@ -552,4 +715,105 @@ pub async fn sync(state: &State, caller: i64, cursors: Vec<(i64, i64)>) -> ApiRe
         .map(|(room_id, has_more)| SyncedRoom { room_id, messages: by_room.remove(&room_id).unwrap_or_default(), has_more })
         .collect();
     Ok((rooms, refused))
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::connection::SimpleConnection;
+
+    use super::*;
+
+    fn send(sender_id: i64, client_id: &str, body: &str) -> SendRequest {
+        SendRequest { room_id: 1, sender_id, body: body.into(), client_id: client_id.into() }
+    }
+
+    fn stored_seq(outcome: &Outcome) -> i64 {
+        match outcome {
+            Outcome::Stored(message) => message.seq,
+            other => panic!("expected a stored message, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_retry_among_new_sends_of_one_batch_leaves_the_room_without_seq_gaps() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = db::Db::connect(&format!("sqlite://{}", dir.path().join("t.db").display())).unwrap();
+        let mut conn = db.get().unwrap();
+        db::run_migrations(&mut conn).unwrap();
+        conn.batch_execute(
+            "INSERT INTO users (username, username_key, email, password_hash, date_joined) VALUES
+                 ('ann', 'ann', 'ann@example.com', 'x', '2026-01-01 00:00:00'),
+                 ('bob', 'bob', 'bob@example.com', 'x', '2026-01-01 00:00:00');
+             INSERT INTO rooms (kind, last_activity_at, created_at) VALUES ('group', '2026-01-01 00:00:00', '2026-01-01 00:00:00');
+             INSERT INTO room_members (room_id, user_id, role, joined_at) VALUES
+                 (1, 1, 'owner', '2026-01-01 00:00:00'), (1, 2, 'member', '2026-01-01 00:00:00');",
+        )
+        .unwrap();
+        let first = store_batch(&mut conn, &[send(1, "a", "first")]).unwrap();
+        assert_eq!(stored_seq(&first.outcomes[0]), 1);
+
+        // A retry of "a" between new sends (its unique index fails its insert), and a send
+        // repeated within the batch.
+        let batch = store_batch(
+            &mut conn,
+            &[send(2, "b", "second"), send(1, "a", "first, retried"), send(1, "c", "third"), send(1, "c", "third, repeated")],
+        )
+        .unwrap();
+        assert_eq!(stored_seq(&batch.outcomes[0]), 2);
+        match &batch.outcomes[1] {
+            Outcome::Duplicate(message) => assert_eq!((message.seq, message.body.as_str()), (1, "first")),
+            other => panic!("the retry must return the stored message, got {other:?}"),
+        }
+        assert_eq!(stored_seq(&batch.outcomes[2]), 3, "the retry's seq goes to the next new send");
+        assert!(matches!(&batch.outcomes[3], Outcome::Duplicate(m) if m.seq == 3));
+
+        let last_seq: i64 = rooms::table.find(1).select(rooms::last_seq).first(&mut *conn).unwrap();
+        assert_eq!(last_seq, 3, "the seq reserved for the retry was given back");
+        let next = store_batch(&mut conn, &[send(2, "d", "fourth")]).unwrap();
+        assert_eq!(stored_seq(&next.outcomes[0]), 4);
+        let stored: Vec<(i64, i64)> = messages::table.order(messages::seq).select((messages::seq, messages::id)).load(&mut *conn).unwrap();
+        assert_eq!(stored.iter().map(|(seq, _)| *seq).collect::<Vec<_>>(), [1, 2, 3, 4]);
+        // The ids a batch hands out are the ones stored, the retry's among them skipped.
+        let answered = [&first.outcomes[0], &batch.outcomes[0], &batch.outcomes[2], &next.outcomes[0]];
+        let answered_ids: Vec<(i64, i64)> = answered
+            .iter()
+            .map(|o| match o {
+                Outcome::Stored(m) => (m.seq, m.id),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(answered_ids, stored);
+
+        // Enough sends for whole multi-row statements: the first chunk goes in at once, the
+        // second holds a retry (its statement is undone and its sends go one by one), the rest
+        // go one by one anyway.
+        let many: Vec<SendRequest> = (0..2 * ROWS_PER_INSERT + 5)
+            .map(|n| {
+                if n == ROWS_PER_INSERT + 3 {
+                    send(1, "a", "first, retried again")
+                } else {
+                    send(1 + n as i64 % 2, &format!("m{n}"), "many")
+                }
+            })
+            .collect();
+        let big = store_batch(&mut conn, &many).unwrap();
+        let mut expected_seq = 5;
+        for (n, outcome) in big.outcomes.iter().enumerate() {
+            match outcome {
+                Outcome::Duplicate(message) => assert_eq!((n, message.seq), (ROWS_PER_INSERT + 3, 1)),
+                Outcome::Stored(message) => {
+                    assert_eq!(message.seq, expected_seq, "send {n}");
+                    expected_seq += 1;
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        let stored: Vec<(i64, i64)> = messages::table.order(messages::seq).select((messages::seq, messages::id)).load(&mut *conn).unwrap();
+        assert_eq!(stored.len() as i64, expected_seq - 1, "every seq stored once, without gaps");
+        for outcome in &big.outcomes {
+            if let Outcome::Stored(message) = outcome {
+                assert!(stored.contains(&(message.seq, message.id)), "{message:?} has the id it was stored with");
+            }
+        }
+    }
 }

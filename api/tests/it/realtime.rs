@@ -16,6 +16,7 @@ use crate::{on_both_backends, spawn_app};
 
 on_both_backends!(
     a_message_reaches_every_member_and_the_senders_other_devices,
+    everything_stored_after_the_upgrade_reaches_a_connection_that_has_sent_nothing,
     concurrent_senders_produce_one_gapless_order_seen_by_everyone,
     a_resent_client_id_is_acknowledged_with_the_stored_message,
     sync_after_a_reconnect_returns_everything_missed,
@@ -66,6 +67,25 @@ async fn a_message_reaches_every_member_and_the_senders_other_devices(backend: B
     assert_eq!(rest["seq"], 2);
     for socket in [&mut ann_phone, &mut ann_laptop, &mut bob_ws, &mut cat_ws] {
         assert_eq!(socket.next_of("message").await["message"]["body"], "over REST", "REST sends fan out too");
+    }
+}
+
+/// The upgrade is answered once the connection is registered: a message stored right after
+/// the handshake reaches it, though the client has not sent a frame yet (and its first, a sync
+/// naming no room, asks for no catch-up).
+async fn everything_stored_after_the_upgrade_reaches_a_connection_that_has_sent_nothing(backend: Backend) {
+    let app = spawn_app!(backend);
+    let users = app.friends(&["ann", "bob"]).await;
+    let (ann, bob) = (&users[0], &users[1]);
+    let room = app.private_room(ann, bob).await;
+    let mut ann_ws = app.ws_ready(&ann.access).await;
+    for round in 0..20 {
+        let mut bob_ws = app.ws(&bob.access).await;
+        ann_ws.send(send(room, &format!("c-{round}"), "right after the handshake")).await;
+        let ack = ann_ws.next_of("ack").await;
+        bob_ws.send(json!({"type": "sync", "cursors": {}})).await;
+        let message = bob_ws.next_of("message").await;
+        assert_eq!(message["message"]["id"], ack["message"]["id"], "round {round}");
     }
 }
 

@@ -359,8 +359,8 @@ impl TestApp {
         WsClient::new(stream)
     }
 
-    /// Opens `/ws/` and waits until the server has registered it (a ping answered), so
-    /// frames sent afterwards reach it.
+    /// Opens `/ws/` and sends a first frame (a ping, answered), which ends the hold on live
+    /// messages: frames sent afterwards arrive without waiting for the grace period.
     pub async fn ws_ready(&self, token: &str) -> WsClient {
         let mut client = self.ws(token).await;
         client.send(json!({"type": "ping"})).await;
