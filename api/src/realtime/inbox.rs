@@ -1,7 +1,9 @@
 //! A connection's inbox: what the registry and the message writer hand its session to write.
 //! Frames come in parcels (everything one fan-out has for the connection: one channel
 //! operation, where a frame each cost one) and are counted, so a connection that stops reading
-//! is found out: with `capacity` frames waiting, sending more fails and the registry kicks it.
+//! is found out: once `capacity` frames wait, sending more fails and the registry kicks it. A
+//! parcel is never refused for its own size (one writer batch into a busy room may be larger
+//! than `capacity`), only for the frames left unread before it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -39,10 +41,10 @@ impl Outbox {
         self.send_all(vec![frame])
     }
 
-    /// Sends `frames` as one parcel, or none of them.
+    /// Sends `frames` as one parcel, or none of them if `capacity` frames are still waiting.
     pub fn send_all(&self, frames: Vec<Outbound>) -> Result<(), Refused> {
         let count = frames.len();
-        if self.waiting.fetch_add(count, Ordering::AcqRel) + count > self.capacity {
+        if self.waiting.fetch_add(count, Ordering::AcqRel) >= self.capacity {
             self.waiting.fetch_sub(count, Ordering::AcqRel);
             return Err(Refused::Full);
         }
@@ -77,14 +79,15 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_inbox_holds_up_to_its_capacity_in_frames_and_frees_room_as_parcels_are_read() {
+    async fn an_inbox_refuses_parcels_once_capacity_frames_wait_and_frees_room_as_they_are_read() {
         let (outbox, mut inbox) = inbox(3);
         outbox.send_all(vec![frame("a"), frame("b")]).unwrap();
-        assert_eq!(outbox.send_all(vec![frame("c"), frame("d")]), Err(Refused::Full), "4 frames do not fit in 3");
         outbox.send(frame("c")).unwrap();
-        assert_eq!(outbox.send(frame("d")), Err(Refused::Full));
+        assert_eq!(outbox.send(frame("d")), Err(Refused::Full), "3 frames wait");
+        assert_eq!(outbox.send_all(vec![frame("d"), frame("e")]), Err(Refused::Full));
         assert_eq!(inbox.recv().await.unwrap().len(), 2);
         outbox.send_all(vec![frame("d"), frame("e")]).unwrap();
+        assert_eq!(outbox.send(frame("f")), Err(Refused::Full), "the parcel took the waiting frames to 4");
         let texts: Vec<String> = [inbox.recv().await.unwrap(), inbox.recv().await.unwrap()]
             .concat()
             .into_iter()
@@ -94,6 +97,9 @@ mod tests {
             })
             .collect();
         assert_eq!(texts, ["c", "d", "e"], "parcels arrive whole and in order");
+        let larger_than_capacity: Vec<Outbound> = ["f", "g", "h", "i", "j"].into_iter().map(frame).collect();
+        outbox.send_all(larger_than_capacity).unwrap();
+        assert_eq!(inbox.recv().await.unwrap().len(), 5, "an empty inbox takes a parcel of any size");
         drop(inbox);
         assert_eq!(outbox.send(frame("f")), Err(Refused::Closed));
     }

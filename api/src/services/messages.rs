@@ -214,13 +214,14 @@ struct RoomSeqs(Vec<RoomSeq>);
 #[derive(Clone)]
 struct RoomSeq {
     room: i64,
+    first: i64,
     next: i64,
     last_reserved: i64,
 }
 
 impl RoomSeqs {
     fn reserved(&mut self, room: i64, first: i64, last: i64) {
-        self.0.push(RoomSeq { room, next: first, last_reserved: last });
+        self.0.push(RoomSeq { room, first, next: first, last_reserved: last });
     }
 
     /// The room's next seq, left unused (see `take`).
@@ -241,11 +242,23 @@ impl RoomSeqs {
     }
 
     /// Lowers `rooms.last_seq` where sends turned out to be stored already, so seqs stay
-    /// without gaps.
+    /// without gaps. A room that got only retries also gets its activity time back (its last
+    /// message's, or its creation's): nothing new happened in it.
     fn give_back_unused(&self, conn: &mut DbConn) -> ApiResult<()> {
         for r in self.0.iter().filter(|r| r.next <= r.last_reserved) {
             let used = r.next - 1;
-            on_backend!(conn, c => diesel::update(rooms::table.find(r.room)).set(rooms::last_seq.eq(used)).execute(c))?;
+            if r.next > r.first {
+                on_backend!(conn, c => diesel::update(rooms::table.find(r.room)).set(rooms::last_seq.eq(used)).execute(c))?;
+                continue;
+            }
+            let last_activity: chrono::NaiveDateTime = if used > 0 {
+                let last = messages::table.filter(messages::room_id.eq(r.room)).filter(messages::seq.eq(used));
+                on_backend!(conn, c => last.select(messages::created_at).first(c))?
+            } else {
+                on_backend!(conn, c => rooms::table.find(r.room).select(rooms::created_at).first(c))?
+            };
+            let restore = (rooms::last_seq.eq(used), rooms::last_activity_at.eq(last_activity));
+            on_backend!(conn, c => diesel::update(rooms::table.find(r.room)).set(restore).execute(c))?;
         }
         Ok(())
     }

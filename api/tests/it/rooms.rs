@@ -290,6 +290,9 @@ async fn the_room_list_is_newest_activity_first_and_events_are_logged(backend: B
     assert_eq!(order(ann).await, [third, second, first]);
     app.say(bob, first, "bump", "b").await;
     assert_eq!(order(ann).await, [first, third, second], "a new message moves its room to the top");
+    app.say(ann, third, "bump", "t").await;
+    assert_eq!(app.say(bob, first, "bump (retried)", "b").await["body"], "bump");
+    assert_eq!(order(ann).await, [third, first, second], "a retried send is not new activity");
     app.post("/api/contact/chat-room/group/invite/", json!({"group_id": second, "user_id": cat.id}), Some(&ann.access)).await;
     app.post(&format!("/api/contact/chat-room/group/{second}/leave/"), json!({}), Some(&bob.access)).await;
 
