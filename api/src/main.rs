@@ -9,6 +9,11 @@ use chat_api::db::Db;
 use chat_api::domain::{EmailAddress, Password, Username};
 use chat_api::{openapi, services, startup, telemetry};
 
+/// mimalloc rather than glibc's malloc: frames are allocated on the message writer's thread and
+/// freed on the HTTP workers', and glibc makes every such free take the writer's arena lock.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const USAGE: &str = "\
 usage: chat-api [COMMAND]
 
