@@ -43,6 +43,8 @@ pub async fn serve(bind: &str) -> anyhow::Result<()> {
     }
 }
 
+// The handshake callback's error type is tungstenite's own (an HTTP response), large or not.
+#[allow(clippy::result_large_err)]
 async fn connection(socket: TcpStream, rooms: Rooms, id: u64) {
     let mut room_id = 0i64;
     let (tx, mut rx) = mpsc::unbounded_channel::<Utf8Bytes>();

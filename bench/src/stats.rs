@@ -43,6 +43,15 @@ impl Latencies {
     }
 }
 
+/// The median of `sorted` (the mean of the middle two for an even count); 0 when empty.
+pub fn median(sorted: &[f64]) -> f64 {
+    match sorted.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -54,14 +63,5 @@ mod tests {
         assert_eq!(l.percentile_ms(99.0), 99.0);
         assert_eq!(l.percentile_ms(100.0), 100.0);
         assert_eq!(Latencies::new(vec![]).percentile_ms(50.0), 0.0);
-    }
-}
-
-/// The median of `sorted` (the mean of the middle two for an even count); 0 when empty.
-pub fn median(sorted: &[f64]) -> f64 {
-    match sorted.len() {
-        0 => 0.0,
-        n if n % 2 == 1 => sorted[n / 2],
-        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
     }
 }

@@ -115,12 +115,15 @@ pub async fn set_active(state: &State, admin: i64, user_id: i64, active: bool) -
     Ok(user.into())
 }
 
+/// An audit log row: id, action, actor, subject, address, detail, time.
+type AuditRow = (i64, String, Option<i64>, Option<i64>, Option<String>, String, NaiveDateTime);
+
 /// The audit log, newest first.
 pub async fn audit_log(state: &State, limit: i64, offset: i64) -> ApiResult<Vec<AuditEntry>> {
     state
         .db
         .run(move |conn| {
-            let rows: Vec<(i64, String, Option<i64>, Option<i64>, Option<String>, String, NaiveDateTime)> = audit_log::table
+            let rows: Vec<AuditRow> = audit_log::table
                 .order(audit_log::id.desc())
                 .limit(limit)
                 .offset(offset)

@@ -1,6 +1,7 @@
 //! Messages: storing a batch of sends in one transaction (membership, blocks, idempotency and
 //! per-room `seq`), history pages, sync after a reconnect, and read receipts.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -120,20 +121,19 @@ pub fn store_batch(conn: &mut DbConn, requests: &[SendRequest]) -> ApiResult<Sto
         let stored_before = stored_before(conn, requests)?;
 
         for (index, request) in requests.iter().enumerate() {
-            if !infos.contains_key(&request.room_id) {
-                let info = room_info(conn, request.room_id)?;
-                infos.insert(request.room_id, info);
-            }
-            let Some(Some(info)) = infos.get(&request.room_id) else {
+            let info = match infos.entry(request.room_id) {
+                Entry::Occupied(known) => known.into_mut(),
+                Entry::Vacant(slot) => slot.insert(room_info(conn, request.room_id)?),
+            };
+            let Some(info) = info else {
                 outcomes.push(Some(Outcome::Rejected(ApiError::NotFound("room not found".into()))));
                 continue;
             };
-            let key = (request.room_id, request.sender_id);
-            if !refusals.contains_key(&key) {
-                let refusal = refusal(conn, info, request.sender_id)?.map(|e| e.to_string());
-                refusals.insert(key, refusal);
-            }
-            if let Some(Some(reason)) = refusals.get(&key) {
+            let refused = match refusals.entry((request.room_id, request.sender_id)) {
+                Entry::Occupied(known) => known.into_mut(),
+                Entry::Vacant(slot) => slot.insert(refusal(conn, info, request.sender_id)?.map(|e| e.to_string())),
+            };
+            if let Some(reason) = refused {
                 outcomes.push(Some(Outcome::Rejected(ApiError::Forbidden(reason.clone()))));
                 continue;
             }

@@ -390,7 +390,7 @@ async fn password_reset_works_end_to_end_from_the_mailed_link(backend: Backend) 
     assert_eq!(known.status, StatusCode::OK);
 
     let mail = app.smtp.next_mail().await;
-    assert_eq!(mail.recipients, [user.email.clone()], "only the existing account gets a mail");
+    assert_eq!(mail.recipients, std::slice::from_ref(&user.email), "only the existing account gets a mail");
     assert_eq!(mail.header("Subject").as_deref(), Some("Reset your password"));
     let link = mail.link("http://chat.test/reset-password/").expect("reset link");
     let path = api_path(&link);

@@ -129,12 +129,12 @@ async fn concurrent_senders_produce_one_gapless_order_seen_by_everyone(backend: 
     assert_eq!(app.all_seqs(&users[0], group).await, (1..=total as i64).collect::<Vec<_>>(), "history has no gaps");
     // Per sender, the order of its own sends is kept.
     let history = app.get(&format!("/api/contact/chat-room/message/{group}/?limit=200"), Some(&users[0].access)).await;
-    for index in 0..users.len() {
+    for (index, user) in users.iter().enumerate() {
         let own: Vec<String> = history.body["messages"]
             .as_array()
             .unwrap()
             .iter()
-            .filter(|m| m["sender"]["id"] == users[index].id)
+            .filter(|m| m["sender"]["id"] == user.id)
             .map(|m| m["body"].as_str().unwrap().to_owned())
             .collect();
         assert_eq!(own, (0..EACH).map(|n| format!("{index}:{n}")).collect::<Vec<_>>());
@@ -259,7 +259,7 @@ async fn presence_follows_the_first_and_last_connection(backend: Backend) {
     let cat = app.register("cat").await;
     let _cat_ws = app.ws_ready(&cat.access).await;
     assert!(ann_ws.collect_of("presence", Duration::from_millis(300)).await.is_empty(), "presence goes to friends only");
-    app.befriend(&ann, &cat).await;
+    app.befriend(ann, &cat).await;
     assert_eq!(ann_ws.next_of("presence").await["user_id"], cat.id, "a new friend who is online shows up at once");
     app.delete(&format!("/api/contact/friends/{}/", cat.id), Some(&ann.access)).await;
     assert_eq!(
