@@ -634,11 +634,12 @@ impl Registry {
         }
     }
 
-    /// Puts `outbound` in a session's inbox without waiting; a full inbox kicks the session.
+    /// Puts `outbound` in a session's inbox without waiting (see [`Registry::push_all`]).
     fn push(&mut self, id: SessionId, outbound: Outbound) {
         self.push_all(id, vec![outbound]);
     }
 
+    /// Puts `parcel` in a session's inbox without waiting; a full inbox kicks the session.
     fn push_all(&mut self, id: SessionId, parcel: Vec<Outbound>) {
         let Some(session) = self.sessions.get(&id) else { return };
         match session.outbox.send_all(parcel) {

@@ -107,6 +107,7 @@ struct SessionActor {
 /// handshake and its first frame.
 pub struct Registered {
     id: SessionId,
+    mode: Mode,
     outbox: Outbox,
     inbox: Inbox,
     kicked: oneshot::Receiver<Kick>,
@@ -128,7 +129,7 @@ pub async fn register(state: &AppState, user: &AuthUser, mode: Mode) -> ApiResul
     let connection =
         Connection { id, user_id, auth_session: user.session_id.clone(), mode, outbox: outbox.clone(), kick: kick_signal, friends };
     state.realtime.registry.connect(connection).await;
-    Ok(Registered { id, outbox, inbox, kicked, _registration: registration })
+    Ok(Registered { id, mode, outbox, inbox, kicked, _registration: registration })
 }
 
 /// Runs a registered connection until either side closes it.
@@ -137,11 +138,10 @@ pub async fn run(
     session: actix_ws::Session,
     stream: actix_ws::MessageStream,
     user: AuthUser,
-    mode: Mode,
     registered: Registered,
 ) {
     let mut socket = Socket(session);
-    let Registered { id, outbox, mut inbox, mut kicked, _registration } = registered;
+    let Registered { id, mode, outbox, mut inbox, mut kicked, _registration } = registered;
     let heartbeat_interval = state.config.ws_heartbeat;
     // Silence for three heartbeats means the connection is dead.
     let client_timeout = heartbeat_interval * 3;

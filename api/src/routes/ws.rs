@@ -42,7 +42,7 @@ async fn authenticate_upgrade(state: &State, req: &HttpRequest, params: SocketPa
 async fn upgrade(state: State, req: &HttpRequest, body: web::Payload, user: AuthUser, mode: Mode) -> ApiResult<HttpResponse> {
     let (response, socket, stream) = actix_ws::handle(req, body).map_err(|e| ApiError::invalid(format!("not a WebSocket upgrade: {e}")))?;
     let registered = session::register(&state, &user, mode).await?;
-    actix_web::rt::spawn(session::run(state, socket, stream, user, mode, registered));
+    actix_web::rt::spawn(session::run(state, socket, stream, user, registered));
     Ok(response)
 }
 
