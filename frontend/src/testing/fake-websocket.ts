@@ -1,3 +1,5 @@
+import type { ClientFrame } from '@/lib/realtime/frames';
+
 /** A WebSocket stand-in for unit tests: the test opens, feeds and closes it by hand. */
 export class FakeWebSocket extends EventTarget {
   static instances: FakeWebSocket[] = [];
@@ -52,7 +54,8 @@ export class FakeWebSocket extends EventTarget {
     this.dispatchEvent(Object.assign(new Event('close'), { code, reason, wasClean: code !== 1006 }));
   }
 
-  frames(): Array<Record<string, unknown>> {
-    return this.sent.map((s) => JSON.parse(s) as Record<string, unknown>);
+  /** What the client sent, parsed. */
+  frames(): ClientFrame[] {
+    return this.sent.map((s) => JSON.parse(s) as ClientFrame);
   }
 }

@@ -927,6 +927,7 @@ export interface components {
             code: components["schemas"]["ErrorCode"];
             fields?: components["schemas"]["BTreeMap"] | null;
             message: string;
+            reason?: components["schemas"]["Reason"] | null;
         };
         /** @description A search result: the public user and its relation to the caller. */
         FoundUser: {
@@ -1030,6 +1031,12 @@ export interface components {
              */
             seq: number;
         };
+        /**
+         * @description Why an authenticated caller may not do something: the `reason` beside `code: forbidden`,
+         *     so a client can tell "blocked" from "not a member" without reading prose.
+         * @enum {string}
+         */
+        Reason: "not_member" | "blocked" | "not_friends" | "not_admin" | "not_receiver" | "not_sender" | "not_owner" | "account_inactive" | "origin_not_allowed";
         RefreshRequest: {
             refresh: string;
         };

@@ -18,5 +18,3 @@ export type AuthResponse = Schemas['AuthResponse'];
 export type TokenPair = Schemas['TokenPair'];
 export type ErrorCode = Schemas['ErrorCode'];
 export type ErrorBody = Schemas['ErrorBody'];
-export type ServerFrame = Schemas['ServerFrame'];
-export type ClientFrame = Schemas['ClientFrame'];
