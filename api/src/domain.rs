@@ -1,7 +1,13 @@
 //! Parsed domain values: a value of these types has passed the contract's rules, so code past
 //! the edge never validates again.
 
+use std::collections::BTreeMap;
 use std::fmt;
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::error::{ApiError, ApiResult};
 
 /// A username: 3 to 30 ASCII letters, digits, `_`, `.` or `-`. Compared case-insensitively
 /// through [`Username::key`]. ASCII only, so look-alike letters from other scripts cannot
@@ -122,6 +128,187 @@ pub const NAME_MAX_CHARS: usize = 150;
 /// Longest profile bio.
 pub const BIO_MAX_CHARS: usize = 500;
 
+/// Longest message body, in characters.
+pub const BODY_MAX_CHARS: usize = 4000;
+/// Longest client id, in characters.
+pub const CLIENT_ID_MAX_CHARS: usize = 64;
+/// Longest group name, in characters.
+pub const GROUP_NAME_MAX_CHARS: usize = 100;
+/// Rooms one `sync` may name.
+pub const SYNC_MAX_ROOMS: usize = 1000;
+
+/// A message body: 1 to [`BODY_MAX_CHARS`] characters, not blank, no control characters but
+/// newlines, tabs and carriage returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageBody(String);
+
+impl MessageBody {
+    pub fn parse(raw: String) -> ApiResult<MessageBody> {
+        if raw.trim().is_empty() {
+            return Err(ApiError::invalid_field("body", "a message may not be blank"));
+        }
+        if raw.chars().count() > BODY_MAX_CHARS {
+            return Err(ApiError::PayloadTooLarge(format!("a message is at most {BODY_MAX_CHARS} characters long")));
+        }
+        if raw.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\t' | '\r')) {
+            return Err(ApiError::invalid_field("body", "a message may not contain control characters"));
+        }
+        Ok(MessageBody(raw))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A sender's idempotency key: 1 to [`CLIENT_ID_MAX_CHARS`] printable characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ClientId(String);
+
+impl ClientId {
+    pub fn parse(raw: String) -> ApiResult<ClientId> {
+        let length = raw.chars().count();
+        if length == 0 || length > CLIENT_ID_MAX_CHARS || raw.chars().any(char::is_control) {
+            return Err(ApiError::invalid_field("client_id", format!("must be 1 to {CLIENT_ID_MAX_CHARS} printable characters")));
+        }
+        Ok(ClientId(raw))
+    }
+
+    /// A fresh id for a send whose client gave none (`prefix` tells where it came from).
+    pub fn generate(prefix: &str, random: &str) -> ClientId {
+        ClientId(format!("{prefix}-{random}"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+/// A group's name: trimmed, 1 to [`GROUP_NAME_MAX_CHARS`] characters, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupName(String);
+
+impl GroupName {
+    pub fn parse(raw: &str) -> Result<GroupName, String> {
+        let name = parse_text(raw, GROUP_NAME_MAX_CHARS, false)?;
+        if name.is_empty() {
+            return Err("this field may not be blank".into());
+        }
+        Ok(GroupName(name))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A message someone wants stored: its parts parsed, its room and sender known.
+#[derive(Debug, Clone)]
+pub struct SendRequest {
+    pub room_id: i64,
+    pub sender_id: i64,
+    pub body: MessageBody,
+    pub client_id: ClientId,
+}
+
+/// What a client of `sync` already has: the highest seq per room (negative counts as 0).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncCursors(BTreeMap<i64, i64>);
+
+impl SyncCursors {
+    /// Parses the frame's `{"<room id>": seq}` map: at most [`SYNC_MAX_ROOMS`] rooms, keyed by id.
+    pub fn parse(raw: &BTreeMap<String, i64>) -> ApiResult<SyncCursors> {
+        if raw.len() > SYNC_MAX_ROOMS {
+            return Err(ApiError::invalid(format!("sync names at most {SYNC_MAX_ROOMS} rooms")));
+        }
+        let mut cursors = BTreeMap::new();
+        for (room, seq) in raw {
+            let room_id = room.parse::<i64>().map_err(|_| ApiError::invalid(format!("sync cursors are keyed by room id, not {room:?}")))?;
+            cursors.insert(room_id, (*seq).max(0));
+        }
+        Ok(SyncCursors(cursors))
+    }
+
+    /// The cursor of `room_id` (0 when the client named it not).
+    pub fn get(&self, room_id: i64) -> i64 {
+        self.0.get(&room_id).copied().unwrap_or(0)
+    }
+
+    /// (room, seq) pairs in room order.
+    pub fn iter(&self) -> impl Iterator<Item = (i64, i64)> + '_ {
+        self.0.iter().map(|(room, seq)| (*room, *seq))
+    }
+}
+
+/// Stores an enum as its text name, and refuses to read any other text: a value this build
+/// does not know is a loud error, never a silent default.
+macro_rules! text_enum {
+    ($type:ident { $($variant:ident => $name:literal),+ $(,)? }) => {
+        impl $type {
+            pub fn as_str(self) -> &'static str {
+                match self { $($type::$variant => $name),+ }
+            }
+        }
+
+        impl std::str::FromStr for $type {
+            type Err = String;
+            fn from_str(stored: &str) -> Result<Self, String> {
+                match stored {
+                    $($name => Ok($type::$variant),)+
+                    other => Err(format!("unknown {} {other:?}", stringify!($type))),
+                }
+            }
+        }
+
+        impl<DB: diesel::backend::Backend> diesel::deserialize::FromSql<diesel::sql_types::Text, DB> for $type
+        where
+            String: diesel::deserialize::FromSql<diesel::sql_types::Text, DB>,
+        {
+            fn from_sql(bytes: DB::RawValue<'_>) -> diesel::deserialize::Result<Self> {
+                let stored = <String as diesel::deserialize::FromSql<diesel::sql_types::Text, DB>>::from_sql(bytes)?;
+                Ok(stored.parse()?)
+            }
+        }
+
+        impl<DB: diesel::backend::Backend> diesel::serialize::ToSql<diesel::sql_types::Text, DB> for $type
+        where
+            str: diesel::serialize::ToSql<diesel::sql_types::Text, DB>,
+        {
+            fn to_sql<'b>(&'b self, out: &mut diesel::serialize::Output<'b, '_, DB>) -> diesel::serialize::Result {
+                <str as diesel::serialize::ToSql<diesel::sql_types::Text, DB>>::to_sql(self.as_str(), out)
+            }
+        }
+    };
+}
+
+/// Whether a room is a two-person chat or a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema, diesel::AsExpression, diesel::FromSqlRow)]
+#[diesel(sql_type = diesel::sql_types::Text)]
+#[serde(rename_all = "lowercase")]
+pub enum RoomKind {
+    Private,
+    Group,
+}
+
+text_enum!(RoomKind { Private => "private", Group => "group" });
+
+/// Where a friend request stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema, diesel::AsExpression, diesel::FromSqlRow)]
+#[diesel(sql_type = diesel::sql_types::Text)]
+#[serde(rename_all = "lowercase")]
+pub enum RequestStatus {
+    Pending,
+    Accepted,
+    Rejected,
+    Cancelled,
+}
+
+text_enum!(RequestStatus { Pending => "pending", Accepted => "accepted", Rejected => "rejected", Cancelled => "cancelled" });
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,5 +371,45 @@ mod tests {
         assert!(parse_text("a\u{0}b", NAME_MAX_CHARS, false).is_err());
         assert!(parse_text("line one\nline two", BIO_MAX_CHARS, true).is_ok());
         assert!(parse_text("line one\nline two", NAME_MAX_CHARS, false).is_err());
+    }
+
+    #[test]
+    fn message_bodies_and_client_ids_are_parsed_once_with_the_contracts_limits() {
+        assert!(MessageBody::parse("hi\nthere".into()).is_ok());
+        assert!(matches!(MessageBody::parse("  \n".into()), Err(ApiError::Validation { .. })));
+        assert!(matches!(MessageBody::parse("x".repeat(BODY_MAX_CHARS + 1)), Err(ApiError::PayloadTooLarge(_))));
+        assert!(MessageBody::parse("x".repeat(BODY_MAX_CHARS)).is_ok());
+        assert!(MessageBody::parse("a\u{7}b".into()).is_err());
+        assert!(ClientId::parse("c-1".into()).is_ok());
+        for bad in [String::new(), "x".repeat(CLIENT_ID_MAX_CHARS + 1), "a\nb".into()] {
+            assert!(ClientId::parse(bad).is_err());
+        }
+    }
+
+    #[test]
+    fn group_names_are_trimmed_and_never_blank() {
+        assert_eq!(GroupName::parse("  Team ").unwrap().as_str(), "Team");
+        assert!(GroupName::parse("   ").is_err());
+        assert!(GroupName::parse(&"x".repeat(GROUP_NAME_MAX_CHARS + 1)).is_err());
+    }
+
+    #[test]
+    fn sync_cursors_are_keyed_by_room_id_and_never_negative() {
+        let raw: BTreeMap<String, i64> = [("3".to_owned(), 7), ("1".to_owned(), -5)].into();
+        let cursors = SyncCursors::parse(&raw).unwrap();
+        assert_eq!(cursors.iter().collect::<Vec<_>>(), [(1, 0), (3, 7)]);
+        assert_eq!(cursors.get(9), 0);
+        assert!(SyncCursors::parse(&[("general".to_owned(), 1)].into()).is_err());
+        let too_many: BTreeMap<String, i64> = (0..=SYNC_MAX_ROOMS).map(|n| (n.to_string(), 0)).collect();
+        assert!(SyncCursors::parse(&too_many).is_err());
+    }
+
+    #[test]
+    fn stored_enums_refuse_unknown_values_instead_of_guessing() {
+        assert_eq!("private".parse::<RoomKind>(), Ok(RoomKind::Private));
+        assert_eq!("group".parse::<RoomKind>().map(RoomKind::as_str), Ok("group"));
+        assert!("channel".parse::<RoomKind>().is_err());
+        assert_eq!("cancelled".parse::<RequestStatus>(), Ok(RequestStatus::Cancelled));
+        assert!("PENDING".parse::<RequestStatus>().is_err());
     }
 }

@@ -4,9 +4,8 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::db::models::User;
-use crate::db::schema::users;
-use diesel::prelude::*;
+use crate::db::models::{Message, PublicUserRow, User};
+use crate::domain::{RequestStatus, RoomKind};
 
 /// A stored UTC time as RFC 3339.
 pub fn utc(time: NaiveDateTime) -> DateTime<Utc> {
@@ -59,68 +58,9 @@ pub struct UserPublic {
     pub online: bool,
 }
 
-/// The columns of a user that anyone may see.
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = users)]
-pub struct PublicUserRow {
-    pub id: i64,
-    pub username: String,
-    pub first_name: String,
-    pub last_name: String,
-}
-
-impl PublicUserRow {
-    /// The rows of `ids`, keyed by id. On SQLite (in this process) a point look-up per id reuses
-    /// one prepared statement, where a list of ids would be parsed anew for every call; on
-    /// PostgreSQL one query takes the whole list as an array parameter.
-    pub fn load_many(conn: &mut crate::db::DbConn, ids: &[i64]) -> crate::error::ApiResult<std::collections::HashMap<i64, PublicUserRow>> {
-        let rows: Vec<PublicUserRow> = match conn {
-            crate::db::DbConn::Sqlite(c) => {
-                let mut rows = Vec::with_capacity(ids.len());
-                for id in ids {
-                    rows.extend(users::table.find(id).select(PublicUserRow::as_select()).first(c).optional()?);
-                }
-                rows
-            }
-            crate::db::DbConn::Pg(c) => users::table.filter(users::id.eq_any(ids)).select(PublicUserRow::as_select()).load(c)?,
-        };
-        Ok(rows.into_iter().map(|row| (row.id, row)).collect())
-    }
-}
-
 impl UserPublic {
     pub fn new(row: PublicUserRow, online: bool) -> Self {
         UserPublic { id: row.id, username: row.username, first_name: row.first_name, last_name: row.last_name, online }
-    }
-}
-
-/// Where a friend request stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum RequestStatus {
-    Pending,
-    Accepted,
-    Rejected,
-    Cancelled,
-}
-
-impl RequestStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RequestStatus::Pending => "pending",
-            RequestStatus::Accepted => "accepted",
-            RequestStatus::Rejected => "rejected",
-            RequestStatus::Cancelled => "cancelled",
-        }
-    }
-
-    pub fn parse(stored: &str) -> RequestStatus {
-        match stored {
-            "accepted" => RequestStatus::Accepted,
-            "rejected" => RequestStatus::Rejected,
-            "cancelled" => RequestStatus::Cancelled,
-            _ => RequestStatus::Pending,
-        }
     }
 }
 
@@ -162,27 +102,6 @@ pub struct FoundUser {
     pub relation: Relation,
 }
 
-/// Whether a room is a two-person chat or a group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum RoomKind {
-    Private,
-    Group,
-}
-
-impl RoomKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RoomKind::Private => "private",
-            RoomKind::Group => "group",
-        }
-    }
-
-    pub fn parse(stored: &str) -> RoomKind {
-        if stored == "private" { RoomKind::Private } else { RoomKind::Group }
-    }
-}
-
 /// A stored message (`message` in the contract).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct MessageView {
@@ -201,7 +120,7 @@ pub struct MessageView {
 }
 
 impl MessageView {
-    pub fn new(message: crate::db::models::Message, sender: UserPublic) -> Self {
+    pub fn new(message: Message, sender: UserPublic) -> Self {
         MessageView {
             id: message.id,
             room_id: message.room_id,
@@ -240,6 +159,13 @@ pub struct RoomView {
     /// The member's read receipt.
     pub last_read_seq: i64,
     pub created_at: DateTime<Utc>,
+}
+
+impl RoomView {
+    /// Every user shown in the view (members, the last message's sender), for online flags.
+    pub fn users_mut(&mut self) -> impl Iterator<Item = &mut UserPublic> {
+        self.members.iter_mut().chain(self.last_message.as_mut().map(|m| &mut m.sender))
+    }
 }
 
 /// An empty JSON object, the body of responses that carry no data.

@@ -2,9 +2,6 @@
 
 use std::collections::BTreeMap;
 
-use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderValue};
-use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -22,8 +19,9 @@ pub enum ApiError {
     InvalidCredentials,
     #[error("{0}")]
     InsufficientTokens(String),
-    #[error("{0}")]
-    Forbidden(String),
+    /// Authenticated, but not allowed; `reason` says why, for machines.
+    #[error("{message}")]
+    Forbidden { reason: Reason, message: String },
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -63,6 +61,31 @@ pub enum ErrorCode {
     InternalError,
 }
 
+/// Why an authenticated caller may not do something: the `reason` beside `code: forbidden`,
+/// so a client can tell "blocked" from "not a member" without reading prose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// Not a member of the room.
+    NotMember,
+    /// A block stands between the two users.
+    Blocked,
+    /// The act needs friendship.
+    NotFriends,
+    /// Administrators only.
+    NotAdmin,
+    /// Only the receiver of a friend request answers it.
+    NotReceiver,
+    /// Only the sender of a friend request cancels it.
+    NotSender,
+    /// The token or resource belongs to another user.
+    NotOwner,
+    /// The account was deactivated.
+    AccountInactive,
+    /// A browser origin that `CORS_ORIGINS` does not allow.
+    OriginNotAllowed,
+}
+
 /// The body of every error response: `{"error": {...}}`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
@@ -73,6 +96,9 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
     pub code: ErrorCode,
+    /// For `forbidden`: why, for machines.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Reason>,
     pub message: String,
     /// Present for `validation_error` only: messages per request field.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -102,6 +128,11 @@ impl ApiError {
         Some(ApiError::Validation { message, fields })
     }
 
+    /// A refusal, with its machine-readable reason.
+    pub fn forbidden(reason: Reason, message: impl Into<String>) -> Self {
+        ApiError::Forbidden { reason, message: message.into() }
+    }
+
     pub fn not_authenticated(message: impl Into<String>) -> Self {
         ApiError::NotAuthenticated(message.into())
     }
@@ -116,7 +147,7 @@ impl ApiError {
             ApiError::NotAuthenticated(_) => ErrorCode::NotAuthenticated,
             ApiError::InvalidCredentials => ErrorCode::InvalidCredentials,
             ApiError::InsufficientTokens(_) => ErrorCode::InsufficientTokens,
-            ApiError::Forbidden(_) => ErrorCode::Forbidden,
+            ApiError::Forbidden { .. } => ErrorCode::Forbidden,
             ApiError::NotFound(_) => ErrorCode::NotFound,
             ApiError::Conflict(_) => ErrorCode::Conflict,
             ApiError::PayloadTooLarge(_) => ErrorCode::PayloadTooLarge,
@@ -134,43 +165,28 @@ impl ApiError {
             ApiError::Validation { fields, .. } => Some(fields.clone()),
             _ => None,
         };
-        ErrorBody { error: ErrorDetail { code: self.code(), message: self.to_string(), fields } }
-    }
-}
-
-impl ResponseError for ApiError {
-    fn status_code(&self) -> StatusCode {
-        match self {
-            ApiError::Validation { .. } => StatusCode::BAD_REQUEST,
-            ApiError::NotAuthenticated(_) | ApiError::InvalidCredentials => StatusCode::UNAUTHORIZED,
-            ApiError::InsufficientTokens(_) => StatusCode::PAYMENT_REQUIRED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::AiUnavailable(_) | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+        let reason = match self {
+            ApiError::Forbidden { reason, .. } => Some(*reason),
+            _ => None,
+        };
+        ErrorBody { error: ErrorDetail { code: self.code(), reason, message: self.to_string(), fields } }
     }
 
-    fn error_response(&self) -> HttpResponse {
+    /// The HTTP status this error answers with.
+    pub fn status(&self) -> u16 {
         match self {
-            ApiError::Internal(cause) => tracing::error!(error = format!("{cause:#}"), "internal error"),
-            ApiError::Unavailable(cause) => tracing::warn!(error = format!("{cause:#}"), "service unavailable"),
-            _ => {}
+            ApiError::Validation { .. } => 400,
+            ApiError::NotAuthenticated(_) | ApiError::InvalidCredentials => 401,
+            ApiError::InsufficientTokens(_) => 402,
+            ApiError::Forbidden { .. } => 403,
+            ApiError::NotFound(_) => 404,
+            ApiError::MethodNotAllowed { .. } => 405,
+            ApiError::Conflict(_) => 409,
+            ApiError::PayloadTooLarge(_) => 413,
+            ApiError::RateLimited { .. } => 429,
+            ApiError::Internal(_) => 500,
+            ApiError::AiUnavailable(_) | ApiError::Unavailable(_) => 503,
         }
-        let mut response = HttpResponse::build(self.status_code());
-        if let ApiError::RateLimited { retry_after_secs } = self {
-            response.insert_header((header::RETRY_AFTER, HeaderValue::from(*retry_after_secs)));
-        }
-        if let ApiError::MethodNotAllowed { allow } = self
-            && let Ok(value) = HeaderValue::from_str(allow)
-        {
-            response.insert_header((header::ALLOW, value));
-        }
-        response.json(self.body())
     }
 }
 
@@ -212,8 +228,9 @@ impl From<r2d2::Error> for ApiError {
     }
 }
 
-impl From<actix_web::error::BlockingError> for ApiError {
-    fn from(e: actix_web::error::BlockingError) -> Self {
+impl From<tokio::task::JoinError> for ApiError {
+    /// A blocking task that panicked or was cancelled.
+    fn from(e: tokio::task::JoinError) -> Self {
         ApiError::internal(anyhow::anyhow!("blocking task failed: {e}"))
     }
 }
@@ -257,12 +274,20 @@ mod tests {
         let body = serde_json::to_value(ApiError::NotFound("no such user".into()).body()).unwrap();
         assert_eq!(body["error"]["code"], "not_found");
         assert!(body["error"].get("fields").is_none());
+        assert!(body["error"].get("reason").is_none());
+    }
+
+    #[test]
+    fn a_refusal_carries_its_reason_beside_the_code() {
+        let body = serde_json::to_value(ApiError::forbidden(Reason::Blocked, "you cannot message this user").body()).unwrap();
+        assert_eq!(body["error"]["code"], "forbidden");
+        assert_eq!(body["error"]["reason"], "blocked");
     }
 
     #[test]
     fn internal_error_never_shows_its_cause() {
         let error = ApiError::internal(anyhow::anyhow!("secret table xyz is corrupt"));
-        assert_eq!(error.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(error.status(), 500);
         assert_eq!(error.body().error.message, "internal server error");
     }
 }

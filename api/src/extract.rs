@@ -1,5 +1,6 @@
-//! Request extractors that report failures in the contract's error shape: a JSON body with
-//! per-field messages, and the error handlers for actix's own path and query extractors.
+//! Request extractors that report failures in the contract's error shape: the authenticated
+//! caller (bearer token), a JSON body with per-field messages, the client's address, and the
+//! error handlers for actix's own path and query extractors.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -9,7 +10,8 @@ use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
 use serde::de::DeserializeOwned;
 
-use crate::error::{ApiError, ApiResult};
+use crate::auth::{AuthUser, authenticate};
+use crate::error::{ApiError, ApiResult, Reason};
 use crate::state::AppState;
 
 /// A JSON request body of type `T`. Wrong content type, malformed JSON and wrong or missing
@@ -87,6 +89,54 @@ impl FromRequest for ClientAddress {
             .map(|v| v.trim().to_owned());
         let peer = req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_else(|| "unknown".into());
         std::future::ready(Ok(ClientAddress(forwarded.unwrap_or(peer))))
+    }
+}
+
+/// The token of an `Authorization: Bearer …` header.
+pub fn bearer_token(req: &HttpRequest) -> ApiResult<String> {
+    let value = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::not_authenticated("authentication credentials were not provided"))?
+        .to_str()
+        .map_err(|_| ApiError::not_authenticated("malformed Authorization header"))?;
+    match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => Ok(token.trim().to_owned()),
+        _ => Err(ApiError::not_authenticated("expected 'Authorization: Bearer <access token>'")),
+    }
+}
+
+impl FromRequest for AuthUser {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = ApiResult<AuthUser>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let token = bearer_token(req);
+        Box::pin(async move {
+            let state = state.ok_or_else(|| ApiError::internal(anyhow::anyhow!("application state missing")))?;
+            authenticate(&state.keys, &state.db, &state.trust, &token?).await
+        })
+    }
+}
+
+/// The caller, who must be an administrator (403 otherwise).
+#[derive(Debug, Clone)]
+pub struct AdminUser(pub AuthUser);
+
+impl FromRequest for AdminUser {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = ApiResult<AdminUser>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let user = AuthUser::from_request(req, payload);
+        Box::pin(async move {
+            let user = user.await?;
+            if !user.is_admin {
+                return Err(ApiError::forbidden(Reason::NotAdmin, "administrators only"));
+            }
+            Ok(AdminUser(user))
+        })
     }
 }
 

@@ -1,6 +1,8 @@
 //! The chat API server: a JSON REST + WebSocket API over SQLite or PostgreSQL.
 
 pub mod ai;
+#[cfg(test)]
+mod architecture;
 pub mod auth;
 pub mod config;
 pub mod db;
@@ -11,6 +13,7 @@ pub mod extract;
 pub mod mail;
 pub mod metrics;
 pub mod openapi;
+pub mod ports;
 pub mod ratelimit;
 pub mod realtime;
 pub mod routes;

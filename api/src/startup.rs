@@ -8,8 +8,13 @@ use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
 
+use std::sync::Arc;
+
+use crate::auth::SessionTrust;
 use crate::config::Config;
+use crate::db::Db;
 use crate::error::ApiError;
+use crate::metrics::Metrics;
 use crate::realtime::Realtime;
 use crate::state::AppState;
 use crate::{extract, openapi, routes, spa, telemetry};
@@ -69,14 +74,19 @@ pub fn build(config: Config) -> anyhow::Result<(Server, SocketAddr, Realtime)> {
     let workers = config.workers;
     let listener = std::net::TcpListener::bind(&config.bind).map_err(|e| anyhow::anyhow!("binding {}: {e}", config.bind))?;
     let address = listener.local_addr()?;
-    let state = web::Data::new(AppState::build(config)?);
-    let realtime = state.realtime.clone();
+    let db = Db::connect(&config.database_url)?;
+    let metrics = Arc::new(Metrics::default());
+    let trust = Arc::new(SessionTrust::default());
+    let realtime = Realtime::start(&config, db.clone(), db.sibling(1)?, metrics.clone(), trust.clone())?;
+    let state = web::Data::new(AppState::build(config, db, metrics, trust, Arc::new(realtime.clone()))?);
+    let realtime_data = web::Data::new(realtime.clone());
     let server = HttpServer::new(move || {
         let (app, mut api) = App::new().into_utoipa_app().openapi(openapi::base()).configure(routes::configure).split_for_parts();
         openapi::complete(&mut api);
         let known = web::Data::new(KnownRoutes::from_document(&api));
         let static_dir = state.config.static_dir.clone();
         app.app_data(state.clone())
+            .app_data(realtime_data.clone())
             .app_data(known)
             .app_data(web::PathConfig::default().error_handler(extract::path_error))
             .app_data(web::QueryConfig::default().error_handler(extract::query_error))

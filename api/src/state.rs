@@ -1,14 +1,18 @@
-//! The state every handler shares: configuration, database pool, signing keys and mailer.
+//! The state every service shares: configuration, database pool, signing keys, mailer, limits,
+//! the assistant's provider, and the port to the real-time layer (which it does not know).
+
+use std::sync::Arc;
 
 use crate::ai::Assistant;
+use crate::auth::SessionTrust;
 use crate::auth::jwt::JwtKeys;
 use crate::auth::password;
 use crate::config::Config;
 use crate::db::Db;
 use crate::mail::Mailer;
 use crate::metrics::Metrics;
+use crate::ports::RealtimePort;
 use crate::ratelimit::Limiter;
-use crate::realtime::Realtime;
 
 pub struct AppState {
     pub config: Config,
@@ -16,31 +20,39 @@ pub struct AppState {
     pub keys: JwtKeys,
     pub mailer: Mailer,
     /// Counters for `/metrics`.
-    pub metrics: std::sync::Arc<Metrics>,
+    pub metrics: Arc<Metrics>,
     /// Rate limits (shared by every node with Redis).
     pub limits: Limiter,
     /// The AI assistant's provider and settings.
     pub ai: Assistant,
-    /// The real-time actors of this node.
-    pub realtime: Realtime,
+    /// Whether cached token checks may be trusted (revocations bump it).
+    pub trust: Arc<SessionTrust>,
+    /// The real-time layer, as the services see it.
+    pub live: Arc<dyn RealtimePort>,
     /// A hash of a random password at the configured cost: login checks against it when the
     /// email is unknown, so both cases take the same time.
     pub dummy_password_hash: String,
 }
 
+/// How services and handlers hold the state (actix's `web::Data` derefs to it).
+pub type State = Arc<AppState>;
+
 impl AppState {
-    /// Connects to the database (applying migrations), prepares keys and mail, and starts the
-    /// real-time actors (needs a running Tokio runtime).
-    pub fn build(config: Config) -> anyhow::Result<AppState> {
-        let db = Db::connect(&config.database_url)?;
+    /// Prepares keys, mail, limits and the assistant around an open database and a started
+    /// real-time layer.
+    pub fn build(
+        config: Config,
+        db: Db,
+        metrics: Arc<Metrics>,
+        trust: Arc<SessionTrust>,
+        live: Arc<dyn RealtimePort>,
+    ) -> anyhow::Result<AppState> {
         let keys = JwtKeys::new(&config.jwt_secret, config.access_token_ttl, config.refresh_token_ttl);
         let mailer = Mailer::new(&config)?;
         let dummy_password_hash = password::hash_password(&crate::auth::sessions::random_token(16), config.bcrypt_cost)
             .map_err(|e| anyhow::anyhow!("hashing the dummy password: {e}"))?;
-        let metrics = std::sync::Arc::new(Metrics::default());
-        let realtime = Realtime::start(&config, db.clone(), db.sibling(1)?, metrics.clone())?;
         let ai = Assistant::new(&config)?;
         let limits = Limiter::new(config.rate_limit_scale, config.redis_url.as_deref().map(|url| (url, config.redis_channel.as_str())))?;
-        Ok(AppState { config, db, keys, mailer, metrics, limits, ai, realtime, dummy_password_hash })
+        Ok(AppState { config, db, keys, mailer, metrics, limits, ai, trust, live, dummy_password_hash })
     }
 }

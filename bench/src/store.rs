@@ -7,7 +7,8 @@
 use std::time::Instant;
 
 use anyhow::{Context, ensure};
-use chat_api::services::messages::{Outcome, SendRequest, store_batch};
+use chat_api::domain::{ClientId, MessageBody, SendRequest};
+use chat_api::services::messages::{Outcome, store_batch};
 use serde_json::{Value, json};
 
 use crate::server::{Database, Storage};
@@ -35,18 +36,18 @@ pub fn run(options: Options) -> anyhow::Result<Value> {
     for batch in 0..options.batches {
         // Send n goes to room n % rooms from its next member in turn, as the fanout load does.
         let requests: Vec<SendRequest> = (0..options.batch)
-            .map(|i| {
+            .map(|i| -> anyhow::Result<SendRequest> {
                 let n = batch * options.batch + i;
                 let room = n % options.rooms;
                 let member = (n / options.rooms) % options.members;
-                SendRequest {
+                Ok(SendRequest {
                     room_id: room as i64 + 1,
                     sender_id: (room * options.members + member) as i64 + 1,
-                    body: format!("bench message {n} with a body of a typical length for a chat"),
-                    client_id: format!("store-{n}"),
-                }
+                    body: MessageBody::parse(format!("bench message {n} with a body of a typical length for a chat"))?,
+                    client_id: ClientId::parse(format!("store-{n}"))?,
+                })
             })
-            .collect();
+            .collect::<anyhow::Result<_>>()?;
         let stored = store_batch(&mut conn, &requests).map_err(|e| anyhow::anyhow!("storing batch {batch}: {e}"))?;
         let refused = stored.outcomes.iter().filter(|o| !matches!(o, Outcome::Stored(_))).count();
         ensure!(refused == 0, "{refused} sends of batch {batch} were not stored: {:?}", stored.outcomes.first());

@@ -1,5 +1,5 @@
-//! Authentication: JWTs, password hashing, login sessions, and the `AuthUser` extractor that
-//! turns a bearer token into a user before a handler runs.
+//! Authentication: JWTs, password hashing, login sessions, and the check that turns an access
+//! token into an [`AuthUser`] (with a per-thread cache that any revocation invalidates).
 
 pub mod jwt;
 pub mod password;
@@ -7,18 +7,12 @@ pub mod sessions;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use actix_web::dev::Payload;
-use actix_web::http::header;
-use actix_web::{FromRequest, HttpRequest, web};
-
+use crate::db::Db;
 use crate::error::{ApiError, ApiResult};
-use crate::state::AppState;
-use jwt::TokenKind;
+use jwt::{JwtKeys, TokenKind};
 
 /// The caller, authenticated by a valid access token of a live session.
 #[derive(Debug, Clone)]
@@ -28,9 +22,33 @@ pub struct AuthUser {
     pub is_admin: bool,
 }
 
-/// Counts revocations (logout, password change or reset, refresh reuse, deactivation) in this
-/// process. A cached token check is trusted only while the count is unchanged.
-static REVOCATIONS: AtomicU64 = AtomicU64::new(0);
+/// When a cached token check may be trusted: only while no revocation (logout, password change
+/// or reset, refresh reuse, deactivation) happened since, and while this node can hear of
+/// revocations made on other nodes. One per app, shared by its HTTP workers and the cluster link.
+#[derive(Debug, Default)]
+pub struct SessionTrust {
+    revocations: AtomicU64,
+    /// Set while this node cannot hear of revocations made elsewhere (its Redis subscription is
+    /// down): every request then checks its session in the database.
+    cut_off: AtomicBool,
+}
+
+impl SessionTrust {
+    /// Call after a revocation has committed: every cached token check is stale from now on.
+    pub fn revoked(&self) {
+        self.revocations.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Turns the token-check cache on or off (cluster mode turns it off while cut off).
+    pub fn set_trusted(&self, trusted: bool) {
+        self.cut_off.store(!trusted, Ordering::SeqCst);
+    }
+
+    /// Tells cache entries of different apps in one process apart.
+    fn id(&self) -> usize {
+        self as *const SessionTrust as usize
+    }
+}
 
 /// How long a token check may be reused when nothing was revoked meanwhile.
 const TOKEN_CHECK_TTL: Duration = Duration::from_secs(10);
@@ -43,6 +61,8 @@ struct CheckedToken {
     /// The token's own expiry (Unix seconds), still enforced on every reuse.
     expires_at: i64,
     revocations: u64,
+    /// The [`SessionTrust`] it was checked under.
+    trust: usize,
     at: Instant,
 }
 
@@ -54,109 +74,48 @@ thread_local! {
     static CHECKED: RefCell<HashMap<String, CheckedToken>> = RefCell::new(HashMap::new());
 }
 
-/// False while this node cannot hear of revocations made on other nodes (its Redis
-/// subscription is down): every request then checks its session in the database.
-static TRUST_CACHED_SESSIONS: AtomicBool = AtomicBool::new(true);
-
-/// Call after a revocation has committed: every cached token check is stale from now on.
-pub fn sessions_revoked() {
-    REVOCATIONS.fetch_add(1, Ordering::SeqCst);
-}
-
-/// Turns the token-check cache on or off (cluster mode turns it off while cut off from Redis).
-pub fn trust_cached_sessions(trust: bool) {
-    TRUST_CACHED_SESSIONS.store(trust, Ordering::SeqCst);
-}
-
-fn cached_check(token: &str) -> Option<AuthUser> {
-    if !TRUST_CACHED_SESSIONS.load(Ordering::SeqCst) {
+fn cached_check(trust: &SessionTrust, token: &str) -> Option<AuthUser> {
+    if trust.cut_off.load(Ordering::SeqCst) {
         return None;
     }
-    let revocations = REVOCATIONS.load(Ordering::SeqCst);
+    let revocations = trust.revocations.load(Ordering::SeqCst);
     CHECKED.with(|cache| {
         let cache = cache.borrow();
         let entry = cache.get(token)?;
-        let fresh =
-            entry.revocations == revocations && entry.at.elapsed() < TOKEN_CHECK_TTL && chrono::Utc::now().timestamp() < entry.expires_at;
+        let fresh = entry.trust == trust.id()
+            && entry.revocations == revocations
+            && entry.at.elapsed() < TOKEN_CHECK_TTL
+            && chrono::Utc::now().timestamp() < entry.expires_at;
         fresh.then(|| entry.user.clone())
     })
 }
 
-fn remember_check(token: &str, user: &AuthUser, expires_at: i64, revocations: u64) {
+fn remember_check(trust: &SessionTrust, token: &str, user: &AuthUser, expires_at: i64, revocations: u64) {
     CHECKED.with(|cache| {
         let mut cache = cache.borrow_mut();
         if cache.len() >= TOKEN_CACHE_MAX {
             cache.clear();
         }
-        cache.insert(token.to_owned(), CheckedToken { user: user.clone(), expires_at, revocations, at: Instant::now() });
+        cache.insert(token.to_owned(), CheckedToken { user: user.clone(), expires_at, revocations, trust: trust.id(), at: Instant::now() });
     });
 }
 
 /// Checks an access token: signature, expiry, kind, and that its session and user are live.
-pub async fn authenticate(state: &AppState, token: &str) -> ApiResult<AuthUser> {
-    if let Some(user) = cached_check(token) {
+pub async fn authenticate(keys: &JwtKeys, db: &Db, trust: &SessionTrust, token: &str) -> ApiResult<AuthUser> {
+    if let Some(user) = cached_check(trust, token) {
         return Ok(user);
     }
-    let claims = state.keys.verify(token, TokenKind::Access)?;
+    let claims = keys.verify(token, TokenKind::Access)?;
     let id = claims.user_id()?;
     // Read the count before the database: a revocation committed after this read bumps it and
     // so invalidates what is cached below.
-    let revocations = REVOCATIONS.load(Ordering::SeqCst);
+    let revocations = trust.revocations.load(Ordering::SeqCst);
     let sid = claims.sid.clone();
-    let is_admin = state
-        .db
+    let is_admin = db
         .run(move |conn| sessions::active_user_is_admin(conn, &sid, id))
         .await?
         .ok_or_else(|| ApiError::not_authenticated("session has been revoked"))?;
     let user = AuthUser { id, session_id: claims.sid, is_admin };
-    remember_check(token, &user, claims.exp, revocations);
+    remember_check(trust, token, &user, claims.exp, revocations);
     Ok(user)
-}
-
-/// The token of an `Authorization: Bearer …` header.
-pub fn bearer_token(req: &HttpRequest) -> ApiResult<String> {
-    let value = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .ok_or_else(|| ApiError::not_authenticated("authentication credentials were not provided"))?
-        .to_str()
-        .map_err(|_| ApiError::not_authenticated("malformed Authorization header"))?;
-    match value.split_once(' ') {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => Ok(token.trim().to_owned()),
-        _ => Err(ApiError::not_authenticated("expected 'Authorization: Bearer <access token>'")),
-    }
-}
-
-impl FromRequest for AuthUser {
-    type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = ApiResult<AuthUser>>>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        let token = bearer_token(req);
-        Box::pin(async move {
-            let state = state.ok_or_else(|| ApiError::internal(anyhow::anyhow!("application state missing")))?;
-            authenticate(&state, &token?).await
-        })
-    }
-}
-
-/// The caller, who must be an administrator (403 otherwise).
-#[derive(Debug, Clone)]
-pub struct AdminUser(pub AuthUser);
-
-impl FromRequest for AdminUser {
-    type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = ApiResult<AdminUser>>>>;
-
-    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let user = AuthUser::from_request(req, payload);
-        Box::pin(async move {
-            let user = user.await?;
-            if !user.is_admin {
-                return Err(ApiError::Forbidden("administrators only".into()));
-            }
-            Ok(AdminUser(user))
-        })
-    }
 }

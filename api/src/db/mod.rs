@@ -2,9 +2,13 @@
 //! and the helpers that run diesel off the async executor and open write transactions.
 
 mod cached;
+pub mod contacts;
+pub mod members;
 pub mod models;
+pub mod rooms;
 pub mod schema;
 mod sqlite_time;
+pub mod users;
 
 pub use cached::Cached;
 pub use sqlite_time::SqliteTimestamp;
@@ -212,7 +216,7 @@ impl Db {
         T: Send + 'static,
     {
         let pool = self.pool.clone();
-        actix_web::web::block(move || with_connection(&pool, f)).await?
+        tokio::task::spawn_blocking(move || with_connection(&pool, f)).await?
     }
 
     /// Runs `f` with a pooled connection on this thread, which may block: for threads of their

@@ -4,6 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{friend_requests, messages, one_time_tokens, rooms, sessions, users};
+use crate::domain::{RequestStatus, RoomKind};
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = users)]
@@ -40,6 +41,16 @@ pub struct NewUser<'a> {
     pub date_joined: NaiveDateTime,
 }
 
+/// The columns of a user that anyone may see.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = users)]
+pub struct PublicUserRow {
+    pub id: i64,
+    pub username: String,
+    pub first_name: String,
+    pub last_name: String,
+}
+
 #[derive(Debug, Insertable)]
 #[diesel(table_name = sessions)]
 pub struct NewSession<'a> {
@@ -67,18 +78,18 @@ pub struct FriendRequest {
     pub id: i64,
     pub sender_id: i64,
     pub receiver_id: i64,
-    pub status: String,
+    pub status: RequestStatus,
     pub created_at: NaiveDateTime,
 }
 
 #[derive(Debug, Insertable)]
 #[diesel(table_name = friend_requests)]
-pub struct NewFriendRequest<'a> {
+pub struct NewFriendRequest {
     pub sender_id: i64,
     pub receiver_id: i64,
     pub user_low: i64,
     pub user_high: i64,
-    pub status: &'a str,
+    pub status: RequestStatus,
     pub created_at: NaiveDateTime,
 }
 
@@ -86,7 +97,7 @@ pub struct NewFriendRequest<'a> {
 #[diesel(table_name = rooms)]
 pub struct Room {
     pub id: i64,
-    pub kind: String,
+    pub kind: RoomKind,
     pub name: String,
     pub owner_id: Option<i64>,
     pub last_seq: i64,
@@ -97,7 +108,7 @@ pub struct Room {
 #[derive(Debug, Insertable)]
 #[diesel(table_name = rooms)]
 pub struct NewRoom<'a> {
-    pub kind: &'a str,
+    pub kind: RoomKind,
     pub name: &'a str,
     pub owner_id: Option<i64>,
     pub private_key: Option<&'a str>,

@@ -18,6 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::protocol::MessageFrames;
 use super::registry::{Delivery, NODE_TIMEOUT, RegistryHandle};
 use super::sequencer::Sequencer;
+use crate::auth::SessionTrust;
 use crate::db::Db;
 
 /// A node's random name, new at every start.
@@ -192,11 +193,11 @@ impl Cluster {
     }
 
     /// Starts publishing, subscribing and the liveness beat.
-    pub fn start(self, registry: RegistryHandle, sequencer: Sequencer, db: Db) -> ClusterHandle {
+    pub fn start(self, registry: RegistryHandle, sequencer: Sequencer, db: Db, trust: Arc<SessionTrust>) -> ClusterHandle {
         let Cluster { node, publisher, stats, client, channel, queue } = self;
         tracing::info!(node, channel, "cluster mode: room events go through Redis");
         tokio::spawn(publish_loop(client.clone(), channel.clone(), node.clone(), queue, stats.clone()));
-        tokio::spawn(subscribe_loop(client, channel, node, registry.clone(), sequencer, db, stats.clone()));
+        tokio::spawn(subscribe_loop(client, channel, node, registry.clone(), sequencer, db, stats.clone(), trust));
         let beat = publisher.clone();
         let leaving = Arc::new(AtomicBool::new(false));
         let left = leaving.clone();
@@ -305,12 +306,13 @@ async fn subscribe_loop(
     sequencer: Sequencer,
     db: Db,
     stats: Arc<ClusterStats>,
+    trust: Arc<SessionTrust>,
 ) {
     let mut backoff = Duration::from_millis(100);
     // When this node last knew its subscription to be live: what came after may have been missed.
     // (Its start, at first: messages stored elsewhere before the first subscription.)
     let mut lost_at = Some(Instant::now());
-    crate::auth::trust_cached_sessions(false);
+    trust.set_trusted(false);
     loop {
         let subscribed = async {
             let mut pubsub = tokio::time::timeout(REDIS_TIMEOUT, client.get_async_pubsub()).await.ok()?.ok()?;
@@ -330,8 +332,8 @@ async fn subscribe_loop(
         tracing::info!("subscribed to {channel}");
         stats.connected.store(1, Relaxed);
         // Revocations published while cut off were missed: start the session cache afresh.
-        crate::auth::sessions_revoked();
-        crate::auth::trust_cached_sessions(true);
+        trust.revoked();
+        trust.set_trusted(true);
         registry.joined();
         if let Some(at) = lost_at.take() {
             sequencer.catch_up(at.elapsed());
@@ -368,7 +370,7 @@ async fn subscribe_loop(
         }
         tracing::warn!("lost the Redis subscription; reconnecting");
         stats.connected.store(0, Relaxed);
-        crate::auth::trust_cached_sessions(false);
+        trust.set_trusted(false);
         // What came after the last message heard may have been missed.
         lost_at = Some(last_heard);
     }

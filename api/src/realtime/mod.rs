@@ -9,13 +9,19 @@ pub mod sequencer;
 pub mod session;
 pub mod writer;
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
+use crate::auth::SessionTrust;
 use crate::config::Config;
 use crate::db::Db;
-use crate::dto::UserPublic;
+use crate::domain::SendRequest;
+use crate::dto::{MessageView, UserPublic};
+use crate::error::ApiResult;
 use crate::metrics::Metrics;
+use crate::ports::{DomainEvent, PortFuture, RealtimePort};
 use cluster::Cluster;
+use protocol::{ServerFrame, encode};
 use registry::RegistryHandle;
 use sequencer::Sequencer;
 use writer::WriterHandle;
@@ -33,17 +39,17 @@ impl Realtime {
     /// Starts the registry and the writer, and with `redis_url` the cluster link and the
     /// sequencer (needs a running Tokio runtime). The writer stores through `writer_db`; the
     /// sequencer reads through `db`.
-    pub fn start(config: &Config, db: Db, writer_db: Db, metrics: Arc<Metrics>) -> anyhow::Result<Realtime> {
+    pub fn start(config: &Config, db: Db, writer_db: Db, metrics: Arc<Metrics>, trust: Arc<SessionTrust>) -> anyhow::Result<Realtime> {
         let Some(redis_url) = &config.redis_url else {
-            let registry = RegistryHandle::spawn(metrics.clone(), None);
+            let registry = RegistryHandle::spawn(metrics.clone(), None, trust);
             let writer = WriterHandle::spawn(writer_db, registry.clone(), metrics, config.writer_max_batch)?;
             return Ok(Realtime { registry, writer, cluster: None });
         };
         let link = Cluster::new(redis_url, &config.redis_channel)?;
         let (sequencer, sequencer_inbox) = Sequencer::channel();
-        let registry = RegistryHandle::spawn(metrics.clone(), Some((link.publisher.clone(), sequencer.clone())));
+        let registry = RegistryHandle::spawn(metrics.clone(), Some((link.publisher.clone(), sequencer.clone())), trust.clone());
         sequencer.start(sequencer_inbox, db.clone(), registry.clone());
-        let cluster = link.start(registry.clone(), sequencer, db);
+        let cluster = link.start(registry.clone(), sequencer, db, trust);
         let writer = WriterHandle::spawn(writer_db, registry.clone(), metrics, config.writer_max_batch)?;
         Ok(Realtime { registry, writer, cluster: Some(cluster) })
     }
@@ -55,6 +61,35 @@ impl Realtime {
         if let Some(cluster) = &self.cluster {
             cluster.leave().await;
         }
+    }
+}
+
+impl RealtimePort for Realtime {
+    fn announce(&self, event: DomainEvent) {
+        match event {
+            DomainEvent::FriendshipChanged { a, b, friends } => self.registry.friendship(a, b, friends),
+            DomainEvent::RoomChanged { mut views } => {
+                fill_online(&self.registry, views.iter_mut().flat_map(|(_, view)| view.users_mut()));
+                let frames = views.iter().map(|(user, view)| (*user, encode(&ServerFrame::Room { room: view }))).collect();
+                self.registry.to_each(frames);
+            }
+            DomainEvent::MemberLeft { room_id, user_id } => {
+                self.registry.to_users(vec![user_id], encode(&ServerFrame::RoomLeft { room_id }), None);
+            }
+            DomainEvent::ReadMoved { room_id, user_id, seq, audience } => {
+                self.registry.to_users(audience, encode(&ServerFrame::Read { room_id, user_id, seq }), None);
+            }
+            DomainEvent::SessionsRevoked { user_id, only, keep } => self.registry.kick_logins(user_id, only, keep),
+        }
+    }
+
+    fn online(&self, users: &mut dyn Iterator<Item = i64>) -> HashSet<i64> {
+        self.registry.online(users)
+    }
+
+    fn store_message(&self, request: SendRequest) -> PortFuture<ApiResult<MessageView>> {
+        let writer = self.writer.clone();
+        Box::pin(async move { writer.send(request).await })
     }
 }
 

@@ -23,6 +23,7 @@ use super::cluster::{Event, NodeId, Publisher, WireMessage};
 use super::inbox::{Outbox, Refused};
 use super::protocol::{MessageFrames, ServerFrame, encode};
 use super::sequencer::Sequencer;
+use crate::auth::SessionTrust;
 use crate::metrics::Metrics;
 
 pub type SessionId = u64;
@@ -133,6 +134,8 @@ pub struct RegistryHandle {
     online: Arc<OnlineUsers>,
     /// Set with Redis: where room events go for the other nodes, and stored messages for ordering.
     cluster: Option<(Publisher, Sequencer)>,
+    /// Told of revocations other nodes made, so cached token checks here stop counting.
+    trust: Arc<SessionTrust>,
 }
 
 static NEXT_SESSION_ID: AtomicU64 = AtomicU64::new(1);
@@ -144,7 +147,7 @@ pub fn next_session_id() -> SessionId {
 
 impl RegistryHandle {
     /// Starts the registry task; `cluster` with Redis.
-    pub fn spawn(metrics: Arc<Metrics>, cluster: Option<(Publisher, Sequencer)>) -> RegistryHandle {
+    pub fn spawn(metrics: Arc<Metrics>, cluster: Option<(Publisher, Sequencer)>, trust: Arc<SessionTrust>) -> RegistryHandle {
         let (tx, rx) = mpsc::unbounded_channel();
         let online = Arc::new(OnlineUsers::default());
         let registry = Registry {
@@ -157,7 +160,7 @@ impl RegistryHandle {
             metrics,
         };
         tokio::spawn(registry.run(rx));
-        RegistryHandle { tx, online, cluster }
+        RegistryHandle { tx, online, cluster, trust }
     }
 
     fn send(&self, command: Command) {
@@ -224,7 +227,7 @@ impl RegistryHandle {
             Event::Friendship { a, b, friends } => Command::Friendship { a, b, friends },
             Event::KickLogins { user_id, only, keep } => {
                 // A session revoked there: this node's cached session checks are stale too.
-                crate::auth::sessions_revoked();
+                self.trust.revoked();
                 Command::KickLogins { user_id, only, keep }
             }
             news @ (Event::Presence { .. } | Event::State { .. } | Event::Alive | Event::Bye) => Command::Node { node, news },

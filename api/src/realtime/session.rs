@@ -12,28 +12,27 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use actix_web::web;
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, Closed, ProtocolError};
 use bytestring::ByteString;
 use rustc_hash::FxHashMap;
 use tokio::sync::{Semaphore, oneshot};
 
+use super::Realtime;
 use super::inbox::{Inbox, Outbox, inbox};
 use super::protocol::{ChannelsInbound, ClientFrame, MessageFrames, ServerFrame, encode, error_frame, parse_client_frame};
 use super::registry::{Connection, Kick, Mode, Outbound, RegistryHandle, SessionId, next_session_id};
 use crate::auth::AuthUser;
-use crate::error::{ApiError, ApiResult};
+use crate::db;
+use crate::domain::{ClientId, MessageBody, SendRequest, SyncCursors};
+use crate::error::{ApiError, ApiResult, Reason};
 use crate::ratelimit::LocalLimit;
-use crate::services::messages::{self, SendRequest, validate_send};
-use crate::services::{contacts, rooms};
-use crate::state::AppState;
+use crate::services::{messages, rooms};
+use crate::state::{AppState, State};
 
 /// Largest frame a client may send; larger frames close the connection (1009).
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 /// Typing notices per room are passed on at most this often.
 const TYPING_INTERVAL: Duration = Duration::from_secs(1);
-/// Rooms one `sync` may name.
-const SYNC_MAX_ROOMS: usize = 1000;
 /// How long live messages wait for the client's first frame after connecting.
 const SYNC_GRACE: Duration = Duration::from_secs(2);
 /// Sends one connection may have waiting in the writer.
@@ -86,7 +85,8 @@ impl Drop for Registration {
 }
 
 struct SessionActor {
-    state: web::Data<AppState>,
+    state: State,
+    realtime: Realtime,
     id: SessionId,
     user: AuthUser,
     mode: Mode,
@@ -117,24 +117,25 @@ pub struct Registered {
 
 /// Registers a connection of `user` with the registry (its friends, for presence, come from
 /// the database first).
-pub async fn register(state: &AppState, user: &AuthUser, mode: Mode) -> ApiResult<Registered> {
+pub async fn register(state: &AppState, realtime: &Realtime, user: &AuthUser, mode: Mode) -> ApiResult<Registered> {
     let id = next_session_id();
     // The inbox is bounded (WS_INBOX_CAPACITY): the registry never waits on a connection.
     let (outbox, inbox) = inbox(state.config.ws_inbox_capacity);
     let (kick_signal, kicked) = oneshot::channel();
     let user_id = user.id;
-    let friends = state.db.run(move |conn| contacts::friend_ids(conn, user_id)).await?;
+    let friends = state.db.run(move |conn| db::contacts::friend_ids(conn, user_id)).await?;
     // The guard first: if the upgrade is dropped while registering, the registry still forgets it.
-    let registration = Registration { registry: state.realtime.registry.clone(), id };
+    let registration = Registration { registry: realtime.registry.clone(), id };
     let connection =
         Connection { id, user_id, auth_session: user.session_id.clone(), mode, outbox: outbox.clone(), kick: kick_signal, friends };
-    state.realtime.registry.connect(connection).await;
+    realtime.registry.connect(connection).await;
     Ok(Registered { id, mode, outbox, inbox, kicked, _registration: registration })
 }
 
 /// Runs a registered connection until either side closes it.
 pub async fn run(
-    state: web::Data<AppState>,
+    state: State,
+    realtime: Realtime,
     session: actix_ws::Session,
     stream: actix_ws::MessageStream,
     user: AuthUser,
@@ -148,6 +149,7 @@ pub async fn run(
     let mut stream = stream.max_frame_size(MAX_FRAME_BYTES).aggregate_continuations().max_continuation_size(MAX_FRAME_BYTES);
     let mut actor = SessionActor {
         state: state.clone(),
+        realtime,
         id,
         user,
         mode,
@@ -282,7 +284,7 @@ impl SessionActor {
         };
         let outcome = match frame {
             ClientFrame::Ping => return socket.text(encode(&ServerFrame::Pong)).await,
-            ClientFrame::Send { room_id, client_id, body } => match self.submit(room_id, body, client_id.clone()) {
+            ClientFrame::Send { room_id, client_id, body } => match self.submit(room_id, body, ClientId::parse(client_id.clone())) {
                 Ok(()) => Ok(()),
                 Err(error) => return socket.text(error_frame(&error, Some(client_id))).await,
             },
@@ -298,12 +300,13 @@ impl SessionActor {
 
     /// Hands a send to the writer, within this connection's rate and allowance of sends in
     /// flight.
-    fn submit(&mut self, room_id: i64, body: String, client_id: String) -> Result<(), ApiError> {
-        validate_send(&body, &client_id)?;
+    fn submit(&mut self, room_id: i64, body: String, client_id: ApiResult<ClientId>) -> Result<(), ApiError> {
+        let body = MessageBody::parse(body)?;
+        let client_id = client_id?;
         self.send_rate.check()?;
         let permit = self.sends_in_flight.clone().try_acquire_owned().map_err(|_| ApiError::RateLimited { retry_after_secs: 1 })?;
         let request = SendRequest { room_id, sender_id: self.user.id, body, client_id };
-        self.state.realtime.writer.submit(request, self.id, self.outbox.clone(), permit)
+        self.realtime.writer.submit(request, self.id, self.outbox.clone(), permit)
     }
 
     /// Passes a typing notice to the room's other members, at most once a second per room
@@ -319,44 +322,33 @@ impl SessionActor {
         self.typing_sent.insert(room_id, now);
         let members = rooms::typing_audience(&self.state, self.user.id, room_id).await?;
         let frame = encode(&ServerFrame::Typing { room_id, user_id: self.user.id });
-        self.state.realtime.registry.to_users(members, frame, Some(self.user.id));
+        self.realtime.registry.to_users(members, frame, Some(self.user.id));
         Ok(())
     }
 
     /// Sends every message after the client's cursors, room by room in seq order (skipping what
     /// this connection already sent), then `synced`.
     async fn sync(&mut self, socket: &mut Socket, cursors: BTreeMap<String, i64>) -> Result<(), Closed> {
-        if cursors.len() > SYNC_MAX_ROOMS {
-            return socket.text(error_frame(&ApiError::invalid(format!("sync names at most {SYNC_MAX_ROOMS} rooms")), None)).await;
-        }
-        let mut parsed: BTreeMap<i64, i64> = BTreeMap::new();
-        for (room, seq) in &cursors {
-            match room.parse::<i64>() {
-                Ok(room_id) => {
-                    parsed.insert(room_id, (*seq).max(0));
-                }
-                Err(_) => {
-                    let error = ApiError::invalid(format!("sync cursors are keyed by room id, not {room:?}"));
-                    return socket.text(error_frame(&error, None)).await;
-                }
-            }
-        }
-        let (found, refused) = match messages::sync(&self.state, self.user.id, parsed.clone().into_iter().collect()).await {
+        let parsed = match SyncCursors::parse(&cursors) {
+            Ok(parsed) => parsed,
+            Err(error) => return socket.text(error_frame(&error, None)).await,
+        };
+        let (found, refused) = match messages::sync(&self.state, self.user.id, parsed.clone()).await {
             Ok(result) => result,
             Err(error) => return socket.text(error_frame(&error, None)).await,
         };
         for room_id in refused {
-            let error = ApiError::Forbidden(format!("you are not a member of room {room_id}"));
+            let error = ApiError::forbidden(Reason::NotMember, format!("you are not a member of room {room_id}"));
             socket.text(error_frame(&error, None)).await?;
         }
         let mut reached = BTreeMap::new();
         let mut has_more = Vec::new();
         for room in found {
             // The client has everything up to its cursor: a live copy of it is not sent again.
-            let cursor = parsed.get(&room.room_id).copied().unwrap_or(0);
+            let cursor = parsed.get(room.room_id);
             let sent = self.delivered.entry(room.room_id).or_insert(0);
             *sent = (*sent).max(cursor);
-            let mut last = parsed.get(&room.room_id).copied().unwrap_or(0);
+            let mut last = parsed.get(room.room_id);
             for message in &room.messages {
                 let sent = self.delivered.entry(room.room_id).or_insert(0);
                 if message.seq > *sent {
@@ -377,7 +369,9 @@ impl SessionActor {
     async fn handle_channels(&mut self, socket: &mut Socket, room_id: i64, text: &str) -> Result<(), Closed> {
         let submitted = serde_json::from_str::<ChannelsInbound>(text)
             .map_err(|e| ApiError::invalid(format!("expected {{\"message\": \"…\"}}: {e}")))
-            .and_then(|inbound| self.submit(room_id, inbound.message, format!("ch-{}", crate::auth::sessions::random_token(12))));
+            .and_then(|inbound| {
+                self.submit(room_id, inbound.message, Ok(ClientId::generate("ch", &crate::auth::sessions::random_token(12))))
+            });
         match submitted {
             Ok(()) => Ok(()),
             Err(error) => socket.text(ByteString::from(serde_json::to_string(&error.body()).unwrap_or_default())).await,

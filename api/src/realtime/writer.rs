@@ -14,10 +14,11 @@ use super::inbox::Outbox;
 use super::protocol::{MessageFrames, ServerFrame, encode, error_frame};
 use super::registry::{Delivery, Outbound, RegistryHandle, SessionId};
 use crate::db::Db;
+use crate::domain::SendRequest;
 use crate::dto::{MessageView, UserPublic};
 use crate::error::{ApiError, ApiResult};
 use crate::metrics::Metrics;
-use crate::services::messages::{Outcome, SendRequest, store_batch};
+use crate::services::messages::{Outcome, store_batch};
 
 /// Sends waiting for the writer, at most; past it, senders are told to retry.
 const QUEUE_CAPACITY: usize = 16_384;
@@ -206,7 +207,7 @@ fn answer_error(job: Job, error: ApiError) {
             let _ = reply.send(Err(error));
         }
         Reply::Socket { outbox, .. } => {
-            let _ = outbox.send(Outbound::Frame(error_frame(&error, Some(job.request.client_id))));
+            let _ = outbox.send(Outbound::Frame(error_frame(&error, Some(job.request.client_id.into_string()))));
         }
     }
 }

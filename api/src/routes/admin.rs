@@ -5,8 +5,8 @@ use actix_web::{get, post, web};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use crate::auth::AdminUser;
 use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::AdminUser;
 use crate::services::admin::{self, AdminUserView, AuditEntry};
 use crate::state::AppState;
 

@@ -5,10 +5,12 @@ use actix_web::{HttpResponse, get, post, web};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::ai::{self, AiConversation, AiHistoryEntry, AiReply, Ask, HistoryQuery, balance::Balance};
-use crate::auth::{AdminUser, AuthUser};
+use crate::ai::{AiConversation, AiHistoryEntry, AiReply, Ask, balance::Balance};
+use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::AdminUser;
 use crate::extract::JsonBody;
+use crate::services::assistant::{self as ai, HistoryQuery};
 use crate::state::AppState;
 
 type State = web::Data<AppState>;

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod ai;
 pub mod contacts;
 pub mod ops;
+mod respond;
 pub mod rooms;
 pub mod ws;
 

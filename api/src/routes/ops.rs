@@ -6,6 +6,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::error::{ApiResult, ErrorBody};
+use crate::realtime::Realtime;
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -42,10 +43,10 @@ pub async fn readyz(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
     responses((status = 200, description = "Prometheus text exposition format", content_type = "text/plain", body = String))
 )]
 #[get("/metrics")]
-pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    let (connections, users_online) = state.realtime.registry.counts().await;
+pub async fn metrics(state: web::Data<AppState>, realtime: web::Data<Realtime>) -> HttpResponse {
+    let (connections, users_online) = realtime.registry.counts().await;
     let mut body = state.metrics.render(connections, users_online);
-    if let Some(cluster) = &state.realtime.cluster {
+    if let Some(cluster) = &realtime.cluster {
         cluster.stats.render(&mut body);
     }
     HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(body)

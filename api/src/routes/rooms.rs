@@ -5,11 +5,12 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::AuthUser;
+use crate::domain::{ClientId, GroupName, MessageBody};
 use crate::dto::{Empty, MessagePage, MessageView, RoomView};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::JsonBody;
 use crate::services::messages::{self, Cursor};
-use crate::services::rooms::{self, GROUP_NAME_MAX_CHARS};
+use crate::services::rooms;
 use crate::state::AppState;
 
 type State = web::Data<AppState>;
@@ -119,10 +120,7 @@ pub async fn open_private_room(state: State, caller: AuthUser, body: JsonBody<Pr
 #[post("/api/contact/chat-room/group/")]
 pub async fn create_group(state: State, caller: AuthUser, body: JsonBody<GroupCreateRequest>) -> ApiResult<HttpResponse> {
     let GroupCreateRequest { name, member_ids } = body.0;
-    let name = crate::domain::parse_text(&name, GROUP_NAME_MAX_CHARS, false).map_err(|m| ApiError::invalid_field("name", m))?;
-    if name.is_empty() {
-        return Err(ApiError::invalid_field("name", "this field may not be blank"));
-    }
+    let name = GroupName::parse(&name).map_err(|m| ApiError::invalid_field("name", m))?;
     let room = rooms::create_group(&state, caller.id, name, member_ids).await?;
     Ok(HttpResponse::Created().json(room))
 }
@@ -224,6 +222,8 @@ pub async fn send_message(
 ) -> ApiResult<HttpResponse> {
     state.limits.check(crate::ratelimit::MESSAGES_PER_USER, &caller.id.to_string()).await?;
     let SendMessageRequest { body, client_id } = body.0;
+    let client_id = client_id.unwrap_or_else(|| format!("http-{}", crate::auth::sessions::random_token(12)));
+    let (body, client_id) = (MessageBody::parse(body)?, ClientId::parse(client_id)?);
     let message = messages::send(&state, caller.id, room_id.into_inner(), body, client_id).await?;
     Ok(HttpResponse::Created().json(message))
 }

@@ -6,11 +6,13 @@ use actix_web::{HttpRequest, HttpResponse, get, web};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use crate::auth::{AuthUser, authenticate, bearer_token};
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::auth::{AuthUser, authenticate};
+use crate::error::{ApiError, ApiResult, ErrorBody, Reason};
+use crate::extract::bearer_token;
+use crate::realtime::Realtime;
 use crate::realtime::registry::Mode;
 use crate::realtime::session;
-use crate::services::messages::room_for_member;
+use crate::services::access::{self, RoomAct};
 use crate::state::AppState;
 
 type State = web::Data<AppState>;
@@ -29,20 +31,27 @@ async fn authenticate_upgrade(state: &State, req: &HttpRequest, params: SocketPa
         let origin = origin.to_str().unwrap_or("");
         let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok());
         if !state.config.origin_allowed_for(origin, host) {
-            return Err(ApiError::Forbidden(format!("origin {origin} is not allowed")));
+            return Err(ApiError::forbidden(Reason::OriginNotAllowed, format!("origin {origin} is not allowed")));
         }
     }
     let header_token = bearer_token(req).ok();
     let token = params.token.or(header_token).ok_or_else(|| ApiError::not_authenticated("pass an access token as ?token="))?;
-    authenticate(state, &token).await
+    authenticate(&state.keys, &state.db, &state.trust, &token).await
 }
 
 /// Answers the upgrade once the connection is registered, so that everything stored after the
 /// handshake reaches it.
-async fn upgrade(state: State, req: &HttpRequest, body: web::Payload, user: AuthUser, mode: Mode) -> ApiResult<HttpResponse> {
+async fn upgrade(
+    state: State,
+    realtime: &Realtime,
+    req: &HttpRequest,
+    body: web::Payload,
+    user: AuthUser,
+    mode: Mode,
+) -> ApiResult<HttpResponse> {
     let (response, socket, stream) = actix_ws::handle(req, body).map_err(|e| ApiError::invalid(format!("not a WebSocket upgrade: {e}")))?;
-    let registered = session::register(&state, &user, mode).await?;
-    actix_web::rt::spawn(session::run(state, socket, stream, user, registered));
+    let registered = session::register(&state, realtime, &user, mode).await?;
+    actix_web::rt::spawn(session::run(state.into_inner(), realtime.clone(), socket, stream, user, registered));
     Ok(response)
 }
 
@@ -60,9 +69,15 @@ async fn upgrade(state: State, req: &HttpRequest, body: web::Payload, user: Auth
     )
 )]
 #[get("/ws/")]
-pub async fn open_socket(state: State, req: HttpRequest, body: web::Payload, params: web::Query<SocketParams>) -> ApiResult<HttpResponse> {
+pub async fn open_socket(
+    state: State,
+    realtime: web::Data<Realtime>,
+    req: HttpRequest,
+    body: web::Payload,
+    params: web::Query<SocketParams>,
+) -> ApiResult<HttpResponse> {
     let user = authenticate_upgrade(&state, &req, params.into_inner()).await?;
-    upgrade(state, &req, body, user, Mode::AllRooms).await
+    upgrade(state, &realtime, &req, body, user, Mode::AllRooms).await
 }
 
 /// The Channels-compatible single-room connection: send `{"message": "hi"}`, receive
@@ -81,6 +96,7 @@ pub async fn open_socket(state: State, req: HttpRequest, body: web::Payload, par
 #[get("/ws/chat/{room_id}/")]
 pub async fn channels_socket(
     state: State,
+    realtime: web::Data<Realtime>,
     req: HttpRequest,
     body: web::Payload,
     room_id: web::Path<i64>,
@@ -88,6 +104,6 @@ pub async fn channels_socket(
 ) -> ApiResult<HttpResponse> {
     let user = authenticate_upgrade(&state, &req, params.into_inner()).await?;
     let (room_id, user_id) = (room_id.into_inner(), user.id);
-    state.db.run(move |conn| room_for_member(conn, room_id, user_id)).await?;
-    upgrade(state, &req, body, user, Mode::ChannelsRoom(room_id)).await
+    state.db.run(move |conn| access::room_for(conn, room_id, user_id, RoomAct::Read)).await?;
+    upgrade(state, &realtime, &req, body, user, Mode::ChannelsRoom(room_id)).await
 }

@@ -1,7 +1,6 @@
 //! Accounts: registration, login, token refresh, logout, profile, password change and the
 //! email flows (verification and password reset) built on one-time tokens.
 
-use actix_web::web;
 use diesel::prelude::*;
 use sha2::{Digest, Sha256};
 
@@ -12,12 +11,11 @@ use crate::db::models::{NewOneTimeToken, NewUser, User};
 use crate::db::schema::{one_time_tokens, users};
 use crate::db::{self, DbConn, is_unique_violation, write_tx};
 use crate::domain::{EmailAddress, Password, Username, search_key};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, Reason};
 use crate::mail;
+use crate::ports::DomainEvent;
 use crate::services::audit::{self, Event};
-use crate::state::AppState;
-
-type State = web::Data<AppState>;
+use crate::state::State;
 
 /// What a one-time token proves.
 #[derive(Debug, Clone, Copy)]
@@ -223,7 +221,7 @@ pub async fn login(state: &State, email: &str, password: String, address: &str) 
         }
     };
     if !user.is_active {
-        return Err(ApiError::Forbidden("this account has been deactivated".into()));
+        return Err(ApiError::forbidden(Reason::AccountInactive, "this account has been deactivated"));
     }
     let st = state.clone();
     let user_id = user.id;
@@ -237,6 +235,13 @@ pub async fn login(state: &State, email: &str, password: String, address: &str) 
     Ok((user, tokens))
 }
 
+/// After login sessions of `user_id` were revoked (and committed): cached token checks stop
+/// counting, and their sockets close on every node — `only` that session, or all but `keep`.
+pub fn sessions_ended(state: &State, user_id: i64, only: Option<String>, keep: Option<String>) {
+    state.trust.revoked();
+    state.live.announce(DomainEvent::SessionsRevoked { user_id, only, keep });
+}
+
 /// Exchanges a refresh token for a new pair (rotation with reuse detection).
 pub async fn refresh(state: &State, refresh_token: &str) -> ApiResult<TokenPair> {
     let claims = state.keys.verify(refresh_token, TokenKind::Refresh)?;
@@ -245,8 +250,7 @@ pub async fn refresh(state: &State, refresh_token: &str) -> ApiResult<TokenPair>
     let rotated = state.db.run(move |conn| sessions::rotate(conn, &st.keys, &claims)).await;
     if rotated.is_err() {
         // A reused refresh token revoked its family: its tokens and sockets go now.
-        crate::auth::sessions_revoked();
-        state.realtime.registry.kick_logins(user_id, Some(sid), None);
+        sessions_ended(state, user_id, Some(sid), None);
     }
     rotated
 }
@@ -258,12 +262,11 @@ pub async fn logout(state: &State, caller: &AuthUser, refresh_token: &str) -> Ap
         .verify(refresh_token, TokenKind::Refresh)
         .map_err(|_| ApiError::invalid_field("refresh", "this refresh token is invalid or has expired"))?;
     if claims.user_id()? != caller.id {
-        return Err(ApiError::Forbidden("this refresh token belongs to another user".into()));
+        return Err(ApiError::forbidden(Reason::NotOwner, "this refresh token belongs to another user"));
     }
     let sid = claims.sid.clone();
     state.db.run(move |conn| sessions::revoke(conn, &sid, RevokeReason::Logout)).await?;
-    crate::auth::sessions_revoked();
-    state.realtime.registry.kick_logins(caller.id, Some(claims.sid), None);
+    sessions_ended(state, caller.id, Some(claims.sid), None);
     Ok(())
 }
 
@@ -318,8 +321,7 @@ pub async fn change_password(state: &State, caller: &AuthUser, current: String, 
             })
         })
         .await?;
-    crate::auth::sessions_revoked();
-    state.realtime.registry.kick_logins(caller.id, None, Some(caller.session_id.clone()));
+    sessions_ended(state, caller.id, None, Some(caller.session_id.clone()));
     tracing::info!(user_id, "password changed");
     audit::record(
         state,
@@ -408,8 +410,7 @@ pub async fn reset_password(state: &State, user_id: i64, raw_token: String, pass
             })
         })
         .await?;
-    crate::auth::sessions_revoked();
-    state.realtime.registry.kick_logins(user_id, None, None);
+    sessions_ended(state, user_id, None, None);
     tracing::info!(user_id, "password reset");
     audit::record(
         state,

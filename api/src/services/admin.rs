@@ -1,7 +1,6 @@
 //! Administration: finding users, deactivating and reactivating accounts, and reading the audit
 //! log. Callers are checked to be administrators by the `AdminUser` extractor.
 
-use actix_web::web;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::Serialize;
@@ -12,10 +11,9 @@ use crate::db::models::User;
 use crate::db::schema::{audit_log, users};
 use crate::dto::utc;
 use crate::error::{ApiError, ApiResult};
+use crate::services::accounts::sessions_ended;
 use crate::services::audit::{self, Event};
-use crate::state::AppState;
-
-type State = web::Data<AppState>;
+use crate::state::State;
 
 /// A user as administrators see it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -109,8 +107,7 @@ pub async fn set_active(state: &State, admin: i64, user_id: i64, active: bool) -
         })
         .await?;
     if !active {
-        crate::auth::sessions_revoked();
-        state.realtime.registry.kick_logins(user_id, None, None);
+        sessions_ended(state, user_id, None, None);
     }
     Ok(user.into())
 }

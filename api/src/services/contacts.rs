@@ -3,20 +3,20 @@
 
 use std::collections::{HashMap, HashSet};
 
-use actix_web::web;
 use diesel::dsl::{exists, not};
 use diesel::prelude::*;
 
+use crate::db::models::PublicUserRow;
 use crate::db::models::{FriendRequest, NewFriendRequest};
 use crate::db::schema::{blocks, friend_requests, friendships, users};
 use crate::db::{self, DbConn, write_tx, write_tx_retrying_conflicts};
+use crate::domain::RequestStatus;
 use crate::domain::{EmailAddress, Username, search_key};
-use crate::dto::{FoundUser, FriendRequestLists, FriendRequestView, PublicUserRow, Relation, RequestStatus, UserPublic, utc};
-use crate::error::{ApiError, ApiResult};
-use crate::realtime::fill_online;
-use crate::state::AppState;
-
-type State = web::Data<AppState>;
+use crate::dto::{FoundUser, FriendRequestLists, FriendRequestView, Relation, UserPublic, utc};
+use crate::error::{ApiError, ApiResult, Reason};
+use crate::ports::DomainEvent;
+use crate::services::presence::fill_online;
+use crate::state::State;
 
 /// How the receiver answers a friend request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,36 +33,14 @@ pub struct Search {
     pub offset: i64,
 }
 
-/// Whether either user blocked the other. Rooms, messages, requests and search all ask this.
-pub fn blocked_between(conn: &mut DbConn, a: i64, b: i64) -> ApiResult<bool> {
-    let either_way = blocks::table
-        .filter((blocks::blocker_id.eq(a).and(blocks::blocked_id.eq(b))).or(blocks::blocker_id.eq(b).and(blocks::blocked_id.eq(a))));
-    Ok(diesel::select(exists(either_way)).get_result(conn)?)
-}
-
-pub fn are_friends(conn: &mut DbConn, a: i64, b: i64) -> ApiResult<bool> {
-    Ok(diesel::select(exists(friendships::table.find((a, b)))).get_result(conn)?)
-}
-
-/// The ids of `user`'s friends.
-pub fn friend_ids(conn: &mut DbConn, user: i64) -> ApiResult<Vec<i64>> {
-    Ok(friendships::table.filter(friendships::user_id.eq(user)).select(friendships::friend_id).load(conn)?)
-}
-
-/// The public columns of the active user `id`, or 404.
-fn active_user(conn: &mut DbConn, id: i64) -> ApiResult<PublicUserRow> {
-    users::table
-        .filter(users::id.eq(id))
-        .filter(users::is_active.eq(true))
-        .select(PublicUserRow::as_select())
-        .first(conn)
-        .optional()?
-        .ok_or_else(|| ApiError::NotFound("user not found".into()))
+/// Tells both users' connections (on every node) that their friendship began or ended.
+fn announce_friendship(state: &State, a: i64, b: i64, friends: bool) {
+    state.live.announce(DomainEvent::FriendshipChanged { a, b, friends });
 }
 
 fn views(conn: &mut DbConn, requests: Vec<FriendRequest>) -> ApiResult<Vec<FriendRequestView>> {
     let ids: Vec<i64> = requests.iter().flat_map(|r| [r.sender_id, r.receiver_id]).collect();
-    let rows = PublicUserRow::load_many(conn, &ids)?;
+    let rows = db::users::public_rows(conn, &ids)?;
     let public = |id: i64| {
         rows.get(&id)
             .cloned()
@@ -76,7 +54,7 @@ fn views(conn: &mut DbConn, requests: Vec<FriendRequest>) -> ApiResult<Vec<Frien
                 id: r.id,
                 sender: public(r.sender_id)?,
                 receiver: public(r.receiver_id)?,
-                status: RequestStatus::parse(&r.status),
+                status: r.status,
                 created_at: utc(r.created_at),
             })
         })
@@ -95,7 +73,7 @@ fn pending_from(conn: &mut DbConn, sender: i64, receiver: i64) -> ApiResult<Opti
     Ok(friend_requests::table
         .filter(friend_requests::sender_id.eq(sender))
         .filter(friend_requests::receiver_id.eq(receiver))
-        .filter(friend_requests::status.eq(RequestStatus::Pending.as_str()))
+        .filter(friend_requests::status.eq(RequestStatus::Pending))
         .select(FriendRequest::as_select())
         .first(conn)
         .optional()?)
@@ -103,15 +81,15 @@ fn pending_from(conn: &mut DbConn, sender: i64, receiver: i64) -> ApiResult<Opti
 
 /// Moves a pending request to `to`; `false` if it was no longer pending.
 fn settle(conn: &mut DbConn, id: i64, to: RequestStatus) -> ApiResult<bool> {
-    let updated = diesel::update(friend_requests::table.find(id).filter(friend_requests::status.eq(RequestStatus::Pending.as_str())))
-        .set((friend_requests::status.eq(to.as_str()), friend_requests::responded_at.eq(db::now())))
+    let updated = diesel::update(friend_requests::table.find(id).filter(friend_requests::status.eq(RequestStatus::Pending)))
+        .set((friend_requests::status.eq(to), friend_requests::responded_at.eq(db::now())))
         .execute(conn)?;
     Ok(updated == 1)
 }
 
 /// Stores the friendship in both directions (a no-op if it exists).
 fn befriend(conn: &mut DbConn, a: i64, b: i64) -> ApiResult<()> {
-    if are_friends(conn, a, b)? {
+    if db::contacts::are_friends(conn, a, b)? {
         return Ok(());
     }
     let now = db::now();
@@ -133,11 +111,11 @@ pub async fn send_request(state: &State, caller: i64, receiver_id: i64) -> ApiRe
         .db
         .run(move |conn| {
             write_tx_retrying_conflicts(conn, 3, |conn| {
-                active_user(conn, receiver_id)?;
-                if blocked_between(conn, caller, receiver_id)? {
-                    return Err(ApiError::Forbidden("you cannot send a friend request to this user".into()));
+                db::users::active_public(conn, receiver_id)?;
+                if db::contacts::blocked_between(conn, caller, receiver_id)? {
+                    return Err(ApiError::forbidden(Reason::Blocked, "you cannot send a friend request to this user"));
                 }
-                if are_friends(conn, caller, receiver_id)? {
+                if db::contacts::are_friends(conn, caller, receiver_id)? {
                     return Err(ApiError::Conflict("you are already friends".into()));
                 }
                 if pending_from(conn, caller, receiver_id)?.is_some() {
@@ -157,7 +135,7 @@ pub async fn send_request(state: &State, caller: i64, receiver_id: i64) -> ApiRe
                         receiver_id,
                         user_low: caller.min(receiver_id),
                         user_high: caller.max(receiver_id),
-                        status: RequestStatus::Pending.as_str(),
+                        status: RequestStatus::Pending,
                         created_at: db::now(),
                     })
                     .returning(friend_requests::id)
@@ -168,14 +146,14 @@ pub async fn send_request(state: &State, caller: i64, receiver_id: i64) -> ApiRe
         })
         .await?;
     if view.status == RequestStatus::Accepted {
-        state.realtime.registry.friendship(caller, receiver_id, true);
+        announce_friendship(state, caller, receiver_id, true);
     }
     Ok(with_presence(state, view))
 }
 
 /// Fills the online flags of a request's two users.
 fn with_presence(state: &State, mut view: FriendRequestView) -> FriendRequestView {
-    fill_online(&state.realtime.registry, [&mut view.sender, &mut view.receiver]);
+    fill_online(state, [&mut view.sender, &mut view.receiver]);
     view
 }
 
@@ -185,7 +163,7 @@ pub async fn pending_requests(state: &State, caller: i64) -> ApiResult<FriendReq
         .db
         .run(move |conn| {
             let pending = friend_requests::table
-                .filter(friend_requests::status.eq(RequestStatus::Pending.as_str()))
+                .filter(friend_requests::status.eq(RequestStatus::Pending))
                 .order((friend_requests::created_at.desc(), friend_requests::id.desc()))
                 .select(FriendRequest::as_select());
             let received = pending.filter(friend_requests::receiver_id.eq(caller)).load(conn)?;
@@ -193,10 +171,7 @@ pub async fn pending_requests(state: &State, caller: i64) -> ApiResult<FriendReq
             Ok(FriendRequestLists { received: views(conn, received)?, sent: views(conn, sent)? })
         })
         .await?;
-    fill_online(
-        &state.realtime.registry,
-        lists.received.iter_mut().chain(lists.sent.iter_mut()).flat_map(|r| [&mut r.sender, &mut r.receiver]),
-    );
+    fill_online(state, lists.received.iter_mut().chain(lists.sent.iter_mut()).flat_map(|r| [&mut r.sender, &mut r.receiver]));
     Ok(lists)
 }
 
@@ -210,7 +185,7 @@ pub async fn answer_request(state: &State, caller: i64, request_id: i64, answer:
                 let request = load_request(conn, request_id)?.ok_or_else(|| ApiError::NotFound("friend request not found".into()))?;
                 if request.receiver_id != caller {
                     return Err(if request.sender_id == caller {
-                        ApiError::Forbidden("only the receiver can answer a friend request".into())
+                        ApiError::forbidden(Reason::NotReceiver, "only the receiver can answer a friend request")
                     } else {
                         ApiError::NotFound("friend request not found".into())
                     });
@@ -220,11 +195,11 @@ pub async fn answer_request(state: &State, caller: i64, request_id: i64, answer:
                     Answer::Reject => RequestStatus::Rejected,
                 };
                 if !settle(conn, request_id, to)? {
-                    return Err(ApiError::Conflict(format!("this friend request is already {}", request.status)));
+                    return Err(ApiError::Conflict(format!("this friend request is already {}", request.status.as_str())));
                 }
                 if answer == Answer::Accept {
-                    if blocked_between(conn, request.sender_id, request.receiver_id)? {
-                        return Err(ApiError::Forbidden("you cannot befriend this user".into()));
+                    if db::contacts::blocked_between(conn, request.sender_id, request.receiver_id)? {
+                        return Err(ApiError::forbidden(Reason::Blocked, "you cannot befriend this user"));
                     }
                     befriend(conn, request.sender_id, request.receiver_id)?;
                 }
@@ -234,7 +209,7 @@ pub async fn answer_request(state: &State, caller: i64, request_id: i64, answer:
         })
         .await?;
     if view.status == RequestStatus::Accepted {
-        state.realtime.registry.friendship(view.sender.id, view.receiver.id, true);
+        announce_friendship(state, view.sender.id, view.receiver.id, true);
     }
     Ok(with_presence(state, view))
 }
@@ -248,13 +223,13 @@ pub async fn cancel_request(state: &State, caller: i64, request_id: i64) -> ApiR
                 let request = load_request(conn, request_id)?.ok_or_else(|| ApiError::NotFound("friend request not found".into()))?;
                 if request.sender_id != caller {
                     return Err(if request.receiver_id == caller {
-                        ApiError::Forbidden("only the sender can cancel a friend request; the receiver rejects it".into())
+                        ApiError::forbidden(Reason::NotSender, "only the sender can cancel a friend request; the receiver rejects it")
                     } else {
                         ApiError::NotFound("friend request not found".into())
                     });
                 }
                 if !settle(conn, request_id, RequestStatus::Cancelled)? {
-                    return Err(ApiError::Conflict(format!("this friend request is already {}", request.status)));
+                    return Err(ApiError::Conflict(format!("this friend request is already {}", request.status.as_str())));
                 }
                 Ok(())
             })
@@ -284,7 +259,7 @@ pub async fn friends(state: &State, caller: i64) -> ApiResult<Vec<UserPublic>> {
 
 fn public_with_presence(state: &State, rows: Vec<PublicUserRow>) -> Vec<UserPublic> {
     let mut list: Vec<UserPublic> = rows.into_iter().map(|row| UserPublic::new(row, false)).collect();
-    fill_online(&state.realtime.registry, list.iter_mut());
+    fill_online(state, list.iter_mut());
     list
 }
 
@@ -302,7 +277,7 @@ pub async fn remove_friend(state: &State, caller: i64, friend_id: i64) -> ApiRes
             })
         })
         .await?;
-    state.realtime.registry.friendship(caller, friend_id, false);
+    announce_friendship(state, caller, friend_id, false);
     Ok(())
 }
 
@@ -340,7 +315,7 @@ pub async fn block(state: &State, caller: i64, target: i64) -> ApiResult<UserPub
                     friend_requests::table
                         .filter(friend_requests::user_low.eq(caller.min(target)))
                         .filter(friend_requests::user_high.eq(caller.max(target)))
-                        .filter(friend_requests::status.eq(RequestStatus::Pending.as_str())),
+                        .filter(friend_requests::status.eq(RequestStatus::Pending)),
                 )
                 .set((friend_requests::status.eq(RequestStatus::Cancelled.as_str()), friend_requests::responded_at.eq(db::now())))
                 .execute(conn)?;
@@ -348,7 +323,7 @@ pub async fn block(state: &State, caller: i64, target: i64) -> ApiResult<UserPub
             })
         })
         .await?;
-    state.realtime.registry.friendship(caller, target, false);
+    announce_friendship(state, caller, target, false);
     crate::services::audit::record(
         state,
         crate::services::audit::Event { action: "block", actor: Some(caller), subject: Some(target), address: None, detail: String::new() },
@@ -450,7 +425,7 @@ pub async fn find_people(state: &State, caller: i64, search: Search) -> ApiResul
                     .select(users::id)
                     .first(conn)
                     .optional()?;
-                if let Some(id) = exact.filter(|id| !blocked_between(conn, caller, *id).unwrap_or(true)) {
+                if let Some(id) = exact.filter(|id| !db::contacts::blocked_between(conn, caller, *id).unwrap_or(true)) {
                     seen.insert(id);
                     ordered.push(id);
                 }
@@ -463,7 +438,7 @@ pub async fn find_people(state: &State, caller: i64, search: Search) -> ApiResul
                 }
             }
             let page: Vec<i64> = ordered.into_iter().skip(search.offset as usize).take(search.limit as usize).collect();
-            let mut rows = PublicUserRow::load_many(conn, &page)?;
+            let mut rows = db::users::public_rows(conn, &page)?;
             let relations = relations(conn, caller, &page)?;
             Ok(page
                 .iter()
@@ -479,7 +454,7 @@ pub async fn find_people(state: &State, caller: i64, search: Search) -> ApiResul
                 .collect())
         })
         .await?;
-    let online = state.realtime.registry.online(found.iter().map(|f| f.id));
+    let online = state.live.online(&mut found.iter().map(|f| f.id));
     for user in &mut found {
         user.online = online.contains(&user.id);
     }
@@ -489,7 +464,7 @@ pub async fn find_people(state: &State, caller: i64, search: Search) -> ApiResul
 /// How each of `ids` relates to `caller` (absent: no relation).
 fn relations(conn: &mut DbConn, caller: i64, ids: &[i64]) -> ApiResult<HashMap<i64, Relation>> {
     let mut relations = HashMap::new();
-    let pending = || friend_requests::table.filter(friend_requests::status.eq(RequestStatus::Pending.as_str()));
+    let pending = || friend_requests::table.filter(friend_requests::status.eq(RequestStatus::Pending));
     let sent: Vec<i64> = pending()
         .filter(friend_requests::sender_id.eq(caller))
         .filter(friend_requests::receiver_id.eq_any(ids))

@@ -8,50 +8,22 @@ use std::sync::Arc;
 use diesel::prelude::*;
 use rustc_hash::FxHashMap;
 
-use crate::db::models::{Message, NewMessage, Room};
+use crate::db::models::{Message, NewMessage, PublicUserRow};
 use crate::db::schema::{messages, room_members, rooms};
 use crate::db::{self, Cached, DbConn, write_tx};
-use crate::dto::{PublicUserRow, RoomKind};
+use crate::domain::{ClientId, MessageBody, SendRequest, SyncCursors};
+use crate::dto::{MessagePage, MessageView, UserPublic};
 use crate::error::{ApiError, ApiResult};
 use crate::on_backend;
-use crate::services::contacts::blocked_between;
+use crate::ports::DomainEvent;
+use crate::services::access::{self, Refusal, RoomAct, RoomFacts};
+use crate::services::presence::fill_online;
+use crate::state::State;
 
-/// Longest message body, in characters.
-pub const BODY_MAX_CHARS: usize = 4000;
-/// Longest client id, in characters.
-pub const CLIENT_ID_MAX_CHARS: usize = 64;
 /// Most messages one `sync` sends per room; beyond it the client pages through history.
 pub const SYNC_MAX_PER_ROOM: i64 = 500;
 /// Most messages one `sync` sends in all.
 pub const SYNC_MAX_TOTAL: i64 = 5000;
-
-/// A message someone wants stored.
-#[derive(Debug, Clone)]
-pub struct SendRequest {
-    pub room_id: i64,
-    pub sender_id: i64,
-    pub body: String,
-    pub client_id: String,
-}
-
-/// Checks a body and client id against the contract's limits.
-pub fn validate_send(body: &str, client_id: &str) -> ApiResult<()> {
-    let length = body.chars().count();
-    if body.trim().is_empty() {
-        return Err(ApiError::invalid_field("body", "a message may not be blank"));
-    }
-    if length > BODY_MAX_CHARS {
-        return Err(ApiError::PayloadTooLarge(format!("a message is at most {BODY_MAX_CHARS} characters long")));
-    }
-    if body.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\t' | '\r')) {
-        return Err(ApiError::invalid_field("body", "a message may not contain control characters"));
-    }
-    let id_length = client_id.chars().count();
-    if id_length == 0 || id_length > CLIENT_ID_MAX_CHARS || client_id.chars().any(char::is_control) {
-        return Err(ApiError::invalid_field("client_id", format!("must be 1 to {CLIENT_ID_MAX_CHARS} printable characters")));
-    }
-    Ok(())
-}
 
 /// What happened to one request of a batch.
 #[derive(Debug)]
@@ -72,47 +44,15 @@ pub struct StoredBatch {
     pub senders: HashMap<i64, PublicUserRow>,
 }
 
-/// A room's kind and members, as one batch sees them.
-struct RoomInfo {
-    kind: RoomKind,
-    members: Arc<[i64]>,
-}
-
-fn room_info(conn: &mut DbConn, room_id: i64) -> ApiResult<Option<RoomInfo>> {
-    let kind: Option<String> = on_backend!(conn, c => rooms::table.find(room_id).select(rooms::kind).first(c).optional())?;
-    let Some(kind) = kind else { return Ok(None) };
-    Ok(Some(RoomInfo { kind: RoomKind::parse(&kind), members: member_ids(conn, room_id)?.into() }))
-}
-
-/// The user ids of a room's members.
-pub fn member_ids(conn: &mut DbConn, room_id: i64) -> ApiResult<Vec<i64>> {
-    Ok(on_backend!(conn, c => room_members::table.filter(room_members::room_id.eq(room_id)).select(room_members::user_id).load(c))?)
-}
-
-/// Why `sender` may not write in the room, if anything stops it.
-fn refusal(conn: &mut DbConn, info: &RoomInfo, sender: i64) -> ApiResult<Option<ApiError>> {
-    if !info.members.contains(&sender) {
-        return Ok(Some(ApiError::Forbidden("you are not a member of this room".into())));
-    }
-    if info.kind == RoomKind::Private {
-        for other in info.members.iter().copied().filter(|m| *m != sender) {
-            if blocked_between(conn, sender, other)? {
-                return Ok(Some(ApiError::Forbidden("you cannot message this user".into())));
-            }
-        }
-    }
-    Ok(None)
-}
-
 /// Stores every acceptable request of the batch in one transaction (group commit). Each room's
 /// `seq`s are taken from `rooms.last_seq` inside the transaction, in request order, so they
 /// are strictly increasing without gaps; on PostgreSQL the row lock orders concurrent writers.
 pub fn store_batch(conn: &mut DbConn, requests: &[SendRequest]) -> ApiResult<StoredBatch> {
     write_tx(conn, |conn| {
-        lock_rooms(conn, requests)?;
+        db::rooms::lock_many(conn, requests.iter().map(|r| r.room_id))?;
         let now = db::now();
-        let mut infos: FxHashMap<i64, Option<RoomInfo>> = FxHashMap::default();
-        let mut refusals: FxHashMap<(i64, i64), Option<String>> = FxHashMap::default();
+        let mut infos: FxHashMap<i64, Option<RoomFacts>> = FxHashMap::default();
+        let mut refusals: FxHashMap<(i64, i64), Option<Refusal>> = FxHashMap::default();
         let mut first_in_batch: FxHashMap<(i64, i64, &str), usize> = FxHashMap::default();
         let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(requests.len());
         let mut repeats: Vec<(usize, usize)> = Vec::new();
@@ -123,7 +63,7 @@ pub fn store_batch(conn: &mut DbConn, requests: &[SendRequest]) -> ApiResult<Sto
         for (index, request) in requests.iter().enumerate() {
             let info = match infos.entry(request.room_id) {
                 Entry::Occupied(known) => known.into_mut(),
-                Entry::Vacant(slot) => slot.insert(room_info(conn, request.room_id)?),
+                Entry::Vacant(slot) => slot.insert(RoomFacts::load(conn, request.room_id)?),
             };
             let Some(info) = info else {
                 outcomes.push(Some(Outcome::Rejected(ApiError::NotFound("room not found".into()))));
@@ -131,10 +71,10 @@ pub fn store_batch(conn: &mut DbConn, requests: &[SendRequest]) -> ApiResult<Sto
             };
             let refused = match refusals.entry((request.room_id, request.sender_id)) {
                 Entry::Occupied(known) => known.into_mut(),
-                Entry::Vacant(slot) => slot.insert(refusal(conn, info, request.sender_id)?.map(|e| e.to_string())),
+                Entry::Vacant(slot) => slot.insert(access::refusal(conn, info, request.sender_id, RoomAct::Send)?),
             };
-            if let Some(reason) = refused {
-                outcomes.push(Some(Outcome::Rejected(ApiError::Forbidden(reason.clone()))));
+            if let Some(refusal) = refused {
+                outcomes.push(Some(Outcome::Rejected(refusal.clone().into())));
                 continue;
             }
             if let Some(first) = first_in_batch.get(&(request.room_id, request.sender_id, request.client_id.as_str())) {
@@ -142,7 +82,7 @@ pub fn store_batch(conn: &mut DbConn, requests: &[SendRequest]) -> ApiResult<Sto
                 outcomes.push(None);
                 continue;
             }
-            if let Some(stored) = stored_before.get(&(request.room_id, request.sender_id, request.client_id.clone())) {
+            if let Some(stored) = stored_before.get(&(request.room_id, request.sender_id, request.client_id.as_str().to_owned())) {
                 outcomes.push(Some(Outcome::Duplicate(stored.clone())));
                 continue;
             }
@@ -178,8 +118,8 @@ pub fn store_batch(conn: &mut DbConn, requests: &[SendRequest]) -> ApiResult<Sto
                     room_id: request.room_id,
                     seq,
                     sender_id: request.sender_id,
-                    body: request.body.clone(),
-                    client_id: request.client_id.clone(),
+                    body: request.body.as_str().to_owned(),
+                    client_id: request.client_id.as_str().to_owned(),
                     created_at: now,
                     edited_at: None,
                     deleted: false,
@@ -196,7 +136,7 @@ pub fn store_batch(conn: &mut DbConn, requests: &[SendRequest]) -> ApiResult<Sto
         }
 
         let sender_ids: Vec<i64> = requests.iter().map(|r| r.sender_id).collect::<HashSet<_>>().into_iter().collect();
-        let senders = PublicUserRow::load_many(conn, &sender_ids)?;
+        let senders = db::users::public_rows(conn, &sender_ids)?;
         let members = infos.into_iter().filter_map(|(room, info)| Some((room, info?.members))).collect();
         let outcomes = outcomes
             .into_iter()
@@ -288,7 +228,7 @@ fn stored_before(conn: &mut DbConn, requests: &[SendRequest]) -> ApiResult<HashM
         for request in requests {
             let (senders, client_ids) = by_room.entry(request.room_id).or_default();
             senders.push(request.sender_id);
-            client_ids.push(&request.client_id);
+            client_ids.push(request.client_id.as_str());
         }
         let wanted: HashSet<(i64, i64, &str)> = requests.iter().map(|r| (r.room_id, r.sender_id, r.client_id.as_str())).collect();
         for (room, (senders, client_ids)) in by_room {
@@ -305,29 +245,6 @@ fn stored_before(conn: &mut DbConn, requests: &[SendRequest]) -> ApiResult<HashM
         }
     }
     Ok(found)
-}
-
-/// Takes the row locks of the batch's rooms first, in id order. On PostgreSQL this orders
-/// writers on several nodes (no deadlock between batches naming the same rooms), and every
-/// check that follows (members, blocks, earlier sends) sees what the previous holder
-/// committed. SQLite's `BEGIN IMMEDIATE` already serialises writers.
-fn lock_rooms(conn: &mut DbConn, requests: &[SendRequest]) -> ApiResult<()> {
-    if let DbConn::Pg(pg) = conn {
-        let mut ids: Vec<i64> = requests.iter().map(|r| r.room_id).collect();
-        ids.sort_unstable();
-        ids.dedup();
-        rooms::table.filter(rooms::id.eq_any(&ids)).order(rooms::id).select(rooms::id).for_update().load::<i64>(pg)?;
-    }
-    Ok(())
-}
-
-/// Locks one room's row (PostgreSQL), so membership changes and message batches on it take
-/// turns.
-pub fn lock_room(conn: &mut DbConn, room_id: i64) -> ApiResult<()> {
-    if let DbConn::Pg(pg) = conn {
-        rooms::table.find(room_id).select(rooms::id).for_update().load::<i64>(pg)?;
-    }
-    Ok(())
 }
 
 diesel::define_sql_function! {
@@ -397,8 +314,8 @@ fn insert_messages(
                     room_id: request.room_id,
                     seq,
                     sender_id: request.sender_id,
-                    body: &request.body,
-                    client_id: &request.client_id,
+                    body: request.body.as_str(),
+                    client_id: request.client_id.as_str(),
                     created_at: now,
                 });
             }
@@ -442,8 +359,8 @@ fn message_row(request: &SendRequest, seq: i64, created_at: &db::SqliteTimestamp
         messages::room_id.eq(request.room_id),
         messages::seq.eq(seq),
         messages::sender_id.eq(request.sender_id),
-        messages::body.eq(request.body.clone()),
-        messages::client_id.eq(request.client_id.clone()),
+        messages::body.eq(request.body.as_str().to_owned()),
+        messages::client_id.eq(request.client_id.as_str().to_owned()),
         messages::created_at.eq(created_at.clone()),
     )
 }
@@ -471,7 +388,7 @@ fn insert_one_by_one(
                 let stored: Option<Message> = messages::table
                     .filter(messages::room_id.eq(request.room_id))
                     .filter(messages::sender_id.eq(request.sender_id))
-                    .filter(messages::client_id.eq(&request.client_id))
+                    .filter(messages::client_id.eq(request.client_id.as_str()))
                     .select(Message::as_select())
                     .first(c)
                     .optional()?;
@@ -507,21 +424,6 @@ fn number_new_rows(c: &mut diesel::SqliteConnection, inserted: &mut [Inserted]) 
         }
     }
     Ok(())
-}
-
-/// The room, if `user` may read it: 404 when it does not exist, 403 when not a member.
-pub fn room_for_member(conn: &mut DbConn, room_id: i64, user: i64) -> ApiResult<Room> {
-    let room: Room = rooms::table
-        .find(room_id)
-        .select(Room::as_select())
-        .first(conn)
-        .optional()?
-        .ok_or_else(|| ApiError::NotFound("room not found".into()))?;
-    let member: bool = diesel::select(diesel::dsl::exists(room_members::table.find((room_id, user)))).get_result(conn)?;
-    if !member {
-        return Err(ApiError::Forbidden("you are not a member of this room".into()));
-    }
-    Ok(room)
 }
 
 /// Where a history page starts.
@@ -589,9 +491,8 @@ pub fn for_fanout(conn: &mut DbConn, range: &FanoutRange) -> ApiResult<FanoutRow
         query = query.filter(messages::created_at.ge(since));
     }
     let list: Vec<Message> = query.load(conn)?;
-    let members = if list.is_empty() { Vec::new() } else { member_ids(conn, range.room_id)? };
-    let senders =
-        PublicUserRow::load_many(conn, &list.iter().map(|m| m.sender_id).collect::<HashSet<_>>().into_iter().collect::<Vec<_>>())?;
+    let members = if list.is_empty() { Vec::new() } else { db::members::ids(conn, range.room_id)? };
+    let senders = db::users::public_rows(conn, &list.iter().map(|m| m.sender_id).collect::<HashSet<_>>().into_iter().collect::<Vec<_>>())?;
     Ok(FanoutRows { messages: list, members, senders })
 }
 
@@ -600,37 +501,24 @@ pub fn rooms_active_since(conn: &mut DbConn, since: chrono::NaiveDateTime) -> Ap
     Ok(rooms::table.filter(rooms::last_activity_at.ge(since)).filter(rooms::last_seq.gt(0)).select(rooms::id).load(conn)?)
 }
 
-/// Moves `user`'s read receipt in `room_id` up to `seq` (never down). Returns the room's
-/// members and whether the receipt moved.
+/// Moves `user`'s read receipt in `room_id` up to `seq` (never down). Returns who may see the
+/// receipt and whether it moved.
 pub fn mark_read(conn: &mut DbConn, room_id: i64, user: i64, seq: i64) -> ApiResult<(Vec<i64>, bool)> {
     write_tx(conn, |conn| {
-        let room = room_for_member(conn, room_id, user)?;
+        let room = access::readable_room(conn, room_id, user)?;
         if seq < 0 || seq > room.last_seq {
             return Err(ApiError::invalid_field("seq", format!("must be between 0 and the room's last seq ({})", room.last_seq)));
         }
         let moved = diesel::update(room_members::table.find((room_id, user)).filter(room_members::last_read_seq.lt(seq)))
             .set(room_members::last_read_seq.eq(seq))
             .execute(conn)?;
-        let mut members = member_ids(conn, room_id)?;
-        if RoomKind::parse(&room.kind) == RoomKind::Private {
-            // Across a block, the other side is not told.
-            let mut visible = Vec::new();
-            for member in members {
-                if member == user || !blocked_between(conn, user, member)? {
-                    visible.push(member);
-                }
-            }
-            members = visible;
-        }
-        Ok((members, moved == 1))
+        let facts = RoomFacts { id: room_id, kind: room.kind, members: db::members::ids(conn, room_id)?.into() };
+        Ok((access::receipt_audience(conn, &facts, user)?, moved == 1))
     })
 }
 
-type State = actix_web::web::Data<crate::state::AppState>;
-
 /// Builds views of stored messages with their senders (online flags from the registry).
-async fn message_views(state: &State, list: Vec<Message>, senders: HashMap<i64, PublicUserRow>) -> Vec<crate::dto::MessageView> {
-    use crate::dto::{MessageView, UserPublic};
+async fn message_views(state: &State, list: Vec<Message>, senders: HashMap<i64, PublicUserRow>) -> Vec<MessageView> {
     let mut views: Vec<MessageView> = list
         .into_iter()
         .filter_map(|m| {
@@ -638,38 +526,35 @@ async fn message_views(state: &State, list: Vec<Message>, senders: HashMap<i64, 
             Some(MessageView::new(m, UserPublic::new(sender, false)))
         })
         .collect();
-    crate::realtime::fill_online(&state.realtime.registry, views.iter_mut().map(|v| &mut v.sender));
+    fill_online(state, views.iter_mut().map(|v| &mut v.sender));
     views
 }
 
 /// Stores a message sent over REST, through the same writer as WebSocket sends.
-pub async fn send(state: &State, caller: i64, room_id: i64, body: String, client_id: Option<String>) -> ApiResult<crate::dto::MessageView> {
-    let client_id = client_id.unwrap_or_else(|| format!("http-{}", crate::auth::sessions::random_token(12)));
-    validate_send(&body, &client_id)?;
-    state.realtime.writer.send(SendRequest { room_id, sender_id: caller, body, client_id }).await
+pub async fn send(state: &State, caller: i64, room_id: i64, body: MessageBody, client_id: ClientId) -> ApiResult<MessageView> {
+    state.live.store_message(SendRequest { room_id, sender_id: caller, body, client_id }).await
 }
 
 /// A page of a room's history for a member.
-pub async fn history_page(state: &State, caller: i64, room_id: i64, cursor: Cursor, limit: i64) -> ApiResult<crate::dto::MessagePage> {
+pub async fn history_page(state: &State, caller: i64, room_id: i64, cursor: Cursor, limit: i64) -> ApiResult<MessagePage> {
     let (list, has_more, senders) = state
         .db
         .run(move |conn| {
-            room_for_member(conn, room_id, caller)?;
+            access::readable_room(conn, room_id, caller)?;
             let (list, has_more) = history(conn, room_id, cursor, limit)?;
-            let senders = PublicUserRow::load_many(conn, &list.iter().map(|m| m.sender_id).collect::<Vec<_>>())?;
+            let senders = db::users::public_rows(conn, &list.iter().map(|m| m.sender_id).collect::<Vec<_>>())?;
             Ok((list, has_more, senders))
         })
         .await?;
-    Ok(crate::dto::MessagePage { messages: message_views(state, list, senders).await, has_more })
+    Ok(MessagePage { messages: message_views(state, list, senders).await, has_more })
 }
 
 /// Moves the caller's read receipt and tells the room's members (the caller's other devices
 /// too) when it moved.
 pub async fn read(state: &State, caller: i64, room_id: i64, seq: i64) -> ApiResult<()> {
-    let (members, moved) = state.db.run(move |conn| mark_read(conn, room_id, caller, seq)).await?;
+    let (audience, moved) = state.db.run(move |conn| mark_read(conn, room_id, caller, seq)).await?;
     if moved {
-        let frame = crate::realtime::protocol::encode(&crate::realtime::protocol::ServerFrame::Read { room_id, user_id: caller, seq });
-        state.realtime.registry.to_users(members, frame, None);
+        state.live.announce(DomainEvent::ReadMoved { room_id, user_id: caller, seq, audience });
     }
     Ok(())
 }
@@ -677,24 +562,24 @@ pub async fn read(state: &State, caller: i64, room_id: i64, seq: i64) -> ApiResu
 /// What a `sync` found for one room.
 pub struct SyncedRoom {
     pub room_id: i64,
-    pub messages: Vec<crate::dto::MessageView>,
+    pub messages: Vec<MessageView>,
     pub has_more: bool,
 }
 
 /// Every message after each cursor, for the rooms of `cursors` the caller belongs to: up to
 /// [`SYNC_MAX_PER_ROOM`] per room and [`SYNC_MAX_TOTAL`] in all (rooms cut short are marked
 /// `has_more`). Rooms the caller is not in are returned separately.
-pub async fn sync(state: &State, caller: i64, cursors: Vec<(i64, i64)>) -> ApiResult<(Vec<SyncedRoom>, Vec<i64>)> {
+pub async fn sync(state: &State, caller: i64, cursors: SyncCursors) -> ApiResult<(Vec<SyncedRoom>, Vec<i64>)> {
     let (found, refused, senders) = state
         .db
         .run(move |conn| {
-            let ids: Vec<i64> = cursors.iter().map(|(room, _)| *room).collect();
-            let member_of = crate::services::rooms::memberships(conn, caller, &ids)?;
+            let ids: Vec<i64> = cursors.iter().map(|(room, _)| room).collect();
+            let member_of = db::members::rooms_among(conn, caller, &ids)?;
             let mut found = Vec::new();
             let mut refused = Vec::new();
             let mut sender_ids = HashSet::new();
             let mut budget = SYNC_MAX_TOTAL;
-            for (room_id, after) in cursors {
+            for (room_id, after) in cursors.iter() {
                 if !member_of.contains(&room_id) {
                     refused.push(room_id);
                     continue;
@@ -704,12 +589,12 @@ pub async fn sync(state: &State, caller: i64, cursors: Vec<(i64, i64)>) -> ApiRe
                     continue;
                 }
                 let limit = SYNC_MAX_PER_ROOM.min(budget);
-                let (list, has_more) = history(conn, room_id, Cursor::After(after.max(0)), limit)?;
+                let (list, has_more) = history(conn, room_id, Cursor::After(after), limit)?;
                 budget -= list.len() as i64;
                 sender_ids.extend(list.iter().map(|m| m.sender_id));
                 found.push((room_id, list, has_more));
             }
-            let senders = PublicUserRow::load_many(conn, &sender_ids.into_iter().collect::<Vec<_>>())?;
+            let senders = db::users::public_rows(conn, &sender_ids.into_iter().collect::<Vec<_>>())?;
             Ok((found, refused, senders))
         })
         .await?;
@@ -719,7 +604,7 @@ pub async fn sync(state: &State, caller: i64, cursors: Vec<(i64, i64)>) -> ApiRe
         order.push((room_id, has_more));
         all.extend(list);
     }
-    let mut by_room: HashMap<i64, Vec<crate::dto::MessageView>> = HashMap::new();
+    let mut by_room: HashMap<i64, Vec<MessageView>> = HashMap::new();
     for view in message_views(state, all, senders).await {
         by_room.entry(view.room_id).or_default().push(view);
     }
@@ -737,7 +622,12 @@ mod tests {
     use super::*;
 
     fn send(sender_id: i64, client_id: &str, body: &str) -> SendRequest {
-        SendRequest { room_id: 1, sender_id, body: body.into(), client_id: client_id.into() }
+        SendRequest {
+            room_id: 1,
+            sender_id,
+            body: MessageBody::parse(body.into()).unwrap(),
+            client_id: ClientId::parse(client_id.into()).unwrap(),
+        }
     }
 
     fn stored_seq(outcome: &Outcome) -> i64 {

@@ -3,28 +3,23 @@
 
 use std::collections::{HashMap, HashSet};
 
-use actix_web::web;
 use diesel::prelude::*;
 
-use crate::db::models::{Message, NewRoom, Room};
+use crate::db::models::{Message, NewRoom, PublicUserRow, Room};
 use crate::db::schema::{messages, room_events, room_members, rooms, users};
 use crate::db::{self, DbConn, write_tx, write_tx_retrying_conflicts};
-use crate::dto::{MessageView, PublicUserRow, RoomKind, RoomView, UserPublic, utc};
-use crate::error::{ApiError, ApiResult};
-use crate::realtime::fill_online;
-use crate::realtime::protocol::{ServerFrame, encode};
-use crate::services::contacts::{are_friends, blocked_between};
-use crate::services::messages::{lock_room, member_ids, room_for_member};
-use crate::state::AppState;
-
-type State = web::Data<AppState>;
+use crate::domain::{GroupName, RoomKind};
+use crate::dto::{MessageView, RoomView, UserPublic, utc};
+use crate::error::{ApiError, ApiResult, Reason};
+use crate::ports::DomainEvent;
+use crate::services::access::{self, RoomAct};
+use crate::services::presence::fill_online;
+use crate::state::State;
 
 /// Most members of a group.
 pub const GROUP_MAX_MEMBERS: usize = 256;
 /// Groups one account may own at once: creating rooms is cheap, storing them is not.
 pub const GROUPS_OWNED_MAX: i64 = 100;
-/// Longest group name, in characters.
-pub const GROUP_NAME_MAX_CHARS: usize = 100;
 
 /// Appends to the room event log.
 fn log_event(conn: &mut DbConn, room_id: i64, actor: Option<i64>, kind: &str, subject: Option<i64>) -> ApiResult<()> {
@@ -56,24 +51,6 @@ fn add_member(conn: &mut DbConn, room_id: i64, user_id: i64, role: &str, actor: 
     log_event(conn, room_id, actor, "member_added", Some(user_id))
 }
 
-fn active_user_exists(conn: &mut DbConn, id: i64) -> ApiResult<bool> {
-    Ok(diesel::select(diesel::dsl::exists(users::table.filter(users::id.eq(id)).filter(users::is_active.eq(true)))).get_result(conn)?)
-}
-
-/// Checks that `actor` may bring `target` into a room: an active user, a friend, no block.
-fn check_addable(conn: &mut DbConn, actor: i64, target: i64) -> ApiResult<()> {
-    if !active_user_exists(conn, target)? {
-        return Err(ApiError::NotFound(format!("user {target} not found")));
-    }
-    if blocked_between(conn, actor, target)? {
-        return Err(ApiError::Forbidden(format!("you cannot add user {target}")));
-    }
-    if !are_friends(conn, actor, target)? {
-        return Err(ApiError::Forbidden(format!("you can only add friends (user {target} is not your friend)")));
-    }
-    Ok(())
-}
-
 /// Each member's view of rooms: members, last message, unread count and read receipt, for
 /// `viewers` (every member when `None`). Online flags are left false; see [`fill_online`].
 fn views(conn: &mut DbConn, room_list: &[Room], viewers: Option<i64>) -> ApiResult<Vec<(i64, RoomView)>> {
@@ -89,7 +66,7 @@ fn views(conn: &mut DbConn, room_list: &[Room], viewers: Option<i64>) -> ApiResu
         .filter(messages::room_id.eq_any(&ids))
         .select(Message::as_select())
         .load(conn)?;
-    let senders = PublicUserRow::load_many(conn, &last_messages.iter().map(|m| m.sender_id).collect::<Vec<_>>())?;
+    let senders = db::users::public_rows(conn, &last_messages.iter().map(|m| m.sender_id).collect::<Vec<_>>())?;
     let unread_query = messages::table
         .inner_join(
             room_members::table.on(room_members::room_id
@@ -120,12 +97,11 @@ fn views(conn: &mut DbConn, room_list: &[Room], viewers: Option<i64>) -> ApiResu
     for room in room_list {
         let members = members_of.remove(&room.id).unwrap_or_default();
         let public: Vec<UserPublic> = members.iter().map(|(_, row)| UserPublic::new(row.clone(), false)).collect();
-        let kind = RoomKind::parse(&room.kind);
         for (last_read, viewer) in &members {
             if viewers.is_some_and(|v| v != viewer.id) {
                 continue;
             }
-            let name = match kind {
+            let name = match room.kind {
                 RoomKind::Group => room.name.clone(),
                 RoomKind::Private => public.iter().find(|m| m.id != viewer.id).map(|m| m.username.clone()).unwrap_or_default(),
             };
@@ -133,7 +109,7 @@ fn views(conn: &mut DbConn, room_list: &[Room], viewers: Option<i64>) -> ApiResu
                 viewer.id,
                 RoomView {
                     id: room.id,
-                    kind,
+                    kind: room.kind,
                     name,
                     owner_id: room.owner_id,
                     members: public.clone(),
@@ -157,31 +133,24 @@ fn view_for(conn: &mut DbConn, room: &Room, viewer: i64) -> ApiResult<RoomView> 
     views(conn, std::slice::from_ref(room), Some(viewer))?
         .pop()
         .map(|(_, view)| view)
-        .ok_or_else(|| ApiError::Forbidden("you are not a member of this room".into()))
+        .ok_or_else(|| ApiError::forbidden(Reason::NotMember, "you are not a member of this room"))
 }
 
-/// Sends every member its own `room` frame (presence filled in).
+/// Tells every member of the room (on every node) how the room now looks to them.
 async fn announce_room(state: &State, room_id: i64) -> ApiResult<()> {
-    let mut member_views = state
+    let views = state
         .db
         .run(move |conn| {
             let room = load_room(conn, room_id)?;
             views(conn, std::slice::from_ref(&room), None)
         })
         .await?;
-    fill_online(&state.realtime.registry, member_views.iter_mut().flat_map(|(_, v)| room_users(v)));
-    let frames = member_views.iter().map(|(user, view)| (*user, encode(&ServerFrame::Room { room: view }))).collect();
-    state.realtime.registry.to_each(frames);
+    state.live.announce(DomainEvent::RoomChanged { views });
     Ok(())
 }
 
-/// Every `UserPublic` inside a room view.
-pub fn room_users(view: &mut RoomView) -> impl Iterator<Item = &mut UserPublic> {
-    view.members.iter_mut().chain(view.last_message.as_mut().map(|m| &mut m.sender))
-}
-
 fn with_presence(state: &State, mut view: RoomView) -> RoomView {
-    fill_online(&state.realtime.registry, room_users(&mut view));
+    fill_online(state, view.users_mut());
     view
 }
 
@@ -195,15 +164,7 @@ pub async fn open_private(state: &State, caller: i64, other: i64) -> ApiResult<(
         .db
         .run(move |conn| {
             write_tx_retrying_conflicts(conn, 3, |conn| {
-                if !active_user_exists(conn, other)? {
-                    return Err(ApiError::NotFound("user not found".into()));
-                }
-                if blocked_between(conn, caller, other)? {
-                    return Err(ApiError::Forbidden("you cannot chat with this user".into()));
-                }
-                if !are_friends(conn, caller, other)? {
-                    return Err(ApiError::Forbidden("private chats are for friends".into()));
-                }
+                access::may_open_private(conn, caller, other)?;
                 let key = format!("{}:{}", caller.min(other), caller.max(other));
                 let existing: Option<Room> =
                     rooms::table.filter(rooms::private_key.eq(&key)).select(Room::as_select()).first(conn).optional()?;
@@ -213,7 +174,7 @@ pub async fn open_private(state: &State, caller: i64, other: i64) -> ApiResult<(
                 let now = db::now();
                 let room_id: i64 = diesel::insert_into(rooms::table)
                     .values(NewRoom {
-                        kind: RoomKind::Private.as_str(),
+                        kind: RoomKind::Private,
                         name: "",
                         owner_id: None,
                         private_key: Some(&key),
@@ -238,7 +199,7 @@ pub async fn open_private(state: &State, caller: i64, other: i64) -> ApiResult<(
 }
 
 /// Creates a group owned by `caller` with `member_ids` (friends of the caller) in it.
-pub async fn create_group(state: &State, caller: i64, name: String, member_ids: Vec<i64>) -> ApiResult<RoomView> {
+pub async fn create_group(state: &State, caller: i64, name: GroupName, member_ids: Vec<i64>) -> ApiResult<RoomView> {
     if member_ids.len() > GROUP_MAX_MEMBERS * 4 {
         return Err(ApiError::invalid_field("member_ids", format!("a group has at most {GROUP_MAX_MEMBERS} members")));
     }
@@ -262,13 +223,13 @@ pub async fn create_group(state: &State, caller: i64, name: String, member_ids: 
                     )));
                 }
                 for member in &unique {
-                    check_addable(conn, caller, *member)?;
+                    access::may_add(conn, caller, *member)?;
                 }
                 let now = db::now();
                 let room_id: i64 = diesel::insert_into(rooms::table)
                     .values(NewRoom {
-                        kind: RoomKind::Group.as_str(),
-                        name: &name,
+                        kind: RoomKind::Group,
+                        name: name.as_str(),
                         owner_id: Some(caller),
                         private_key: None,
                         last_seq: 0,
@@ -297,19 +258,19 @@ pub async fn invite(state: &State, caller: i64, group_id: i64, user_id: i64) -> 
         .db
         .run(move |conn| {
             write_tx_retrying_conflicts(conn, 2, |conn| {
-                lock_room(conn, group_id)?;
-                let room = room_for_member(conn, group_id, caller)?;
-                if RoomKind::parse(&room.kind) != RoomKind::Group {
+                db::rooms::lock(conn, group_id)?;
+                let room = access::readable_room(conn, group_id, caller)?;
+                if room.kind != RoomKind::Group {
                     return Err(ApiError::invalid_field("group_id", "only groups take invitations"));
                 }
-                let members = member_ids(conn, group_id)?;
+                let members = db::members::ids(conn, group_id)?;
                 if members.contains(&user_id) {
                     return Err(ApiError::Conflict("this user is already a member".into()));
                 }
                 if members.len() >= GROUP_MAX_MEMBERS {
                     return Err(ApiError::Conflict(format!("the group is full ({GROUP_MAX_MEMBERS} members)")));
                 }
-                check_addable(conn, caller, user_id)?;
+                access::may_add(conn, caller, user_id)?;
                 add_member(conn, group_id, user_id, "member", Some(caller))?;
                 view_for(conn, &room, caller)
             })
@@ -326,9 +287,9 @@ pub async fn leave(state: &State, caller: i64, room_id: i64) -> ApiResult<()> {
         .db
         .run(move |conn| {
             write_tx(conn, |conn| {
-                lock_room(conn, room_id)?;
-                let room = room_for_member(conn, room_id, caller)?;
-                if RoomKind::parse(&room.kind) == RoomKind::Private {
+                db::rooms::lock(conn, room_id)?;
+                let room = access::readable_room(conn, room_id, caller)?;
+                if room.kind == RoomKind::Private {
                     return Err(ApiError::Conflict("private chats cannot be left".into()));
                 }
                 diesel::delete(room_members::table.find((room_id, caller))).execute(conn)?;
@@ -346,11 +307,11 @@ pub async fn leave(state: &State, caller: i64, room_id: i64) -> ApiResult<()> {
                         log_event(conn, room_id, Some(caller), "owner_changed", Some(heir))?;
                     }
                 }
-                member_ids(conn, room_id)
+                db::members::ids(conn, room_id)
             })
         })
         .await?;
-    state.realtime.registry.to_users(vec![caller], encode(&ServerFrame::RoomLeft { room_id }), None);
+    state.live.announce(DomainEvent::MemberLeft { room_id, user_id: caller });
     if !remaining.is_empty() {
         announce_room(state, room_id).await?;
     }
@@ -371,37 +332,11 @@ pub async fn list(state: &State, caller: i64) -> ApiResult<Vec<RoomView>> {
             Ok(views(conn, &room_list, Some(caller))?.into_iter().map(|(_, view)| view).collect())
         })
         .await?;
-    fill_online(&state.realtime.registry, list.iter_mut().flat_map(room_users));
+    fill_online(state, list.iter_mut().flat_map(RoomView::users_mut));
     Ok(list)
 }
 
-/// The members of a room the caller belongs to, for typing notices; in a private room, no
-/// one across a block.
+/// The members of a room who hear that the caller is typing (refused as a send would be).
 pub async fn typing_audience(state: &State, caller: i64, room_id: i64) -> ApiResult<Vec<i64>> {
-    state
-        .db
-        .run(move |conn| {
-            let room = room_for_member(conn, room_id, caller)?;
-            let members = member_ids(conn, room_id)?;
-            if RoomKind::parse(&room.kind) == RoomKind::Private {
-                for other in members.iter().filter(|m| **m != caller) {
-                    if blocked_between(conn, caller, *other)? {
-                        return Err(ApiError::Forbidden("you cannot message this user".into()));
-                    }
-                }
-            }
-            Ok(members)
-        })
-        .await
-}
-
-/// Rooms `user` belongs to, among `room_ids`.
-pub fn memberships(conn: &mut DbConn, user: i64, room_ids: &[i64]) -> ApiResult<HashSet<i64>> {
-    Ok(room_members::table
-        .filter(room_members::user_id.eq(user))
-        .filter(room_members::room_id.eq_any(room_ids))
-        .select(room_members::room_id)
-        .load::<i64>(conn)?
-        .into_iter()
-        .collect())
+    state.db.run(move |conn| Ok(access::room_for(conn, room_id, caller, RoomAct::Typing)?.members.to_vec())).await
 }

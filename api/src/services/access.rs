@@ -1,0 +1,152 @@
+//! The one access policy: may this user do this in this room, or with this person? REST and
+//! WebSocket ask here alike, and every refusal carries a typed [`Reason`]. Roles, bans, public
+//! rooms and direct-message policy belong here as they arrive.
+
+use std::sync::Arc;
+
+use crate::db::models::Room;
+use crate::db::{self, DbConn};
+use crate::domain::RoomKind;
+use crate::error::{ApiError, ApiResult, Reason};
+
+/// What one may do inside a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoomAct {
+    /// Read history, sync, open the room's Channels socket.
+    Read,
+    /// Send a message.
+    Send,
+    /// Say one is typing.
+    Typing,
+    /// Move one's read receipt.
+    MarkRead,
+    /// Bring someone into a group.
+    Invite,
+}
+
+/// What the policy needs to know of a room, read once (a batch of sends asks many times).
+#[derive(Debug, Clone)]
+pub struct RoomFacts {
+    pub id: i64,
+    pub kind: RoomKind,
+    pub members: Arc<[i64]>,
+}
+
+impl RoomFacts {
+    /// The facts of `room_id`, or `None` when there is no such room.
+    pub fn load(conn: &mut DbConn, room_id: i64) -> ApiResult<Option<RoomFacts>> {
+        let Some(kind) = db::rooms::kind(conn, room_id)? else { return Ok(None) };
+        Ok(Some(RoomFacts { id: room_id, kind, members: db::members::ids(conn, room_id)?.into() }))
+    }
+
+    pub fn is_member(&self, user: i64) -> bool {
+        self.members.contains(&user)
+    }
+}
+
+/// A refusal: its reason and what to tell the person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub reason: Reason,
+    pub message: &'static str,
+}
+
+impl From<Refusal> for ApiError {
+    fn from(refusal: Refusal) -> ApiError {
+        ApiError::forbidden(refusal.reason, refusal.message)
+    }
+}
+
+const NOT_MEMBER: Refusal = Refusal { reason: Reason::NotMember, message: "you are not a member of this room" };
+const BLOCKED_IN_PRIVATE: Refusal = Refusal { reason: Reason::Blocked, message: "you cannot message this user" };
+
+/// Why `user` may not do `act` in the room, if anything stops them.
+pub fn refusal(conn: &mut DbConn, room: &RoomFacts, user: i64, act: RoomAct) -> ApiResult<Option<Refusal>> {
+    if !room.is_member(user) {
+        return Ok(Some(NOT_MEMBER));
+    }
+    match act {
+        RoomAct::Read | RoomAct::MarkRead => Ok(None),
+        RoomAct::Invite if room.kind != RoomKind::Group => Ok(None),
+        RoomAct::Invite => Ok(None),
+        // In a private room, a block in either direction silences both sides.
+        RoomAct::Send | RoomAct::Typing if room.kind == RoomKind::Private => {
+            for other in room.members.iter().copied().filter(|m| *m != user) {
+                if db::contacts::blocked_between(conn, user, other)? {
+                    return Ok(Some(BLOCKED_IN_PRIVATE));
+                }
+            }
+            Ok(None)
+        }
+        RoomAct::Send | RoomAct::Typing => Ok(None),
+    }
+}
+
+/// `Ok` when `user` may do `act` in the room; 403 with the reason otherwise.
+pub fn require(conn: &mut DbConn, room: &RoomFacts, user: i64, act: RoomAct) -> ApiResult<()> {
+    match refusal(conn, room, user, act)? {
+        Some(refusal) => Err(refusal.into()),
+        None => Ok(()),
+    }
+}
+
+/// The room, if `user` may read it: 404 when it does not exist, 403 `not_member` otherwise.
+pub fn readable_room(conn: &mut DbConn, room_id: i64, user: i64) -> ApiResult<Room> {
+    let room = db::rooms::find(conn, room_id)?.ok_or_else(|| ApiError::NotFound("room not found".into()))?;
+    if !db::members::is_member(conn, room_id, user)? {
+        return Err(NOT_MEMBER.into());
+    }
+    Ok(room)
+}
+
+/// The room's facts, if `user` may do `act` in it: 404 when it does not exist, 403 otherwise.
+pub fn room_for(conn: &mut DbConn, room_id: i64, user: i64, act: RoomAct) -> ApiResult<RoomFacts> {
+    let room = RoomFacts::load(conn, room_id)?.ok_or_else(|| ApiError::NotFound("room not found".into()))?;
+    require(conn, &room, user, act)?;
+    Ok(room)
+}
+
+/// Who may see `user`'s read receipt in the room: every member, but in a private room no one
+/// across a block.
+pub fn receipt_audience(conn: &mut DbConn, room: &RoomFacts, user: i64) -> ApiResult<Vec<i64>> {
+    if room.kind != RoomKind::Private {
+        return Ok(room.members.to_vec());
+    }
+    let mut audience = Vec::new();
+    for member in room.members.iter().copied() {
+        if member == user || !db::contacts::blocked_between(conn, user, member)? {
+            audience.push(member);
+        }
+    }
+    Ok(audience)
+}
+
+/// Whether `actor` may bring `target` into a room (a group, or a private room with them): an
+/// active user (404 otherwise), no block between them, and friends.
+pub fn may_add(conn: &mut DbConn, actor: i64, target: i64) -> ApiResult<()> {
+    if !db::users::active_exists(conn, target)? {
+        return Err(ApiError::NotFound(format!("user {target} not found")));
+    }
+    if db::contacts::blocked_between(conn, actor, target)? {
+        return Err(ApiError::forbidden(Reason::Blocked, format!("you cannot add user {target}")));
+    }
+    if !db::contacts::are_friends(conn, actor, target)? {
+        return Err(ApiError::forbidden(Reason::NotFriends, format!("you can only add friends (user {target} is not your friend)")));
+    }
+    Ok(())
+}
+
+/// Whether `caller` may open a private room with `other`: the same rule as [`may_add`], told
+/// in the words of a private chat.
+pub fn may_open_private(conn: &mut DbConn, caller: i64, other: i64) -> ApiResult<()> {
+    if !db::users::active_exists(conn, other)? {
+        return Err(ApiError::NotFound("user not found".into()));
+    }
+    if db::contacts::blocked_between(conn, caller, other)? {
+        return Err(ApiError::forbidden(Reason::Blocked, "you cannot chat with this user"));
+    }
+    if !db::contacts::are_friends(conn, caller, other)? {
+        return Err(ApiError::forbidden(Reason::NotFriends, "private chats are for friends"));
+    }
+    Ok(())
+}
