@@ -1,5 +1,7 @@
 //! API shapes shared by several areas: the own profile and the public view of a user.
 
+use std::collections::{HashMap, HashSet};
+
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -120,7 +122,15 @@ pub struct MessageView {
 }
 
 impl MessageView {
-    pub fn new(message: Message, sender: UserPublic) -> Self {
+    /// The one place a stored message becomes its view: with its sender's public row and
+    /// online flag, or `None` when the sender's row is missing.
+    pub fn assemble(message: Message, senders: &HashMap<i64, PublicUserRow>, online: &HashSet<i64>) -> Option<MessageView> {
+        let sender = senders.get(&message.sender_id)?.clone();
+        let online = online.contains(&sender.id);
+        Some(MessageView::new(message, UserPublic::new(sender, online)))
+    }
+
+    fn new(message: Message, sender: UserPublic) -> Self {
         MessageView {
             id: message.id,
             room_id: message.room_id,

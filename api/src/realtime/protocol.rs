@@ -11,7 +11,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::dto::{MessageView, RoomView, UserPublic};
-use crate::error::{ApiError, ErrorCode};
+use crate::error::{ApiError, ErrorCode, Reason};
 
 /// A frame from a client on `/ws/`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -83,6 +83,9 @@ pub enum ServerFrame<'a> {
     },
     Error {
         code: ErrorCode,
+        /// For `forbidden`: why, for machines.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<Reason>,
         message: String,
         #[serde(skip_serializing_if = "Option::is_none")]
         client_id: Option<String>,
@@ -113,7 +116,11 @@ pub fn encode(frame: &ServerFrame<'_>) -> ByteString {
 }
 
 pub fn error_frame(error: &ApiError, client_id: Option<String>) -> ByteString {
-    encode(&ServerFrame::Error { code: error.code(), message: error.to_string(), client_id })
+    let reason = match error {
+        ApiError::Forbidden { reason, .. } => Some(*reason),
+        _ => None,
+    };
+    encode(&ServerFrame::Error { code: error.code(), reason, message: error.to_string(), client_id })
 }
 
 /// The three encodings of one stored message: for other connections, as the sender's `ack`,

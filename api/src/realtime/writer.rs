@@ -15,7 +15,7 @@ use super::protocol::{MessageFrames, ServerFrame, encode, error_frame};
 use super::registry::{Delivery, Outbound, RegistryHandle, SessionId};
 use crate::db::Db;
 use crate::domain::SendRequest;
-use crate::dto::{MessageView, UserPublic};
+use crate::dto::MessageView;
 use crate::error::{ApiError, ApiResult};
 use crate::metrics::Metrics;
 use crate::services::messages::{Outcome, store_batch};
@@ -165,13 +165,7 @@ fn dispatch(registry: &RegistryHandle, stats: &Metrics, jobs: Vec<Job>, batch: c
     let online = registry.online(batch.senders.keys().copied());
     let mut deliveries = Vec::new();
     for (job, outcome) in jobs.into_iter().zip(batch.outcomes) {
-        let view = |message: crate::db::models::Message| {
-            let sender = batch.senders.get(&message.sender_id).cloned().map(|row| {
-                let online = online.contains(&row.id);
-                UserPublic::new(row, online)
-            });
-            sender.map(|sender| MessageView::new(message, sender))
-        };
+        let view = |message| MessageView::assemble(message, &batch.senders, &online);
         match outcome {
             Outcome::Stored(message) => {
                 let members = batch.members.get(&message.room_id).cloned().unwrap_or_else(|| Arc::from(Vec::new()));

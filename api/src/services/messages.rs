@@ -12,12 +12,11 @@ use crate::db::models::{Message, NewMessage, PublicUserRow};
 use crate::db::schema::{messages, room_members, rooms};
 use crate::db::{self, Cached, DbConn, write_tx};
 use crate::domain::{ClientId, MessageBody, SendRequest, SyncCursors};
-use crate::dto::{MessagePage, MessageView, UserPublic};
+use crate::dto::{MessagePage, MessageView};
 use crate::error::{ApiError, ApiResult};
 use crate::on_backend;
 use crate::ports::DomainEvent;
 use crate::services::access::{self, Refusal, RoomAct, RoomFacts};
-use crate::services::presence::fill_online;
 use crate::state::State;
 
 /// Most messages one `sync` sends per room; beyond it the client pages through history.
@@ -44,76 +43,120 @@ pub struct StoredBatch {
     pub senders: HashMap<i64, PublicUserRow>,
 }
 
-/// Stores every acceptable request of the batch in one transaction (group commit). Each room's
-/// `seq`s are taken from `rooms.last_seq` inside the transaction, in request order, so they
-/// are strictly increasing without gaps; on PostgreSQL the row lock orders concurrent writers.
+/// Stores every acceptable request of the batch in one transaction (group commit), in four
+/// phases: [`screen`] decides what each request is (refused, a repeat, stored before, or new);
+/// [`reserve_seqs`] takes each room's next seqs from `rooms.last_seq`, in request order, so they
+/// are strictly increasing without gaps (on PostgreSQL the row locks order concurrent writers);
+/// [`insert_messages`] stores the new ones; [`settle`] answers every request in order.
 pub fn store_batch(conn: &mut DbConn, requests: &[SendRequest]) -> ApiResult<StoredBatch> {
     write_tx(conn, |conn| {
         db::rooms::lock_many(conn, requests.iter().map(|r| r.room_id))?;
         let now = db::now();
-        let mut infos: FxHashMap<i64, Option<RoomFacts>> = FxHashMap::default();
-        let mut refusals: FxHashMap<(i64, i64), Option<Refusal>> = FxHashMap::default();
-        let mut first_in_batch: FxHashMap<(i64, i64, &str), usize> = FxHashMap::default();
-        let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(requests.len());
-        let mut repeats: Vec<(usize, usize)> = Vec::new();
-        let mut accepted: Vec<usize> = Vec::new();
-
-        let stored_before = stored_before(conn, requests)?;
-
-        for (index, request) in requests.iter().enumerate() {
-            let info = match infos.entry(request.room_id) {
-                Entry::Occupied(known) => known.into_mut(),
-                Entry::Vacant(slot) => slot.insert(RoomFacts::load(conn, request.room_id)?),
-            };
-            let Some(info) = info else {
-                outcomes.push(Some(Outcome::Rejected(ApiError::NotFound("room not found".into()))));
-                continue;
-            };
-            let refused = match refusals.entry((request.room_id, request.sender_id)) {
-                Entry::Occupied(known) => known.into_mut(),
-                Entry::Vacant(slot) => slot.insert(access::refusal(conn, info, request.sender_id, RoomAct::Send)?),
-            };
-            if let Some(refusal) = refused {
-                outcomes.push(Some(Outcome::Rejected(refusal.clone().into())));
-                continue;
-            }
-            if let Some(first) = first_in_batch.get(&(request.room_id, request.sender_id, request.client_id.as_str())) {
-                repeats.push((index, *first));
-                outcomes.push(None);
-                continue;
-            }
-            if let Some(stored) = stored_before.get(&(request.room_id, request.sender_id, request.client_id.as_str().to_owned())) {
-                outcomes.push(Some(Outcome::Duplicate(stored.clone())));
-                continue;
-            }
-            first_in_batch.insert((request.room_id, request.sender_id, request.client_id.as_str()), index);
-            accepted.push(index);
-            outcomes.push(None);
-        }
-
-        // Each room's seqs are reserved in one step, then handed out in request order.
-        let mut reserved: Vec<(i64, i64)> = Vec::new();
-        for index in &accepted {
-            let room = requests[*index].room_id;
-            match reserved.iter_mut().find(|(r, _)| *r == room) {
-                Some((_, count)) => *count += 1,
-                None => reserved.push((room, 1)),
-            }
-        }
-        let mut seqs = RoomSeqs::default();
-        for (room, count) in reserved {
-            let bump = diesel::update(rooms::table.find(room))
-                .set((rooms::last_seq.eq(rooms::last_seq + count), rooms::last_activity_at.eq(now)))
-                .returning(rooms::last_seq);
-            let last: i64 = on_backend!(conn, c => Cached(bump).get_result(c))?;
-            seqs.reserved(room, last - count + 1, last);
-        }
+        let Screened { verdicts, rooms } = screen(conn, requests)?;
+        let accepted: Vec<usize> = verdicts.iter().enumerate().filter(|(_, v)| matches!(v, Verdict::New)).map(|(i, _)| i).collect();
+        let mut seqs = reserve_seqs(conn, requests, &accepted, now)?;
         let inserted = insert_messages(conn, requests, &accepted, &mut seqs, now)?;
         seqs.give_back_unused(conn)?;
-        for (index, inserted) in accepted.into_iter().zip(inserted) {
-            let request = &requests[index];
-            outcomes[index] = Some(match inserted {
-                Inserted::New { id, seq } => Outcome::Stored(Message {
+        let outcomes = settle(requests, verdicts, inserted, now)?;
+
+        let sender_ids: Vec<i64> = requests.iter().map(|r| r.sender_id).collect::<HashSet<_>>().into_iter().collect();
+        let senders = db::users::public_rows(conn, &sender_ids)?;
+        let members = rooms.into_iter().filter_map(|(room, facts)| Some((room, facts?.members))).collect();
+        Ok(StoredBatch { outcomes, members, senders })
+    })
+}
+
+/// What one request of a batch turned out to be.
+#[derive(Debug)]
+enum Verdict {
+    /// Not stored: no such room, or the policy refuses the sender.
+    Refused(ApiError),
+    /// The same send as the earlier request at this index of the batch.
+    RepeatOf(usize),
+    /// Stored by an earlier batch (a retry).
+    StoredBefore(Message),
+    /// To be stored now.
+    New,
+}
+
+/// The verdicts of a batch, and the rooms it names as the policy saw them (`None`: no such room).
+struct Screened {
+    verdicts: Vec<Verdict>,
+    rooms: FxHashMap<i64, Option<RoomFacts>>,
+}
+
+/// Phase one: each room is read once and each (room, sender) asked of the policy once.
+fn screen(conn: &mut DbConn, requests: &[SendRequest]) -> ApiResult<Screened> {
+    let mut rooms: FxHashMap<i64, Option<RoomFacts>> = FxHashMap::default();
+    let mut refusals: FxHashMap<(i64, i64), Option<Refusal>> = FxHashMap::default();
+    let mut first_in_batch: FxHashMap<(i64, i64, &str), usize> = FxHashMap::default();
+    let stored_before = stored_before(conn, requests)?;
+    let mut verdicts = Vec::with_capacity(requests.len());
+    for (index, request) in requests.iter().enumerate() {
+        let room = match rooms.entry(request.room_id) {
+            Entry::Occupied(known) => known.into_mut(),
+            Entry::Vacant(slot) => slot.insert(RoomFacts::load(conn, request.room_id)?),
+        };
+        let Some(room) = room else {
+            verdicts.push(Verdict::Refused(ApiError::NotFound("room not found".into())));
+            continue;
+        };
+        let refused = match refusals.entry((request.room_id, request.sender_id)) {
+            Entry::Occupied(known) => known.into_mut(),
+            Entry::Vacant(slot) => slot.insert(access::refusal(conn, room, request.sender_id, RoomAct::Send)?),
+        };
+        let key = (request.room_id, request.sender_id, request.client_id.as_str());
+        let verdict = if let Some(refusal) = refused {
+            Verdict::Refused(refusal.clone().into())
+        } else if let Some(first) = first_in_batch.get(&key) {
+            Verdict::RepeatOf(*first)
+        } else if let Some(stored) = stored_before.get(&(key.0, key.1, key.2.to_owned())) {
+            Verdict::StoredBefore(stored.clone())
+        } else {
+            first_in_batch.insert(key, index);
+            Verdict::New
+        };
+        verdicts.push(verdict);
+    }
+    Ok(Screened { verdicts, rooms })
+}
+
+/// Phase two: each room's seqs for the accepted sends, reserved in one update per room.
+fn reserve_seqs(conn: &mut DbConn, requests: &[SendRequest], accepted: &[usize], now: chrono::NaiveDateTime) -> ApiResult<RoomSeqs> {
+    let mut counts: Vec<(i64, i64)> = Vec::new();
+    for index in accepted {
+        let room = requests[*index].room_id;
+        match counts.iter_mut().find(|(r, _)| *r == room) {
+            Some((_, count)) => *count += 1,
+            None => counts.push((room, 1)),
+        }
+    }
+    let mut seqs = RoomSeqs::default();
+    for (room, count) in counts {
+        let bump = diesel::update(rooms::table.find(room))
+            .set((rooms::last_seq.eq(rooms::last_seq + count), rooms::last_activity_at.eq(now)))
+            .returning(rooms::last_seq);
+        let last: i64 = on_backend!(conn, c => Cached(bump).get_result(c))?;
+        seqs.reserved(room, last - count + 1, last);
+    }
+    Ok(seqs)
+}
+
+/// Phase four: every request's outcome, in request order. `inserted` follows the order of the
+/// requests found new; a repeat answers with what its first occurrence got.
+fn settle(requests: &[SendRequest], verdicts: Vec<Verdict>, inserted: Vec<Inserted>, now: chrono::NaiveDateTime) -> ApiResult<Vec<Outcome>> {
+    let mut inserted = inserted.into_iter();
+    let mut outcomes: Vec<Outcome> = Vec::with_capacity(requests.len());
+    for (request, verdict) in requests.iter().zip(verdicts) {
+        let outcome = match verdict {
+            Verdict::Refused(error) => Outcome::Rejected(error),
+            Verdict::StoredBefore(message) => Outcome::Duplicate(message),
+            Verdict::RepeatOf(first) => match outcomes.get(first) {
+                Some(Outcome::Stored(message) | Outcome::Duplicate(message)) => Outcome::Duplicate(message.clone()),
+                _ => return Err(ApiError::internal(anyhow::anyhow!("repeat of an unstored send"))),
+            },
+            Verdict::New => match inserted.next() {
+                Some(Inserted::New { id, seq }) => Outcome::Stored(Message {
                     id,
                     room_id: request.room_id,
                     seq,
@@ -124,26 +167,13 @@ pub fn store_batch(conn: &mut DbConn, requests: &[SendRequest]) -> ApiResult<Sto
                     edited_at: None,
                     deleted: false,
                 }),
-                Inserted::Existing(message) => Outcome::Duplicate(message),
-            });
-        }
-        for (index, first) in repeats {
-            let original = match &outcomes[first] {
-                Some(Outcome::Stored(message) | Outcome::Duplicate(message)) => message.clone(),
-                _ => return Err(ApiError::internal(anyhow::anyhow!("repeat of an unstored send"))),
-            };
-            outcomes[index] = Some(Outcome::Duplicate(original));
-        }
-
-        let sender_ids: Vec<i64> = requests.iter().map(|r| r.sender_id).collect::<HashSet<_>>().into_iter().collect();
-        let senders = db::users::public_rows(conn, &sender_ids)?;
-        let members = infos.into_iter().filter_map(|(room, info)| Some((room, info?.members))).collect();
-        let outcomes = outcomes
-            .into_iter()
-            .map(|o| o.unwrap_or_else(|| Outcome::Rejected(ApiError::internal(anyhow::anyhow!("send left without outcome")))))
-            .collect();
-        Ok(StoredBatch { outcomes, members, senders })
-    })
+                Some(Inserted::Existing(message)) => Outcome::Duplicate(message),
+                None => return Err(ApiError::internal(anyhow::anyhow!("a new send left without its insert"))),
+            },
+        };
+        outcomes.push(outcome);
+    }
+    Ok(outcomes)
 }
 
 /// The seqs a batch reserved per room (`rooms.last_seq` already counts them) and the next to
@@ -517,17 +547,10 @@ pub fn mark_read(conn: &mut DbConn, room_id: i64, user: i64, seq: i64) -> ApiRes
     })
 }
 
-/// Builds views of stored messages with their senders (online flags from the registry).
+/// Views of stored messages with their senders (online flags from the real-time layer).
 async fn message_views(state: &State, list: Vec<Message>, senders: HashMap<i64, PublicUserRow>) -> Vec<MessageView> {
-    let mut views: Vec<MessageView> = list
-        .into_iter()
-        .filter_map(|m| {
-            let sender = senders.get(&m.sender_id)?.clone();
-            Some(MessageView::new(m, UserPublic::new(sender, false)))
-        })
-        .collect();
-    fill_online(state, views.iter_mut().map(|v| &mut v.sender));
-    views
+    let online = state.live.online(&mut senders.keys().copied());
+    list.into_iter().filter_map(|m| MessageView::assemble(m, &senders, &online)).collect()
 }
 
 /// Stores a message sent over REST, through the same writer as WebSocket sends.

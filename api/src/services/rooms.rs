@@ -87,12 +87,12 @@ fn views(conn: &mut DbConn, room_list: &[Room], viewers: Option<i64>) -> ApiResu
     for (room_id, last_read, row) in member_rows {
         members_of.entry(room_id).or_default().push((last_read, row));
     }
-    let mut last_of: HashMap<i64, MessageView> = HashMap::new();
-    for message in last_messages {
-        if let Some(sender) = senders.get(&message.sender_id) {
-            last_of.insert(message.room_id, MessageView::new(message, UserPublic::new(sender.clone(), false)));
-        }
-    }
+    let nobody_online = HashSet::new();
+    let last_of: HashMap<i64, MessageView> = last_messages
+        .into_iter()
+        .filter_map(|message| MessageView::assemble(message, &senders, &nobody_online))
+        .map(|view| (view.room_id, view))
+        .collect();
     let mut result = Vec::new();
     for room in room_list {
         let members = members_of.remove(&room.id).unwrap_or_default();

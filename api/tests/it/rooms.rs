@@ -18,7 +18,43 @@ on_both_backends!(
     message_bodies_are_checked,
     the_room_list_is_newest_activity_first_and_events_are_logged,
     an_account_owns_at_most_a_hundred_groups,
+    refusals_say_why_in_the_same_words_over_rest_and_websocket,
 );
+
+/// Each refusal carries its machine-readable reason, and the one access policy answers REST and
+/// WebSocket alike: a block is `blocked` for sends and typing, a stranger `not_member`, a
+/// non-friend `not_friends`.
+async fn refusals_say_why_in_the_same_words_over_rest_and_websocket(backend: Backend) {
+    let app = spawn_app!(backend);
+    let users = app.friends(&["ann", "bob"]).await;
+    let (ann, bob) = (&users[0], &users[1]);
+    let cat = app.register("cat").await;
+    let room = app.private_room(ann, bob).await;
+
+    let not_friends = app.post("/api/contact/chat-room/private/", json!({"user2_id": cat.id}), Some(&ann.access)).await;
+    assert_eq!((not_friends.status, not_friends.body["error"]["reason"].as_str()), (StatusCode::FORBIDDEN, Some("not_friends")));
+    let stranger = app.get(&format!("/api/contact/chat-room/message/{room}/"), Some(&cat.access)).await;
+    assert_eq!((stranger.status, stranger.body["error"]["reason"].as_str()), (StatusCode::FORBIDDEN, Some("not_member")));
+    let missing = app.get("/api/contact/chat-room/message/99999/", Some(&cat.access)).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert!(missing.body["error"].get("reason").is_none(), "only refusals carry a reason: {:?}", missing.body);
+
+    app.post("/api/contact/block-user/", json!({"block_user_id": ann.id}), Some(&bob.access)).await;
+    let rest = app.post(&format!("/api/contact/chat-room/message/{room}/"), json!({"body": "hi", "client_id": "r1"}), Some(&ann.access)).await;
+    assert_eq!((rest.status, rest.body["error"]["code"].as_str(), rest.body["error"]["reason"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden"), Some("blocked")));
+
+    let mut socket = app.ws_ready(&ann.access).await;
+    socket.send(json!({"type": "send", "room_id": room, "client_id": "w1", "body": "hi"})).await;
+    let sent = socket.next_of("error").await;
+    assert_eq!((sent["code"].as_str(), sent["reason"].as_str(), sent["client_id"].as_str()), (Some("forbidden"), Some("blocked"), Some("w1")));
+    socket.send(json!({"type": "typing", "room_id": room})).await;
+    let typing = socket.next_of("error").await;
+    assert_eq!((typing["code"].as_str(), typing["reason"].as_str()), (Some("forbidden"), Some("blocked")));
+    let mut stranger_socket = app.ws_ready(&cat.access).await;
+    stranger_socket.send(json!({"type": "sync", "cursors": {room.to_string(): 0}})).await;
+    let refused = stranger_socket.next_of("error").await;
+    assert_eq!((refused["code"].as_str(), refused["reason"].as_str()), (Some("forbidden"), Some("not_member")));
+}
 
 async fn an_account_owns_at_most_a_hundred_groups(backend: Backend) {
     let app = spawn_app!(backend);
