@@ -3,6 +3,7 @@
 
 pub mod cluster;
 pub mod inbox;
+pub mod presence;
 pub mod protocol;
 pub mod registry;
 pub mod sequencer;
