@@ -596,8 +596,11 @@ mod tests {
             .collect()
     }
 
-    /// The reads asked for, as (room, after, before, since, limit).
-    fn fills(effects: &[Effect]) -> Vec<(i64, i64, Option<i64>, Option<NaiveDateTime>, i64)> {
+    /// A read asked for, as (room, after, before, since, limit).
+    type Read = (i64, i64, Option<i64>, Option<NaiveDateTime>, i64);
+
+    /// The reads asked for.
+    fn fills(effects: &[Effect]) -> Vec<Read> {
         effects
             .iter()
             .filter_map(|effect| match effect {
