@@ -1,9 +1,8 @@
 //! The room registry actor: one task that owns every live connection of this node (who is
-//! connected, as whom, in which mode) and presence (kept by the [`Presence`] state machine, whose
-//! effects it carries out). Everything else reaches it through
-//! [`RegistryHandle`]. It shares one thing: [`OnlineUsers`], its answer to "who is online",
-//! which only it writes and which readers (every list of users) consult without a round trip
-//! through its inbox.
+//! connected, as whom, in which mode) and presence (decided by the [`Presence`] state machine,
+//! whose effects it carries out). Everything else reaches it through [`RegistryHandle`]. It
+//! shares one thing: [`OnlineUsers`], its answer to "who is online", which only it writes and
+//! which readers (every list of users) consult without a round trip through its inbox.
 //!
 //! Fan-out never waits on a connection: each session has a bounded inbox, and a session whose
 //! inbox is full is kicked (its client resyncs with `sync`) instead of buffering without bound.
