@@ -18,7 +18,6 @@ use tokio::sync::{mpsc, oneshot};
 use super::protocol::MessageFrames;
 use super::registry::{Delivery, NODE_TIMEOUT, RegistryHandle};
 use super::sequencer::Sequencer;
-use crate::auth::SessionTrust;
 use crate::db::Db;
 
 /// A node's random name, new at every start.
@@ -193,11 +192,11 @@ impl Cluster {
     }
 
     /// Starts publishing, subscribing and the liveness beat.
-    pub fn start(self, registry: RegistryHandle, sequencer: Sequencer, db: Db, trust: Arc<SessionTrust>) -> ClusterHandle {
+    pub fn start(self, registry: RegistryHandle, sequencer: Sequencer, db: Db) -> ClusterHandle {
         let Cluster { node, publisher, stats, client, channel, queue } = self;
         tracing::info!(node, channel, "cluster mode: room events go through Redis");
         tokio::spawn(publish_loop(client.clone(), channel.clone(), node.clone(), queue, stats.clone()));
-        tokio::spawn(subscribe_loop(client, channel, node, registry.clone(), sequencer, db, stats.clone(), trust));
+        tokio::spawn(subscribe_loop(client, channel, node, registry.clone(), sequencer, db, stats.clone()));
         let beat = publisher.clone();
         let leaving = Arc::new(AtomicBool::new(false));
         let left = leaving.clone();
@@ -306,73 +305,143 @@ async fn subscribe_loop(
     sequencer: Sequencer,
     db: Db,
     stats: Arc<ClusterStats>,
-    trust: Arc<SessionTrust>,
 ) {
-    let mut backoff = Duration::from_millis(100);
     // When this node last knew its subscription to be live: what came after may have been missed.
     // (Its start, at first: messages stored elsewhere before the first subscription.)
-    let mut lost_at = Some(Instant::now());
-    trust.set_trusted(false);
+    let mut lost_at = Instant::now();
+    registry.trust().set_trusted(false);
+    loop {
+        let pubsub = subscribe(&client, &channel).await;
+        rejoin(&channel, &stats, &registry, &sequencer, &db, lost_at);
+        let last_heard = listen(pubsub, &node, &stats, &registry, &sequencer).await;
+        lost_at = lose(&stats, &registry, last_heard);
+    }
+}
+
+/// Subscribes to `channel`, retrying with backoff (each attempt bounded by [`REDIS_TIMEOUT`])
+/// until Redis answers.
+async fn subscribe(client: &redis::Client, channel: &str) -> redis::aio::PubSub {
+    let mut backoff = Duration::from_millis(100);
     loop {
         let subscribed = async {
             let mut pubsub = tokio::time::timeout(REDIS_TIMEOUT, client.get_async_pubsub()).await.ok()?.ok()?;
-            tokio::time::timeout(REDIS_TIMEOUT, pubsub.subscribe(&channel)).await.ok()?.ok()?;
+            tokio::time::timeout(REDIS_TIMEOUT, pubsub.subscribe(channel)).await.ok()?.ok()?;
             Some(pubsub)
         }
         .await;
-        let Some(mut pubsub) = subscribed else {
-            if backoff >= MAX_BACKOFF / 2 {
-                tracing::warn!("Redis unreachable; serving this node's connections alone and retrying");
-            }
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(MAX_BACKOFF);
-            continue;
-        };
-        backoff = Duration::from_millis(100);
-        tracing::info!("subscribed to {channel}");
-        stats.connected.store(1, Relaxed);
-        // Revocations published while cut off were missed: start the session cache afresh.
-        trust.revoked();
-        trust.set_trusted(true);
-        registry.joined();
-        if let Some(at) = lost_at.take() {
-            sequencer.catch_up(at.elapsed());
-            // Revocations published meanwhile were missed: check this node's connections.
-            tokio::spawn(recheck_logins(db.clone(), registry.clone()));
-            // Publishes the other nodes dropped while their own links came back are caught
-            // up (and presence exchanged) once more, a little later.
-            let (registry, sequencer) = (registry.clone(), sequencer.clone());
-            tokio::spawn(async move {
-                tokio::time::sleep(SECOND_CATCH_UP).await;
-                sequencer.catch_up(at.elapsed());
-                registry.joined();
-            });
+        if let Some(pubsub) = subscribed {
+            return pubsub;
         }
-        let mut messages = pubsub.on_message();
-        let mut last_heard = Instant::now();
-        // Our own `Alive` comes back every few seconds: silence means a dead link.
-        while let Ok(Some(message)) = tokio::time::timeout(NODE_TIMEOUT, messages.next()).await {
-            last_heard = Instant::now();
-            let Ok(incoming) = serde_json::from_slice::<Incoming>(message.get_payload_bytes()) else {
-                tracing::warn!("ignoring an unreadable cluster message");
-                continue;
-            };
-            if incoming.node == node {
-                continue;
-            }
-            stats.received.fetch_add(incoming.events.len() as u64, Relaxed);
-            for event in incoming.events {
-                match event {
-                    Event::Messages { messages } => sequencer.remote(messages.into_iter().map(WireMessage::into_delivery).collect()),
-                    other => registry.apply_remote(other, incoming.node.clone()),
+        if backoff >= MAX_BACKOFF / 2 {
+            tracing::warn!("Redis unreachable; serving this node's connections alone and retrying");
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// The subscription is live (again): trust session checks afresh, exchange presence, and catch
+/// up on what may have been missed since `lost_at` (now, and once more a little later).
+fn rejoin(channel: &str, stats: &ClusterStats, registry: &RegistryHandle, sequencer: &Sequencer, db: &Db, lost_at: Instant) {
+    tracing::info!("subscribed to {channel}");
+    stats.connected.store(1, Relaxed);
+    // Revocations published while cut off were missed: start the session cache afresh.
+    registry.trust().revoked();
+    registry.trust().set_trusted(true);
+    registry.joined();
+    sequencer.catch_up(lost_at.elapsed());
+    // Revocations published meanwhile were missed: check this node's connections.
+    tokio::spawn(recheck_logins(db.clone(), registry.clone()));
+    // Publishes the other nodes dropped while their own links came back are caught up (and
+    // presence exchanged) once more, a little later.
+    let (registry, sequencer) = (registry.clone(), sequencer.clone());
+    tokio::spawn(async move {
+        tokio::time::sleep(SECOND_CATCH_UP).await;
+        sequencer.catch_up(lost_at.elapsed());
+        registry.joined();
+    });
+}
+
+/// Applies what the other nodes publish until the link goes silent or breaks; returns when the
+/// channel was last heard.
+async fn listen(
+    mut pubsub: redis::aio::PubSub,
+    node: &str,
+    stats: &ClusterStats,
+    registry: &RegistryHandle,
+    sequencer: &Sequencer,
+) -> Instant {
+    let mut messages = pubsub.on_message();
+    let mut last_heard = Instant::now();
+    // Our own `Alive` comes back every few seconds: silence means a dead link.
+    while let Ok(Some(message)) = tokio::time::timeout(NODE_TIMEOUT, messages.next()).await {
+        last_heard = Instant::now();
+        dispatch(message.get_payload_bytes(), node, stats, registry, sequencer);
+    }
+    last_heard
+}
+
+/// The subscription is lost: session checks cached here may miss revocations elsewhere.
+/// Returns when it was lost: what came after the last message heard may have been missed.
+fn lose(stats: &ClusterStats, registry: &RegistryHandle, last_heard: Instant) -> Instant {
+    tracing::warn!("lost the Redis subscription; reconnecting");
+    stats.connected.store(0, Relaxed);
+    registry.trust().set_trusted(false);
+    last_heard
+}
+
+/// What one payload from the channel asks of this node.
+#[derive(Debug)]
+enum Payload {
+    /// Published by this node, which applied it already.
+    Own,
+    Unreadable,
+    /// Another node's events, in their order, each with the actor that applies it.
+    From {
+        node: NodeId,
+        routes: Vec<Route>,
+    },
+}
+
+#[derive(Debug)]
+enum Route {
+    /// Stored messages: put in room order by the sequencer before the registry fans them out.
+    Sequencer(Vec<Delivery>),
+    /// Any other event: the registry applies it.
+    Registry(Event),
+}
+
+/// Reads one payload; `own_node` is this node's name.
+fn decode(payload: &[u8], own_node: &str) -> Payload {
+    let Ok(incoming) = serde_json::from_slice::<Incoming>(payload) else { return Payload::Unreadable };
+    if incoming.node == own_node {
+        return Payload::Own;
+    }
+    let routes = incoming
+        .events
+        .into_iter()
+        .map(|event| match event {
+            Event::Messages { messages } => Route::Sequencer(messages.into_iter().map(WireMessage::into_delivery).collect()),
+            other => Route::Registry(other),
+        })
+        .collect();
+    Payload::From { node: incoming.node, routes }
+}
+
+/// Applies one payload from the channel.
+fn dispatch(payload: &[u8], own_node: &str, stats: &ClusterStats, registry: &RegistryHandle, sequencer: &Sequencer) {
+    match decode(payload, own_node) {
+        Payload::Own => {}
+        Payload::Unreadable => tracing::warn!("ignoring an unreadable cluster message"),
+        Payload::From { node, routes } => {
+            stats.received.fetch_add(routes.len() as u64, Relaxed);
+            for route in routes {
+                match route {
+                    Route::Sequencer(deliveries) => sequencer.remote(deliveries),
+                    Route::Registry(event) => registry.apply_remote(event, node.clone()),
                 }
             }
         }
-        tracing::warn!("lost the Redis subscription; reconnecting");
-        stats.connected.store(0, Relaxed);
-        trust.set_trusted(false);
-        // What came after the last message heard may have been missed.
-        lost_at = Some(last_heard);
     }
 }
 
@@ -388,5 +457,49 @@ async fn recheck_logins(db: Db, registry: RegistryHandle) {
             }
         }
         Err(error) => tracing::error!(error = format!("{error:?}"), "re-checking login sessions failed"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn payload(node: &str, events: &[Event]) -> Vec<u8> {
+        serde_json::to_vec(&Outgoing { node, events }).unwrap()
+    }
+
+    fn wire(seq: i64) -> WireMessage {
+        WireMessage { room_id: 3, seq, members: vec![1, 2], message: format!("m{seq}"), channels: format!("c{seq}") }
+    }
+
+    #[test]
+    fn a_payload_from_this_node_is_ignored() {
+        assert!(matches!(decode(&payload("me", &[Event::Alive]), "me"), Payload::Own));
+    }
+
+    #[test]
+    fn an_unreadable_payload_is_ignored() {
+        assert!(matches!(decode(b"not json", "me"), Payload::Unreadable));
+        assert!(matches!(decode(br#"{"node":"other","events":[{"type":"dance"}]}"#, "me"), Payload::Unreadable));
+    }
+
+    #[test]
+    fn messages_go_to_the_sequencer_and_other_events_to_the_registry_in_order() {
+        let events = [
+            Event::Messages { messages: vec![wire(7), wire(8)] },
+            Event::Alive,
+            Event::ToUsers { users: vec![1], frame: "{}".into(), except: None },
+        ];
+        let Payload::From { node, routes } = decode(&payload("other", &events), "me") else { panic!("another node's payload") };
+        assert_eq!(node, "other");
+        let [Route::Sequencer(deliveries), Route::Registry(Event::Alive), Route::Registry(Event::ToUsers { .. })] = routes.as_slice()
+        else {
+            panic!("unexpected routes: {routes:?}")
+        };
+        let seqs: Vec<(i64, i64, Option<u64>)> = deliveries.iter().map(|d| (d.frames.room_id, d.frames.seq, d.origin)).collect();
+        assert_eq!(seqs, [(3, 7, None), (3, 8, None)]);
+        assert_eq!(&*deliveries[0].members, &[1, 2]);
+        assert_eq!(deliveries[0].frames.message, "m7");
+        assert_eq!(deliveries[0].frames.channels(), "c7");
     }
 }

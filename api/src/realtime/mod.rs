@@ -3,6 +3,7 @@
 
 pub mod cluster;
 pub mod inbox;
+pub mod presence;
 pub mod protocol;
 pub mod registry;
 pub mod sequencer;
@@ -49,7 +50,7 @@ impl Realtime {
         let (sequencer, sequencer_inbox) = Sequencer::channel();
         let registry = RegistryHandle::spawn(metrics.clone(), Some((link.publisher.clone(), sequencer.clone())), trust.clone());
         sequencer.start(sequencer_inbox, db.clone(), registry.clone());
-        let cluster = link.start(registry.clone(), sequencer, db, trust);
+        let cluster = link.start(registry.clone(), sequencer, db);
         let writer = WriterHandle::spawn(writer_db, registry.clone(), metrics, config.writer_max_batch)?;
         Ok(Realtime { registry, writer, cluster: Some(cluster) })
     }

@@ -1,8 +1,8 @@
 //! The room registry actor: one task that owns every live connection of this node (who is
-//! connected, as whom, in which mode) and presence. Everything else reaches it through
-//! [`RegistryHandle`]. It shares one thing: [`OnlineUsers`], its answer to "who is online",
-//! which only it writes and which readers (every list of users) consult without a round trip
-//! through its inbox.
+//! connected, as whom, in which mode) and presence (decided by the [`Presence`] state machine,
+//! whose effects it carries out). Everything else reaches it through [`RegistryHandle`]. It
+//! shares one thing: [`OnlineUsers`], its answer to "who is online", which only it writes and
+//! which readers (every list of users) consult without a round trip through its inbox.
 //!
 //! Fan-out never waits on a connection: each session has a bounded inbox, and a session whose
 //! inbox is full is kicked (its client resyncs with `sync`) instead of buffering without bound.
@@ -11,7 +11,7 @@
 //! stored messages pass through the [`Sequencer`] (room order across nodes), and presence counts
 //! the connections other nodes report: a user is offline only when no node holds one.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::cluster::{Event, NodeId, Publisher, WireMessage};
 use super::inbox::{Outbox, Refused};
+use super::presence::{self, Presence};
 use super::protocol::{MessageFrames, ServerFrame, encode};
 use super::sequencer::Sequencer;
 use crate::auth::SessionTrust;
@@ -124,8 +125,7 @@ enum Command {
     ShareState,
 }
 
-/// A node silent this long is gone: its users are offline.
-pub const NODE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+pub use super::presence::NODE_TIMEOUT;
 
 /// The cheap, cloneable address of the registry.
 #[derive(Clone)]
@@ -147,6 +147,11 @@ pub fn next_session_id() -> SessionId {
 
 impl RegistryHandle {
     /// Starts the registry task; `cluster` with Redis.
+    /// The app's trust in cached token checks, which the cluster link suspends while cut off.
+    pub(super) fn trust(&self) -> &SessionTrust {
+        &self.trust
+    }
+
     pub fn spawn(metrics: Arc<Metrics>, cluster: Option<(Publisher, Sequencer)>, trust: Arc<SessionTrust>) -> RegistryHandle {
         let (tx, rx) = mpsc::unbounded_channel();
         let online = Arc::new(OnlineUsers::default());
@@ -154,8 +159,7 @@ impl RegistryHandle {
             online: online.clone(),
             sessions: FxHashMap::default(),
             users: FxHashMap::default(),
-            remote: HashMap::new(),
-            remote_online: FxHashMap::default(),
+            presence: Presence::default(),
             publisher: cluster.as_ref().map(|(publisher, _)| publisher.clone()),
             metrics,
         };
@@ -295,20 +299,6 @@ struct Session {
     kick: Option<oneshot::Sender<Kick>>,
 }
 
-#[derive(Default)]
-struct UserEntry {
-    sessions: Vec<SessionId>,
-    friends: HashSet<i64>,
-}
-
-/// What this node knows of another node.
-#[derive(Default)]
-struct RemoteNode {
-    /// Its online users and their friends (to tell them when the user goes offline).
-    users: HashMap<i64, Vec<i64>>,
-    last_heard: Option<std::time::Instant>,
-}
-
 /// The users online anywhere (on this node or, with Redis, on another), as the registry last
 /// decided. Only the registry writes it, at the moment it tells the user's friends; readers
 /// take a read lock for one look-up each, where a question to the actor cost two thread
@@ -334,15 +324,13 @@ impl OnlineUsers {
 }
 
 struct Registry {
-    /// What [`Registry::is_online`] answers, shared with readers; see [`OnlineUsers`].
+    /// Who presence last announced online, shared with readers; see [`OnlineUsers`].
     online: Arc<OnlineUsers>,
     sessions: FxHashMap<SessionId, Session>,
-    /// Users with a connection on this node.
-    users: FxHashMap<i64, UserEntry>,
-    /// Other nodes and their online users.
-    remote: HashMap<NodeId, RemoteNode>,
-    /// On how many other nodes each user is online.
-    remote_online: FxHashMap<i64, u32>,
+    /// Users with a connection on this node, and their connections.
+    users: FxHashMap<i64, Vec<SessionId>>,
+    /// Who is online here and on the other nodes, and their friends.
+    presence: Presence,
     publisher: Option<Publisher>,
     metrics: Arc<Metrics>,
 }
@@ -372,9 +360,12 @@ impl Registry {
                     self.push_to_user(user, Outbound::Frame(frame));
                 }
             }
-            Command::Friendship { a, b, friends } => self.friendship(a, b, friends),
+            Command::Friendship { a, b, friends } => {
+                let effects = self.presence.friendship(a, b, friends);
+                self.apply(effects);
+            }
             Command::KickLogins { user_id, only, keep } => {
-                let sessions = self.users.get(&user_id).map(|entry| entry.sessions.clone()).unwrap_or_default();
+                let sessions = self.users.get(&user_id).cloned().unwrap_or_default();
                 let targets: Vec<SessionId> = sessions
                     .into_iter()
                     .filter(|id| {
@@ -402,20 +393,28 @@ impl Registry {
                     self.remove(id, Some(Kick::Shutdown));
                 }
             }
-            Command::Node { node, news } => self.node_news(node, news),
-            Command::Joined => self.publish_state(true),
-            Command::ShareState => self.publish_state(false),
+            Command::Node { node, news } => {
+                let effects = self.presence.node_news(node, news, std::time::Instant::now());
+                self.apply(effects);
+            }
+            Command::Joined => self.apply(self.presence.share_state(true)),
+            Command::ShareState => self.apply(self.presence.share_state(false)),
             Command::SweepNodes => {
-                let gone: Vec<NodeId> = self
-                    .remote
-                    .iter()
-                    .filter(|(_, node)| node.last_heard.is_none_or(|at| at.elapsed() > NODE_TIMEOUT))
-                    .map(|(id, _)| id.clone())
-                    .collect();
-                for node in gone {
-                    tracing::warn!(node, "no word from a node: its users are offline");
-                    self.forget_node(&node);
+                let effects = self.presence.sweep(std::time::Instant::now());
+                self.apply(effects);
+            }
+        }
+    }
+
+    /// Carries out what presence decided.
+    fn apply(&mut self, effects: Vec<presence::Effect>) {
+        for effect in effects {
+            match effect {
+                presence::Effect::Announce { user_id, online, friends } => self.announce(user_id, &friends, online),
+                presence::Effect::Show { to, user_id, online } => {
+                    self.push_to_user(to, Outbound::Frame(encode(&ServerFrame::Presence { user_id, online })));
                 }
+                presence::Effect::Publish(event) => self.publish(event),
             }
         }
     }
@@ -426,109 +425,21 @@ impl Registry {
         }
     }
 
-    /// Online on this node or on another.
-    fn is_online(&self, user: i64) -> bool {
-        self.users.contains_key(&user) || self.remote_online.contains_key(&user)
-    }
-
-    /// Publishes this node's online users and their friends; `reply` asks the others for theirs.
-    fn publish_state(&self, reply: bool) {
-        let users = self.users.iter().map(|(user, entry)| (*user, entry.friends.iter().copied().collect())).collect();
-        self.publish(Event::State { users, reply });
-    }
-
-    /// A node left or went silent: its users are offline here.
-    fn forget_node(&mut self, node: &NodeId) {
-        self.set_node_users(node, HashMap::new());
-        self.remote.remove(node);
-    }
-
-    fn node_news(&mut self, node: NodeId, news: Event) {
-        let known = self.remote.contains_key(&node);
-        self.remote.entry(node.clone()).or_default().last_heard = Some(std::time::Instant::now());
-        if !known && matches!(news, Event::Presence { .. } | Event::Alive) {
-            // A node this one has not heard from (it joined, or came back, while this one was
-            // cut off or had swept it): ask everyone for their state.
-            self.publish_state(true);
-        }
-        match news {
-            Event::Presence { user_id, online, friends } => self.set_remote_user(&node, user_id, online.then_some(friends)),
-            Event::State { users, reply } => {
-                self.set_node_users(&node, users.into_iter().collect());
-                if reply {
-                    self.publish_state(false);
-                }
-            }
-            Event::Bye => self.forget_node(&node),
-            // `Alive` only refreshes `last_heard`; room events never come this way.
-            _ => {}
-        }
-    }
-
-    /// Replaces what `node` holds.
-    fn set_node_users(&mut self, node: &NodeId, mut users: HashMap<i64, Vec<i64>>) {
-        let Some(entry) = self.remote.get(node) else { return };
-        let gone: Vec<i64> = entry.users.keys().filter(|user| !users.contains_key(user)).copied().collect();
-        for user in gone {
-            self.set_remote_user(node, user, None);
-        }
-        for (user, friends) in users.drain() {
-            self.set_remote_user(node, user, Some(friends));
-        }
-    }
-
-    /// Records `user` as online on `node` with these friends (`Some`) or not (`None`), telling
-    /// its friends here when that changes whether it is online anywhere.
-    fn set_remote_user(&mut self, node: &NodeId, user: i64, friends: Option<Vec<i64>>) {
-        let Some(entry) = self.remote.get_mut(node) else { return };
-        match friends {
-            Some(friends) => {
-                if entry.users.insert(user, friends.clone()).is_some() {
-                    return;
-                }
-                let count = self.remote_online.entry(user).or_default();
-                *count += 1;
-                if *count == 1 && !self.users.contains_key(&user) {
-                    self.announce(user, &friends, true);
-                }
-            }
-            None => {
-                let Some(friends) = entry.users.remove(&user) else { return };
-                let count = self.remote_online.entry(user).or_default();
-                *count = count.saturating_sub(1);
-                if *count == 0 {
-                    self.remote_online.remove(&user);
-                    if !self.users.contains_key(&user) {
-                        self.announce(user, &friends, false);
-                    }
-                }
-            }
-        }
-    }
-
     fn connect(&mut self, connection: Connection) {
         let Connection { id, user_id, auth_session, mode, outbox, kick, friends } = connection;
         self.sessions.insert(id, Session { user_id, auth_session, mode, outbox, kick: Some(kick) });
-        let entry = self.users.entry(user_id).or_default();
-        let came_online = entry.sessions.is_empty();
-        entry.sessions.push(id);
-        entry.friends = friends.into_iter().collect();
-        let friends: Vec<i64> = entry.friends.iter().copied().collect();
+        self.users.entry(user_id).or_default().push(id);
+        let effects = self.presence.connected(user_id, friends);
         // Tell the new connection which friends are online now (Channels connections carry
-        // room messages only).
+        // room messages only), before its friends hear of it.
         let online_friends: Vec<i64> = match mode {
-            Mode::AllRooms => friends.iter().copied().filter(|f| self.is_online(*f)).collect(),
+            Mode::AllRooms => self.presence.online_friends(user_id),
             Mode::ChannelsRoom(_) => Vec::new(),
         };
         for friend in online_friends {
             self.push(id, Outbound::Frame(encode(&ServerFrame::Presence { user_id: friend, online: true })));
         }
-        if came_online {
-            self.publish(Event::Presence { user_id, online: true, friends: friends.clone() });
-            if !self.remote_online.contains_key(&user_id) {
-                self.announce(user_id, &friends, true);
-            }
-        }
+        self.apply(effects);
     }
 
     /// Drops a connection; `kick` also tells it to close. The last connection of a user makes
@@ -538,15 +449,12 @@ impl Registry {
         if let (Some(reason), Some(signal)) = (kick, session.kick.take()) {
             let _ = signal.send(reason);
         }
-        let Some(entry) = self.users.get_mut(&session.user_id) else { return };
-        entry.sessions.retain(|s| *s != id);
-        if entry.sessions.is_empty() {
-            let friends: Vec<i64> = entry.friends.iter().copied().collect();
+        let Some(sessions) = self.users.get_mut(&session.user_id) else { return };
+        sessions.retain(|s| *s != id);
+        if sessions.is_empty() {
             self.users.remove(&session.user_id);
-            self.publish(Event::Presence { user_id: session.user_id, online: false, friends: friends.clone() });
-            if !self.remote_online.contains_key(&session.user_id) {
-                self.announce(session.user_id, &friends, false);
-            }
+            let effects = self.presence.went_offline(session.user_id);
+            self.apply(effects);
         }
     }
 
@@ -556,32 +464,6 @@ impl Registry {
         let frame = encode(&ServerFrame::Presence { user_id, online });
         for friend in friends {
             self.push_to_user(*friend, Outbound::Frame(frame.clone()));
-        }
-    }
-
-    fn friendship(&mut self, a: i64, b: i64, friends: bool) {
-        for (user, other) in [(a, b), (b, a)] {
-            if let Some(entry) = self.users.get_mut(&user) {
-                if friends {
-                    entry.friends.insert(other);
-                } else {
-                    entry.friends.remove(&other);
-                }
-            }
-            for node in self.remote.values_mut() {
-                if let Some(list) = node.users.get_mut(&user) {
-                    list.retain(|f| *f != other);
-                    if friends {
-                        list.push(other);
-                    }
-                }
-            }
-        }
-        // Both online: each learns the other's presence, or that it is no longer shown (each
-        // node tells its own connections).
-        if self.is_online(a) && self.is_online(b) {
-            self.push_to_user(a, Outbound::Frame(encode(&ServerFrame::Presence { user_id: b, online: friends })));
-            self.push_to_user(b, Outbound::Frame(encode(&ServerFrame::Presence { user_id: a, online: friends })));
         }
     }
 
@@ -598,8 +480,8 @@ impl Registry {
                 delivered += 1;
             };
             for member in delivery.members.iter() {
-                let Some(entry) = self.users.get(member) else { continue };
-                for id in &entry.sessions {
+                let Some(sessions) = self.users.get(member) else { continue };
+                for id in sessions {
                     let Some(session) = self.sessions.get(id) else { continue };
                     match session.mode {
                         Mode::AllRooms if delivery.origin == Some(*id) => {
@@ -629,9 +511,9 @@ impl Registry {
 
     /// Sends to every all-rooms connection of `user`.
     fn push_to_user(&mut self, user: i64, outbound: Outbound) {
-        let Some(entry) = self.users.get(&user) else { return };
+        let Some(sessions) = self.users.get(&user) else { return };
         let targets: Vec<SessionId> =
-            entry.sessions.iter().copied().filter(|id| self.sessions.get(id).is_some_and(|s| s.mode == Mode::AllRooms)).collect();
+            sessions.iter().copied().filter(|id| self.sessions.get(id).is_some_and(|s| s.mode == Mode::AllRooms)).collect();
         for id in targets {
             self.push(id, outbound.clone());
         }

@@ -9,17 +9,24 @@
 //! of the last seconds (a message may be in flight from another node); sessions skip what they
 //! already have. After a Redis outage, every room active since the outage is caught up the
 //! same way.
+//!
+//! The ordering rules live in [`RoomOrders`], a synchronous state machine (inputs in, [`Effect`]s
+//! out, the time passed in); the actor around it only reads the clock, runs the database reads
+//! it asks for and hands what it releases to the registry.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::HashSet;
+use std::collections::btree_map::BTreeMap;
+use std::collections::hash_map::{self, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use chrono::NaiveDateTime;
 use tokio::sync::mpsc;
 
 use super::protocol::MessageFrames;
 use super::registry::{Delivery, RegistryHandle};
 use crate::db::Db;
-use crate::dto::{MessageView, UserPublic};
+use crate::dto::MessageView;
 use crate::error::ApiResult;
 use crate::services::messages::{self, FanoutRange};
 
@@ -37,13 +44,16 @@ const FILL_LIMIT: i64 = 500;
 const CONCURRENT_FILLS: usize = 4;
 /// Rooms idle this long are forgotten (their next message is a first sight again).
 const ROOM_IDLE: Duration = Duration::from_secs(600);
+/// Deliveries gathered for one hand-over to the registry, about at most (queued inputs are taken
+/// until then, so that one hand-over carries a whole burst).
+const HAND_OVER_MAX: usize = 4096;
 
 enum Input {
     Local(Vec<Delivery>),
     Remote(Vec<Delivery>),
+    /// The answer to the read under way for `room_id`.
     Filled {
         room_id: i64,
-        range: FanoutRange,
         result: ApiResult<Vec<Delivery>>,
     },
     /// Catch up on rooms active in the last `missed` (the subscription was down).
@@ -51,7 +61,7 @@ enum Input {
     /// Rooms found active during an outage.
     ActiveRooms {
         rooms: Vec<i64>,
-        since: chrono::NaiveDateTime,
+        since: NaiveDateTime,
     },
 }
 
@@ -73,7 +83,7 @@ impl Sequencer {
     /// Starts the actor: it reads fills through `db` and hands ordered messages to `registry`.
     pub fn start(&self, inbox: SequencerInbox, db: Db, registry: RegistryHandle) {
         let fill_slots = Arc::new(tokio::sync::Semaphore::new(CONCURRENT_FILLS));
-        let actor = SequencerActor { rooms: HashMap::new(), gaps: HashSet::new(), db, registry, tx: self.tx.clone(), fill_slots };
+        let actor = SequencerActor { orders: RoomOrders::new(Instant::now()), db, registry, tx: self.tx.clone(), fill_slots };
         tokio::spawn(actor.run(inbox.0));
     }
 
@@ -93,23 +103,333 @@ impl Sequencer {
     }
 }
 
-#[derive(Default)]
-struct RoomOrder {
-    /// The seq to hand over next; 0 until known.
-    next: i64,
+/// The moment an input is handled: the monotonic instant (for waits and idleness) and the
+/// database's wall clock (for the `since` of reads).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Now {
+    pub at: Instant,
+    pub wall: NaiveDateTime,
+}
+
+impl Now {
+    fn read() -> Now {
+        Now { at: Instant::now(), wall: crate::db::now() }
+    }
+}
+
+/// A database read failed (the actor logs why; the rules only need to know that it did).
+#[derive(Debug)]
+pub(super) struct ReadFailed;
+
+/// What [`RoomOrders`] asks of the actor.
+#[derive(Debug)]
+pub(super) enum Effect {
+    /// Hand these to the registry, in this order.
+    Release(Vec<Delivery>),
+    /// Read this range from the database and answer with [`RoomOrders::filled`].
+    Fill(FanoutRange),
+    /// Find the rooms with messages since `since`, add `known`, and answer with
+    /// [`RoomOrders::active_rooms`].
+    FindActiveRooms { since: NaiveDateTime, known: Vec<i64> },
+}
+
+/// Where one room's ordering stands.
+#[derive(Debug)]
+enum Phase {
+    /// The next seq is not known yet: the first read, `reading`, is under way (a look-back below
+    /// the first message seen, or a catch-up read of everything since a time).
+    LookingBack { reading: FanoutRange },
+    /// `next` is the seq to hand over next.
+    Ordered { next: i64, wait: Wait },
+}
+
+/// What an ordered room waits for.
+#[derive(Debug)]
+enum Wait {
+    /// Nothing: no message is held.
+    Nothing,
+    /// Held messages wait, since `since`, for an earlier one to come through the channel.
+    Gap { since: Instant },
+    /// A database read is under way (messages that arrive meanwhile are held). `gap_since` is
+    /// the wait it interrupted, which goes on if the read brings nothing new.
+    Reading { range: FanoutRange, gap_since: Option<Instant> },
+}
+
+impl Wait {
+    fn gap_since(&self) -> Option<Instant> {
+        match self {
+            Wait::Nothing => None,
+            Wait::Gap { since } => Some(*since),
+            Wait::Reading { gap_since, .. } => *gap_since,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Room {
+    phase: Phase,
     /// Messages that came early, by seq.
-    pending: BTreeMap<i64, Delivery>,
-    /// A read from the database is under way.
-    filling: bool,
-    /// Since when the first pending message waits for an earlier one.
-    gap_since: Option<Instant>,
+    held: BTreeMap<i64, Delivery>,
+    /// When a message of the room last arrived (`None`: it was only read from the database).
     last_active: Option<Instant>,
 }
 
-struct SequencerActor {
-    rooms: HashMap<i64, RoomOrder>,
-    /// Rooms with a gap, checked on every tick.
+impl Room {
+    fn reading(&self) -> bool {
+        matches!(self.phase, Phase::LookingBack { .. } | Phase::Ordered { wait: Wait::Reading { .. }, .. })
+    }
+
+    fn first_held(&self) -> Option<i64> {
+        self.held.keys().next().copied()
+    }
+}
+
+/// The ordering rules of every room this node has seen (a room absent from it is unknown: its
+/// next message is a first sight). Synchronous and clock-free: each input brings its time.
+pub(super) struct RoomOrders {
+    rooms: HashMap<i64, Room>,
+    /// Rooms with a gap, checked on every tick (some may be reading or gone since).
     gaps: HashSet<i64>,
+    last_sweep: Instant,
+}
+
+impl RoomOrders {
+    pub fn new(now: Instant) -> RoomOrders {
+        RoomOrders { rooms: HashMap::new(), gaps: HashSet::new(), last_sweep: now }
+    }
+
+    /// Stored messages, from this node or another (the same rules for both).
+    pub fn arrive(&mut self, deliveries: Vec<Delivery>, now: Now) -> Vec<Effect> {
+        let mut out = Out::default();
+        for delivery in deliveries {
+            self.arrive_one(delivery, now, &mut out);
+        }
+        out.into_effects()
+    }
+
+    fn arrive_one(&mut self, delivery: Delivery, now: Now, out: &mut Out) {
+        let (room_id, seq) = (delivery.frames.room_id, delivery.frames.seq);
+        let room = match self.rooms.entry(room_id) {
+            hash_map::Entry::Occupied(entry) => entry.into_mut(),
+            // A room's first message: nothing can precede it.
+            hash_map::Entry::Vacant(entry) if seq == 1 => {
+                entry.insert(Room { phase: Phase::Ordered { next: 1, wait: Wait::Nothing }, held: BTreeMap::new(), last_active: None })
+            }
+            hash_map::Entry::Vacant(entry) => {
+                // First sight: an earlier message may still be on its way from another node.
+                let reading = look_back(room_id, seq, now.wall);
+                let held = BTreeMap::from([(seq, delivery)]);
+                entry.insert(Room { phase: Phase::LookingBack { reading }, held, last_active: Some(now.at) });
+                out.fills.push(reading);
+                return;
+            }
+        };
+        room.last_active = Some(now.at);
+        if let Phase::Ordered { next, .. } = room.phase
+            && seq < next
+        {
+            // Already handed over (from the database): only the sender's own connection still
+            // waits for its ack, in order with what is handed over now.
+            if delivery.origin.is_some() {
+                out.released.push(Delivery { members: Arc::from([]), ..delivery });
+            }
+            return;
+        }
+        match room.held.get(&seq) {
+            // Keep the copy that carries a local sender's ack.
+            Some(held) if held.origin.is_some() || delivery.origin.is_none() => {}
+            _ => {
+                room.held.insert(seq, delivery);
+            }
+        }
+        // While a read is under way, its answer releases what it allows.
+        if let Phase::Ordered { next, wait: wait @ (Wait::Nothing | Wait::Gap { .. }) } = &mut room.phase {
+            *wait = release(room_id, next, &mut room.held, wait.gap_since(), now.at, &mut self.gaps, &mut out.released);
+        }
+    }
+
+    /// The answer to the read under way for `room_id`.
+    pub fn filled(&mut self, room_id: i64, result: Result<Vec<Delivery>, ReadFailed>, now: Now) -> Vec<Effect> {
+        let Some(room) = self.rooms.get_mut(&room_id) else { return Vec::new() };
+        let (range, known_next, gap_since) = match &room.phase {
+            Phase::LookingBack { reading } => (*reading, None, None),
+            Phase::Ordered { next, wait: Wait::Reading { range, gap_since } } => (*range, Some(*next), *gap_since),
+            // No read under way: there is nothing this could answer (at most one read per room).
+            Phase::Ordered { .. } => return Vec::new(),
+        };
+        let mut out = Out::default();
+        let Ok(found) = result else {
+            // First sight could not look back: go on from the first message held. (Nothing held:
+            // a catch-up read of a room not seen here failed, and the room stays unknown.)
+            let Some(mut next) = known_next.or_else(|| room.first_held()) else {
+                self.rooms.remove(&room_id);
+                return Vec::new();
+            };
+            // The gap, if one remains, is read again after GAP_WAIT.
+            let wait = release(room_id, &mut next, &mut room.held, Some(now.at), now.at, &mut self.gaps, &mut out.released);
+            room.phase = Phase::Ordered { next, wait };
+            return out.into_effects();
+        };
+        let complete = (found.len() as i64) < range.limit;
+        let mut next = match known_next {
+            Some(next) => next,
+            None => match (found.first().map(|d| d.frames.seq), room.first_held()) {
+                (Some(first), _) => first,
+                // Nothing read, but a message waits (it came during an unbounded read): look
+                // back below it as a first sight does.
+                (None, Some(held)) if range.before.is_none() => {
+                    let reading = look_back(room_id, held, now.wall);
+                    room.phase = Phase::LookingBack { reading };
+                    return vec![Effect::Fill(reading)];
+                }
+                (None, Some(held)) => held,
+                // Nothing to order in this room after all.
+                (None, None) => {
+                    self.rooms.remove(&room_id);
+                    return Vec::new();
+                }
+            },
+        };
+        for delivery in found {
+            if delivery.frames.seq >= next {
+                room.held.entry(delivery.frames.seq).or_insert(delivery);
+            }
+        }
+        // A complete read of a gap below a held message: every seq in it was committed before
+        // that message, so those the database lacks (their room was deleted) are not waited
+        // for. (An open-ended read proves nothing: later seqs may not be committed yet.)
+        if complete
+            && range.since.is_none()
+            && let Some(before) = range.before
+            && let Some(first_held) = room.first_held().filter(|first| *first > next && before >= *first)
+        {
+            next = first_held;
+        }
+        let wait = release(room_id, &mut next, &mut room.held, gap_since, now.at, &mut self.gaps, &mut out.released);
+        room.phase = if complete {
+            Phase::Ordered { next, wait }
+        } else {
+            // More than one read's worth was missed: go on reading.
+            let range = FanoutRange { room_id, after: next - 1, before: room.first_held(), since: None, limit: FILL_LIMIT };
+            out.fills.push(range);
+            Phase::Ordered { next, wait: Wait::Reading { range, gap_since: wait.gap_since() } }
+        };
+        out.into_effects()
+    }
+
+    /// The clock moved to `now`: gaps that waited [`GAP_WAIT`] are read from the database, and
+    /// now and then rooms idle for [`ROOM_IDLE`] are forgotten.
+    pub fn tick(&mut self, now: Instant) -> Vec<Effect> {
+        let mut out = Out::default();
+        for room_id in &self.gaps {
+            let Some(room) = self.rooms.get_mut(room_id) else { continue };
+            let first_held = room.first_held();
+            let Phase::Ordered { next, wait } = &mut room.phase else { continue };
+            let Wait::Gap { since } = *wait else { continue };
+            if now.saturating_duration_since(since) < GAP_WAIT {
+                continue;
+            }
+            let Some(first_held) = first_held else { continue };
+            let range = FanoutRange { room_id: *room_id, after: *next - 1, before: Some(first_held), since: None, limit: FILL_LIMIT };
+            *wait = Wait::Reading { range, gap_since: Some(since) };
+            out.fills.push(range);
+        }
+        if now.saturating_duration_since(self.last_sweep) > ROOM_IDLE / 10 {
+            self.last_sweep = now;
+            self.rooms.retain(|_, room| {
+                room.reading() || !room.held.is_empty() || room.last_active.is_some_and(|at| now.saturating_duration_since(at) < ROOM_IDLE)
+            });
+        }
+        out.into_effects()
+    }
+
+    /// The subscription was down for about `missed` (until `wall`): find the rooms active
+    /// meanwhile, to read each of them and every room ordered here from its next seq on.
+    pub fn catch_up(&self, missed: Duration, wall: NaiveDateTime) -> Vec<Effect> {
+        let since = wall - chrono::Duration::from_std(missed + IN_FLIGHT_WINDOW).unwrap_or_default();
+        let known = self.rooms.iter().filter(|(_, room)| matches!(room.phase, Phase::Ordered { .. })).map(|(id, _)| *id).collect();
+        vec![Effect::FindActiveRooms { since, known }]
+    }
+
+    /// The rooms to catch up after an outage (see [`RoomOrders::catch_up`]): each is read from
+    /// its next seq on, or everything since `since` when its next seq is not known. A room
+    /// already reading is left to that read.
+    pub fn active_rooms(&mut self, rooms: Vec<i64>, since: NaiveDateTime) -> Vec<Effect> {
+        let mut out = Out::default();
+        for room_id in rooms {
+            match self.rooms.entry(room_id) {
+                hash_map::Entry::Vacant(entry) => {
+                    let reading = FanoutRange { room_id, after: 0, before: None, since: Some(since), limit: FILL_LIMIT };
+                    entry.insert(Room { phase: Phase::LookingBack { reading }, held: BTreeMap::new(), last_active: None });
+                    out.fills.push(reading);
+                }
+                hash_map::Entry::Occupied(entry) => {
+                    let Phase::Ordered { next, wait } = &mut entry.into_mut().phase else { continue };
+                    if matches!(wait, Wait::Reading { .. }) {
+                        continue;
+                    }
+                    let range = FanoutRange { room_id, after: (*next - 1).max(0), before: None, since: None, limit: FILL_LIMIT };
+                    *wait = Wait::Reading { range, gap_since: wait.gap_since() };
+                    out.fills.push(range);
+                }
+            }
+        }
+        out.into_effects()
+    }
+}
+
+/// Hands over the held messages that follow `next` without a gap, and says what the room waits
+/// for then; `gap_since` is the wait under way before.
+fn release(
+    room_id: i64,
+    next: &mut i64,
+    held: &mut BTreeMap<i64, Delivery>,
+    gap_since: Option<Instant>,
+    now: Instant,
+    gaps: &mut HashSet<i64>,
+    released: &mut Vec<Delivery>,
+) -> Wait {
+    let before = *next;
+    while let Some(delivery) = held.remove(next) {
+        released.push(delivery);
+        *next += 1;
+    }
+    // A gap that remains is a new one: it gets its own wait.
+    let gap_since = if *next != before { None } else { gap_since };
+    if held.is_empty() {
+        gaps.remove(&room_id);
+        Wait::Nothing
+    } else {
+        gaps.insert(room_id);
+        Wait::Gap { since: gap_since.unwrap_or(now) }
+    }
+}
+
+/// Effects gathered while handling one input: releases in order, then reads.
+#[derive(Default)]
+struct Out {
+    released: Vec<Delivery>,
+    fills: Vec<FanoutRange>,
+}
+
+impl Out {
+    fn into_effects(self) -> Vec<Effect> {
+        let release = (!self.released.is_empty()).then_some(Effect::Release(self.released));
+        release.into_iter().chain(self.fills.into_iter().map(Effect::Fill)).collect()
+    }
+}
+
+/// What may still be in flight below `held`, the first message seen of a room: the messages
+/// of the last few seconds (before `wall`) under it.
+fn look_back(room_id: i64, held: i64, wall: NaiveDateTime) -> FanoutRange {
+    let since = wall - chrono::Duration::from_std(IN_FLIGHT_WINDOW).unwrap_or_default();
+    FanoutRange { room_id, after: (held - 1 - IN_FLIGHT_SEQS).max(0), before: Some(held), since: Some(since), limit: FILL_LIMIT }
+}
+
+/// The actor around [`RoomOrders`]: it reads the clock, runs the reads asked for, and hands
+/// what is released to the registry.
+struct SequencerActor {
+    orders: RoomOrders,
     db: Db,
     registry: RegistryHandle,
     tx: mpsc::UnboundedSender<Input>,
@@ -121,7 +441,6 @@ impl SequencerActor {
     async fn run(mut self, mut inbox: mpsc::UnboundedReceiver<Input>) {
         let mut tick = tokio::time::interval(GAP_WAIT / 2);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut last_sweep = Instant::now();
         loop {
             let mut ready = Vec::new();
             tokio::select! {
@@ -129,19 +448,14 @@ impl SequencerActor {
                     let Some(input) = input else { return };
                     self.handle(input, &mut ready);
                     // Take whatever else is queued, so one hand-over carries a whole burst.
-                    while ready.len() < 4096 {
+                    while ready.len() < HAND_OVER_MAX {
                         let Ok(input) = inbox.try_recv() else { break };
                         self.handle(input, &mut ready);
                     }
                 }
                 _ = tick.tick() => {
-                    self.fill_gaps();
-                    if last_sweep.elapsed() > ROOM_IDLE / 10 {
-                        last_sweep = Instant::now();
-                        self.rooms.retain(|_, room| {
-                            room.filling || !room.pending.is_empty() || room.last_active.is_some_and(|at| at.elapsed() < ROOM_IDLE)
-                        });
-                    }
+                    let effects = self.orders.tick(Instant::now());
+                    self.execute(effects, &mut ready);
                 }
             }
             if !ready.is_empty() {
@@ -151,168 +465,47 @@ impl SequencerActor {
     }
 
     fn handle(&mut self, input: Input, ready: &mut Vec<Delivery>) {
-        match input {
-            Input::Local(deliveries) | Input::Remote(deliveries) => {
-                for delivery in deliveries {
-                    self.arrive(delivery, ready);
-                }
+        let now = Now::read();
+        let effects = match input {
+            Input::Local(deliveries) | Input::Remote(deliveries) => self.orders.arrive(deliveries, now),
+            Input::Filled { room_id, result } => {
+                let result = result.map_err(|error| {
+                    tracing::warn!(room_id, error = format!("{error:?}"), "reading missed messages failed; retrying");
+                    ReadFailed
+                });
+                self.orders.filled(room_id, result, now)
             }
-            Input::Filled { room_id, range, result } => self.filled(room_id, range, result, ready),
-            Input::CatchUp(missed) => self.catch_up(missed),
-            Input::ActiveRooms { rooms, since } => {
-                for room_id in rooms {
-                    let room = self.rooms.entry(room_id).or_default();
-                    if room.filling {
-                        continue;
-                    }
-                    room.filling = true;
-                    let after = (room.next - 1).max(0);
-                    let since = (room.next == 0).then_some(since);
-                    self.fill(FanoutRange { room_id, after, before: None, since, limit: FILL_LIMIT });
-                }
-            }
-        }
-    }
-
-    fn arrive(&mut self, delivery: Delivery, ready: &mut Vec<Delivery>) {
-        let (room_id, seq) = (delivery.frames.room_id, delivery.frames.seq);
-        let room = self.rooms.entry(room_id).or_default();
-        room.last_active = Some(Instant::now());
-        if room.next == 0 && !room.filling {
-            if seq == 1 {
-                room.next = 1;
-            } else {
-                // First sight: an earlier message may still be on its way from another node.
-                room.filling = true;
-                room.pending.insert(seq, delivery);
-                self.fill(look_back(room_id, seq));
-                return;
-            }
-        }
-        if room.next != 0 && seq < room.next {
-            // Already handed over (from the database): only the sender's own connection still
-            // waits for its ack, in order with what is handed over now.
-            if delivery.origin.is_some() {
-                ready.push(Delivery { members: Arc::from([]), ..delivery });
-            }
-            return;
-        }
-        match room.pending.get(&seq) {
-            // Keep the copy that carries a local sender's ack.
-            Some(held) if held.origin.is_some() || delivery.origin.is_none() => {}
-            _ => {
-                room.pending.insert(seq, delivery);
-            }
-        }
-        if !room.filling {
-            self.release(room_id, ready);
-        }
-    }
-
-    /// Hands over the pending messages that follow without a gap.
-    fn release(&mut self, room_id: i64, ready: &mut Vec<Delivery>) {
-        let Some(room) = self.rooms.get_mut(&room_id) else { return };
-        let before = room.next;
-        while let Some(delivery) = room.pending.remove(&room.next) {
-            ready.push(delivery);
-            room.next += 1;
-        }
-        if room.next != before {
-            // A gap that remains is a new one: it gets its own wait.
-            room.gap_since = None;
-        }
-        if room.pending.is_empty() {
-            room.gap_since = None;
-            self.gaps.remove(&room_id);
-        } else {
-            room.gap_since.get_or_insert_with(Instant::now);
-            self.gaps.insert(room_id);
-        }
-    }
-
-    /// Reads from the database the gaps that waited long enough.
-    fn fill_gaps(&mut self) {
-        let mut due = Vec::new();
-        for room_id in &self.gaps {
-            let Some(room) = self.rooms.get_mut(room_id) else { continue };
-            if room.filling || room.gap_since.is_none_or(|at| at.elapsed() < GAP_WAIT) {
-                continue;
-            }
-            let Some(first_held) = room.pending.keys().next().copied() else { continue };
-            room.filling = true;
-            due.push(FanoutRange { room_id: *room_id, after: room.next - 1, before: Some(first_held), since: None, limit: FILL_LIMIT });
-        }
-        for range in due {
-            self.fill(range);
-        }
-    }
-
-    fn filled(&mut self, room_id: i64, range: FanoutRange, result: ApiResult<Vec<Delivery>>, ready: &mut Vec<Delivery>) {
-        let Some(room) = self.rooms.get_mut(&room_id) else { return };
-        room.filling = false;
-        let found = match result {
-            Ok(found) => found,
-            Err(error) => {
-                tracing::warn!(room_id, error = format!("{error:?}"), "reading missed messages failed; retrying");
-                room.gap_since = Some(Instant::now());
-                if room.next == 0 {
-                    // First sight could not look back: go on from the first message held.
-                    room.next = room.pending.keys().next().copied().unwrap_or(0);
-                }
-                self.gaps.insert(room_id);
-                self.release(room_id, ready);
-                return;
-            }
+            Input::CatchUp(missed) => self.orders.catch_up(missed, now.wall),
+            Input::ActiveRooms { rooms, since } => self.orders.active_rooms(rooms, since),
         };
-        let complete = (found.len() as i64) < range.limit;
-        if room.next == 0 {
-            match (found.first().map(|d| d.frames.seq), room.pending.keys().next().copied()) {
-                (Some(first), _) => room.next = first,
-                // Nothing read, but a message waits (it came during an unbounded read): look
-                // back below it as a first sight does.
-                (None, Some(held)) if range.before.is_none() => {
-                    room.filling = true;
-                    self.fill(look_back(room_id, held));
-                    return;
-                }
-                (None, Some(held)) => room.next = held,
-                (None, None) => {
-                    // Nothing to order in this room after all.
-                    self.rooms.remove(&room_id);
-                    return;
-                }
+        self.execute(effects, ready);
+    }
+
+    fn execute(&self, effects: Vec<Effect>, ready: &mut Vec<Delivery>) {
+        for effect in effects {
+            match effect {
+                Effect::Release(deliveries) => ready.extend(deliveries),
+                Effect::Fill(range) => self.fill(range),
+                Effect::FindActiveRooms { since, known } => self.find_active_rooms(since, known),
             }
-        }
-        for delivery in found {
-            if delivery.frames.seq >= room.next {
-                room.pending.entry(delivery.frames.seq).or_insert(delivery);
-            }
-        }
-        // A complete read of a gap below a held message: every seq in it was committed before
-        // that message, so those the database lacks (their room was deleted) are not waited
-        // for. (An open-ended read proves nothing: later seqs may not be committed yet.)
-        if complete && range.since.is_none() && range.before.is_some() {
-            let first_held = room.pending.keys().next().copied();
-            if let Some(first_held) = first_held.filter(|first| *first > room.next && range.before.is_none_or(|b| b >= *first)) {
-                room.next = first_held;
-            }
-        }
-        let read_on = !complete;
-        self.release(room_id, ready);
-        if read_on && let Some(room) = self.rooms.get_mut(&room_id) {
-            // More than one read's worth was missed: go on reading.
-            room.filling = true;
-            let range =
-                FanoutRange { room_id, after: room.next - 1, before: room.pending.keys().next().copied(), since: None, limit: FILL_LIMIT };
-            self.fill(range);
         }
     }
 
-    /// After an outage: every room this node orders, and every room active meanwhile, is read
-    /// from its next seq on.
-    fn catch_up(&mut self, missed: Duration) {
-        let since = crate::db::now() - chrono::Duration::from_std(missed + IN_FLIGHT_WINDOW).unwrap_or_default();
-        let known: Vec<i64> = self.rooms.iter().filter(|(_, room)| room.next > 0).map(|(id, _)| *id).collect();
+    /// Reads `range` from the database in the background (a few reads at once: a catch-up
+    /// over many rooms must not take every connection); the answer comes back as `Filled`.
+    fn fill(&self, range: FanoutRange) {
+        let (db, registry, tx, slots) = (self.db.clone(), self.registry.clone(), self.tx.clone(), self.fill_slots.clone());
+        tokio::spawn(async move {
+            let _slot = slots.acquire().await;
+            let room_id = range.room_id;
+            let result = read_range(&db, &registry, range).await;
+            let _ = tx.send(Input::Filled { room_id, result });
+        });
+    }
+
+    /// Finds the rooms with messages since `since` in the background; with `known`, they come
+    /// back as `ActiveRooms`.
+    fn find_active_rooms(&self, since: NaiveDateTime, known: Vec<i64>) {
         let (db, tx) = (self.db.clone(), self.tx.clone());
         tokio::spawn(async move {
             match db.run(move |conn| messages::rooms_active_since(conn, since)).await {
@@ -326,25 +519,6 @@ impl SequencerActor {
             }
         });
     }
-
-    /// Reads `range` from the database in the background (a few reads at once: a catch-up
-    /// over many rooms must not take every connection); the answer comes back as `Filled`.
-    fn fill(&self, range: FanoutRange) {
-        let (db, registry, tx, slots) = (self.db.clone(), self.registry.clone(), self.tx.clone(), self.fill_slots.clone());
-        tokio::spawn(async move {
-            let _slot = slots.acquire().await;
-            let room_id = range.room_id;
-            let result = read_range(&db, &registry, range).await;
-            let _ = tx.send(Input::Filled { room_id, range, result });
-        });
-    }
-}
-
-/// What may still be in flight below `held`, the first message seen of a room: the messages
-/// of the last few seconds under it.
-fn look_back(room_id: i64, held: i64) -> FanoutRange {
-    let since = crate::db::now() - chrono::Duration::from_std(IN_FLIGHT_WINDOW).unwrap_or_default();
-    FanoutRange { room_id, after: (held - 1 - IN_FLIGHT_SEQS).max(0), before: Some(held), since: Some(since), limit: FILL_LIMIT }
 }
 
 /// The messages of `range` as deliveries, with online flags from the registry.
@@ -354,11 +528,306 @@ async fn read_range(db: &Db, registry: &RegistryHandle, range: FanoutRange) -> A
     let members: Arc<[i64]> = members.into();
     Ok(list
         .into_iter()
-        .filter_map(|message| {
-            let sender = senders.get(&message.sender_id)?.clone();
-            let online = online.contains(&sender.id);
-            let view = MessageView::new(message, UserPublic::new(sender, online));
-            Some(Delivery { members: members.clone(), frames: Arc::new(MessageFrames::new(view)), origin: None })
-        })
+        .filter_map(|message| MessageView::assemble(message, &senders, &online))
+        .map(|view| Delivery { members: members.clone(), frames: Arc::new(MessageFrames::new(view)), origin: None })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::realtime::registry::SessionId;
+
+    const ROOM: i64 = 3;
+    /// The connection that sent the messages stored here, in tests.
+    const SENDER: SessionId = 42;
+
+    /// A clock for the tests: `start` plus some milliseconds.
+    struct Clock {
+        start: Instant,
+        wall: NaiveDateTime,
+    }
+
+    impl Clock {
+        fn new() -> Clock {
+            Clock { start: Instant::now(), wall: chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap().naive_utc() }
+        }
+
+        fn at(&self, millis: u64) -> Now {
+            let elapsed = Duration::from_millis(millis);
+            Now { at: self.start + elapsed, wall: self.wall + chrono::Duration::from_std(elapsed).unwrap() }
+        }
+    }
+
+    fn message(seq: i64) -> Delivery {
+        message_in(ROOM, seq)
+    }
+
+    fn message_in(room_id: i64, seq: i64) -> Delivery {
+        let frames = MessageFrames::encoded(room_id, seq, format!("m{seq}").into(), format!("c{seq}").into());
+        Delivery { members: Arc::from([1, 2]), frames: Arc::new(frames), origin: None }
+    }
+
+    /// A message stored here, carrying its sender's ack.
+    fn sent_here(seq: i64) -> Delivery {
+        Delivery { origin: Some(SENDER), ..message(seq) }
+    }
+
+    fn messages(seqs: impl IntoIterator<Item = i64>) -> Vec<Delivery> {
+        seqs.into_iter().map(message).collect()
+    }
+
+    /// The seqs released, in order.
+    fn released(effects: &[Effect]) -> Vec<i64> {
+        released_deliveries(effects).iter().map(|delivery| delivery.frames.seq).collect()
+    }
+
+    fn released_deliveries(effects: &[Effect]) -> Vec<&Delivery> {
+        effects
+            .iter()
+            .flat_map(|effect| match effect {
+                Effect::Release(deliveries) => deliveries.iter().collect(),
+                _ => Vec::new(),
+            })
+            .collect()
+    }
+
+    /// A read asked for, as (room, after, before, since, limit).
+    type Read = (i64, i64, Option<i64>, Option<NaiveDateTime>, i64);
+
+    /// The reads asked for.
+    fn fills(effects: &[Effect]) -> Vec<Read> {
+        effects
+            .iter()
+            .filter_map(|effect| match effect {
+                Effect::Fill(range) => Some((range.room_id, range.after, range.before, range.since, range.limit)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn wall_minus(now: Now, duration: Duration) -> NaiveDateTime {
+        now.wall - chrono::Duration::from_std(duration).unwrap()
+    }
+
+    /// A room ordered here up to `last` (released from its first message on).
+    fn ordered_up_to(clock: &Clock, last: i64) -> RoomOrders {
+        let mut orders = RoomOrders::new(clock.at(0).at);
+        assert_eq!(released(&orders.arrive(messages(1..=last), clock.at(0))), (1..=last).collect::<Vec<_>>());
+        orders
+    }
+
+    #[test]
+    fn in_order_arrival_is_released_at_once() {
+        let clock = Clock::new();
+        let mut orders = RoomOrders::new(clock.at(0).at);
+        let effects = orders.arrive(messages([1, 2]), clock.at(0));
+        assert_eq!(released(&effects), [1, 2]);
+        assert!(fills(&effects).is_empty());
+        assert_eq!(released(&orders.arrive(messages([3]), clock.at(1))), [3]);
+        assert!(orders.tick(clock.at(1000).at).is_empty());
+    }
+
+    #[test]
+    fn out_of_order_arrival_is_held_then_released_in_order() {
+        let clock = Clock::new();
+        let mut orders = ordered_up_to(&clock, 1);
+        assert!(orders.arrive(messages([4, 3]), clock.at(1)).is_empty());
+        assert_eq!(released(&orders.arrive(messages([2]), clock.at(2))), [2, 3, 4]);
+        // Nothing is held any more: no read is ever due.
+        assert!(orders.tick(clock.at(1000).at).is_empty());
+    }
+
+    #[test]
+    fn duplicate_arrival_is_released_once_keeping_the_copy_with_the_local_ack() {
+        let clock = Clock::new();
+        let mut orders = ordered_up_to(&clock, 1);
+        assert!(orders.arrive(vec![message(3), sent_here(3), message(3)], clock.at(1)).is_empty());
+        let effects = orders.arrive(vec![message(2), message(2)], clock.at(2));
+        let deliveries = released_deliveries(&effects);
+        assert_eq!(deliveries.iter().map(|d| (d.frames.seq, d.origin)).collect::<Vec<_>>(), [(2, None), (3, Some(SENDER))]);
+        // A copy of what was handed over, without an ack, is dropped.
+        assert!(orders.arrive(messages([2, 3]), clock.at(3)).is_empty());
+    }
+
+    #[test]
+    fn an_already_released_seq_carrying_an_ack_passes_only_the_ack() {
+        let clock = Clock::new();
+        let mut orders = ordered_up_to(&clock, 2);
+        let effects = orders.arrive(vec![sent_here(2)], clock.at(1));
+        let deliveries = released_deliveries(&effects);
+        assert_eq!(deliveries.len(), 1);
+        assert_eq!((deliveries[0].frames.seq, deliveries[0].origin), (2, Some(SENDER)));
+        assert!(deliveries[0].members.is_empty(), "the members had it already");
+    }
+
+    #[test]
+    fn a_gap_is_read_from_the_database_after_gap_wait_and_the_read_releases_in_order() {
+        let clock = Clock::new();
+        let mut orders = ordered_up_to(&clock, 1);
+        assert!(orders.arrive(messages([4]), clock.at(10)).is_empty());
+        assert!(orders.tick(clock.at(10 + 39).at).is_empty(), "the gap waits GAP_WAIT for the channel");
+        let effects = orders.tick(clock.at(10 + 40).at);
+        assert_eq!(fills(&effects), [(ROOM, 1, Some(4), None, FILL_LIMIT)]);
+        assert!(orders.tick(clock.at(200).at).is_empty(), "one read at a time");
+        // What arrives meanwhile waits for the read.
+        assert!(orders.arrive(messages([5]), clock.at(201)).is_empty());
+        assert_eq!(released(&orders.filled(ROOM, Ok(messages([2, 3])), clock.at(202))), [2, 3, 4, 5]);
+        assert!(orders.tick(clock.at(1000).at).is_empty());
+    }
+
+    #[test]
+    fn a_gap_filled_by_the_channel_before_gap_wait_is_never_read() {
+        let clock = Clock::new();
+        let mut orders = ordered_up_to(&clock, 1);
+        orders.arrive(messages([3]), clock.at(0));
+        assert_eq!(released(&orders.arrive(messages([2]), clock.at(20))), [2, 3]);
+        assert!(orders.tick(clock.at(100).at).is_empty());
+    }
+
+    #[test]
+    fn a_remaining_gap_after_progress_gets_its_own_wait() {
+        let clock = Clock::new();
+        let mut orders = ordered_up_to(&clock, 1);
+        orders.arrive(messages([3, 5]), clock.at(0));
+        assert_eq!(released(&orders.arrive(messages([2]), clock.at(30))), [2, 3]);
+        assert!(orders.tick(clock.at(50).at).is_empty(), "the gap below 5 waits from 30 ms");
+        assert_eq!(fills(&orders.tick(clock.at(70).at)), [(ROOM, 3, Some(5), None, FILL_LIMIT)]);
+    }
+
+    #[test]
+    fn a_complete_read_below_a_held_message_skips_the_seqs_the_database_lacks() {
+        let clock = Clock::new();
+        let mut orders = ordered_up_to(&clock, 1);
+        orders.arrive(messages([5]), clock.at(0));
+        assert_eq!(fills(&orders.tick(clock.at(40).at)), [(ROOM, 1, Some(5), None, FILL_LIMIT)]);
+        // 2 is skipped up to the first message held (3, read); the gap at 4 is a new one.
+        assert_eq!(released(&orders.filled(ROOM, Ok(messages([3])), clock.at(41))), [3]);
+        assert!(orders.tick(clock.at(80).at).is_empty());
+        assert_eq!(fills(&orders.tick(clock.at(81).at)), [(ROOM, 3, Some(5), None, FILL_LIMIT)]);
+        assert_eq!(released(&orders.filled(ROOM, Ok(Vec::new()), clock.at(82))), [5]);
+        assert!(orders.tick(clock.at(1000).at).is_empty());
+    }
+
+    #[test]
+    fn an_open_ended_read_skips_nothing() {
+        let clock = Clock::new();
+        let mut orders = ordered_up_to(&clock, 4);
+        assert_eq!(fills(&orders.active_rooms(vec![ROOM], clock.wall)).len(), 1);
+        assert!(orders.arrive(messages([7]), clock.at(1)).is_empty());
+        // Seq 6 may not be committed yet: 7 waits for it, then for a read below it.
+        assert_eq!(released(&orders.filled(ROOM, Ok(messages([5])), clock.at(2))), [5]);
+        assert_eq!(fills(&orders.tick(clock.at(42).at)), [(ROOM, 5, Some(7), None, FILL_LIMIT)]);
+    }
+
+    #[test]
+    fn first_sight_looks_back_and_releases_the_looked_back_messages_first() {
+        let clock = Clock::new();
+        let mut orders = RoomOrders::new(clock.at(0).at);
+        let now = clock.at(0);
+        let effects = orders.arrive(messages([9000]), now);
+        assert!(released(&effects).is_empty());
+        let since = wall_minus(now, IN_FLIGHT_WINDOW);
+        assert_eq!(fills(&effects), [(ROOM, 9000 - 1 - IN_FLIGHT_SEQS, Some(9000), Some(since), FILL_LIMIT)]);
+        // Low seqs look back from the room's start.
+        assert_eq!(fills(&orders.arrive(vec![message_in(ROOM + 1, 7)], now)), [(ROOM + 1, 0, Some(7), Some(since), FILL_LIMIT)]);
+        // What arrives during the look-back waits for it.
+        assert!(orders.arrive(messages([9001]), clock.at(1)).is_empty());
+        assert_eq!(released(&orders.filled(ROOM, Ok(messages([8998, 8999])), clock.at(2))), [8998, 8999, 9000, 9001]);
+        // Nothing in flight: the first message seen is the first handed over.
+        assert_eq!(released(&orders.filled(ROOM + 1, Ok(Vec::new()), clock.at(2))), [7]);
+    }
+
+    #[test]
+    fn a_failed_gap_read_is_retried_after_gap_wait() {
+        let clock = Clock::new();
+        let mut orders = ordered_up_to(&clock, 1);
+        orders.arrive(messages([3]), clock.at(0));
+        assert_eq!(fills(&orders.tick(clock.at(40).at)).len(), 1);
+        assert!(orders.filled(ROOM, Err(ReadFailed), clock.at(100)).is_empty());
+        assert!(orders.tick(clock.at(139).at).is_empty(), "the retry waits GAP_WAIT from the failure");
+        assert_eq!(fills(&orders.tick(clock.at(140).at)), [(ROOM, 1, Some(3), None, FILL_LIMIT)]);
+        assert_eq!(released(&orders.filled(ROOM, Ok(messages([2])), clock.at(141))), [2, 3]);
+    }
+
+    #[test]
+    fn a_failed_first_sight_read_goes_on_from_the_first_held_message() {
+        let clock = Clock::new();
+        let mut orders = RoomOrders::new(clock.at(0).at);
+        orders.arrive(messages([10]), clock.at(0));
+        orders.arrive(messages([12]), clock.at(1));
+        assert_eq!(released(&orders.filled(ROOM, Err(ReadFailed), clock.at(5))), [10]);
+        // The gap above it is an ordinary one, read after GAP_WAIT.
+        assert!(orders.tick(clock.at(44).at).is_empty());
+        assert_eq!(fills(&orders.tick(clock.at(45).at)), [(ROOM, 10, Some(12), None, FILL_LIMIT)]);
+    }
+
+    #[test]
+    fn an_incomplete_read_reads_on_from_where_it_stopped() {
+        let clock = Clock::new();
+        let mut orders = ordered_up_to(&clock, 1);
+        let first_held = 2 + FILL_LIMIT + 10;
+        orders.arrive(messages([first_held]), clock.at(0));
+        assert_eq!(fills(&orders.tick(clock.at(40).at)).len(), 1);
+        let effects = orders.filled(ROOM, Ok(messages(2..2 + FILL_LIMIT)), clock.at(41));
+        assert_eq!(released(&effects), (2..2 + FILL_LIMIT).collect::<Vec<_>>());
+        assert_eq!(fills(&effects), [(ROOM, 1 + FILL_LIMIT, Some(first_held), None, FILL_LIMIT)]);
+        assert_eq!(released(&orders.filled(ROOM, Ok(messages(2 + FILL_LIMIT..first_held)), clock.at(42))).len(), 11);
+    }
+
+    #[test]
+    fn node_loss_and_return_catches_up_every_active_room_from_its_next_seq() {
+        let clock = Clock::new();
+        let mut orders = ordered_up_to(&clock, 4);
+        let now = clock.at(1000);
+        let missed = Duration::from_secs(30);
+        let effects = orders.catch_up(missed, now.wall);
+        let since = wall_minus(now, missed + IN_FLIGHT_WINDOW);
+        assert!(matches!(effects.as_slice(), [Effect::FindActiveRooms { since: s, known }] if *s == since && known == &[ROOM]));
+        // The room ordered here reads from its next seq; one not seen here reads all since then.
+        let other = ROOM + 1;
+        let effects = orders.active_rooms(vec![ROOM, other], since);
+        assert_eq!(fills(&effects), [(ROOM, 4, None, None, FILL_LIMIT), (other, 0, None, Some(since), FILL_LIMIT)]);
+        // A room already reading is left to that read.
+        assert!(orders.active_rooms(vec![ROOM, other], since).is_empty());
+        assert_eq!(released(&orders.filled(ROOM, Ok(messages([5, 6])), clock.at(1001))), [5, 6]);
+        let missed_there = vec![message_in(other, 30), message_in(other, 31)];
+        assert_eq!(released(&orders.filled(other, Ok(missed_there), clock.at(1001))), [30, 31]);
+        assert_eq!(released(&orders.arrive(vec![message_in(other, 32)], clock.at(1002))), [32]);
+    }
+
+    #[test]
+    fn an_empty_open_read_while_a_message_waits_looks_back_below_it() {
+        let clock = Clock::new();
+        let mut orders = RoomOrders::new(clock.at(0).at);
+        let since = clock.wall;
+        assert_eq!(fills(&orders.active_rooms(vec![ROOM], since)).len(), 1);
+        assert!(orders.arrive(messages([7]), clock.at(1)).is_empty());
+        let effects = orders.filled(ROOM, Ok(Vec::new()), clock.at(2));
+        assert_eq!(fills(&effects), [(ROOM, 0, Some(7), Some(wall_minus(clock.at(2), IN_FLIGHT_WINDOW)), FILL_LIMIT)]);
+        assert_eq!(released(&orders.filled(ROOM, Ok(messages([6])), clock.at(3))), [6, 7]);
+    }
+
+    #[test]
+    fn an_empty_catch_up_read_of_a_room_not_seen_here_forgets_it() {
+        let clock = Clock::new();
+        let mut orders = RoomOrders::new(clock.at(0).at);
+        orders.active_rooms(vec![ROOM], clock.wall);
+        assert!(orders.filled(ROOM, Ok(Vec::new()), clock.at(1)).is_empty());
+        // Its next message is a first sight.
+        assert_eq!(fills(&orders.arrive(messages([5]), clock.at(2))).len(), 1);
+    }
+
+    #[test]
+    fn an_idle_room_is_forgotten_and_its_next_message_is_a_first_sight_again() {
+        let clock = Clock::new();
+        let mut orders = ordered_up_to(&clock, 2);
+        let idle = ROOM_IDLE.as_millis() as u64;
+        assert!(orders.tick(clock.at(idle - 1).at).is_empty());
+        assert_eq!(released(&orders.arrive(messages([3]), clock.at(idle))), [3], "a sweep before ROOM_IDLE keeps the room");
+        orders.tick(clock.at(2 * idle + 1).at);
+        let effects = orders.arrive(messages([4]), clock.at(2 * idle + 2));
+        assert!(released(&effects).is_empty());
+        assert_eq!(fills(&effects).len(), 1);
+    }
 }

@@ -144,7 +144,12 @@ fn reserve_seqs(conn: &mut DbConn, requests: &[SendRequest], accepted: &[usize],
 
 /// Phase four: every request's outcome, in request order. `inserted` follows the order of the
 /// requests found new; a repeat answers with what its first occurrence got.
-fn settle(requests: &[SendRequest], verdicts: Vec<Verdict>, inserted: Vec<Inserted>, now: chrono::NaiveDateTime) -> ApiResult<Vec<Outcome>> {
+fn settle(
+    requests: &[SendRequest],
+    verdicts: Vec<Verdict>,
+    inserted: Vec<Inserted>,
+    now: chrono::NaiveDateTime,
+) -> ApiResult<Vec<Outcome>> {
     let mut inserted = inserted.into_iter();
     let mut outcomes: Vec<Outcome> = Vec::with_capacity(requests.len());
     for (request, verdict) in requests.iter().zip(verdicts) {

@@ -40,13 +40,20 @@ async fn refusals_say_why_in_the_same_words_over_rest_and_websocket(backend: Bac
     assert!(missing.body["error"].get("reason").is_none(), "only refusals carry a reason: {:?}", missing.body);
 
     app.post("/api/contact/block-user/", json!({"block_user_id": ann.id}), Some(&bob.access)).await;
-    let rest = app.post(&format!("/api/contact/chat-room/message/{room}/"), json!({"body": "hi", "client_id": "r1"}), Some(&ann.access)).await;
-    assert_eq!((rest.status, rest.body["error"]["code"].as_str(), rest.body["error"]["reason"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden"), Some("blocked")));
+    let rest =
+        app.post(&format!("/api/contact/chat-room/message/{room}/"), json!({"body": "hi", "client_id": "r1"}), Some(&ann.access)).await;
+    assert_eq!(
+        (rest.status, rest.body["error"]["code"].as_str(), rest.body["error"]["reason"].as_str()),
+        (StatusCode::FORBIDDEN, Some("forbidden"), Some("blocked"))
+    );
 
     let mut socket = app.ws_ready(&ann.access).await;
     socket.send(json!({"type": "send", "room_id": room, "client_id": "w1", "body": "hi"})).await;
     let sent = socket.next_of("error").await;
-    assert_eq!((sent["code"].as_str(), sent["reason"].as_str(), sent["client_id"].as_str()), (Some("forbidden"), Some("blocked"), Some("w1")));
+    assert_eq!(
+        (sent["code"].as_str(), sent["reason"].as_str(), sent["client_id"].as_str()),
+        (Some("forbidden"), Some("blocked"), Some("w1"))
+    );
     socket.send(json!({"type": "typing", "room_id": room})).await;
     let typing = socket.next_of("error").await;
     assert_eq!((typing["code"].as_str(), typing["reason"].as_str()), (Some("forbidden"), Some("blocked")));

@@ -1169,6 +1169,7 @@ export interface components {
             client_id?: string | null;
             code: components["schemas"]["ErrorCode"];
             message: string;
+            reason?: components["schemas"]["Reason"] | null;
             /** @enum {string} */
             type: "error";
         } | {
