@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::sync::mpsc;
 
-use super::registry::Outbound;
+use super::delivery::Outbound;
 
 /// A new inbox holding at most `capacity` frames, and the address it is sent to.
 pub fn inbox(capacity: usize) -> (Outbox, Inbox) {

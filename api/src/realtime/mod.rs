@@ -2,7 +2,9 @@
 //! message writer, the frames they speak, and (with Redis) the link between nodes.
 
 pub mod cluster;
+pub mod delivery;
 pub mod inbox;
+pub mod link;
 pub mod presence;
 pub mod protocol;
 pub mod registry;
@@ -49,7 +51,8 @@ impl Realtime {
         let link = Cluster::new(redis_url, &config.redis_channel)?;
         let (sequencer, sequencer_inbox) = Sequencer::channel();
         let registry = RegistryHandle::spawn(metrics.clone(), Some((link.publisher.clone(), sequencer.clone())), trust.clone());
-        sequencer.start(sequencer_inbox, db.clone(), registry.clone());
+        let fan_out = registry.clone();
+        sequencer.start(sequencer_inbox, db.clone(), registry.online_users(), move |ready| fan_out.deliver_in_order(ready));
         let cluster = link.start(registry.clone(), sequencer, db);
         let writer = WriterHandle::spawn(writer_db, registry.clone(), metrics, config.writer_max_batch)?;
         Ok(Realtime { registry, writer, cluster: Some(cluster) })

@@ -12,32 +12,21 @@
 //! the connections other nodes report: a user is offline only when no node holds one.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
 
 use bytestring::ByteString;
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 use tokio::sync::{mpsc, oneshot};
 
-use super::cluster::{Event, NodeId, Publisher, WireMessage};
+use super::delivery::{Delivery, Outbound, SessionId};
 use super::inbox::{Outbox, Refused};
-use super::presence::{self, Presence};
-use super::protocol::{MessageFrames, ServerFrame, encode};
+use super::link::{Event, NodeId, Publisher, WireMessage};
+use super::presence::{self, OnlineUsers, Presence};
+use super::protocol::{ServerFrame, encode};
 use super::sequencer::Sequencer;
 use crate::auth::SessionTrust;
 use crate::metrics::Metrics;
-
-pub type SessionId = u64;
-
-/// What the registry hands a session to write to its socket.
-#[derive(Debug, Clone)]
-pub enum Outbound {
-    /// A message of `room_id` at `seq`: the `ack` form for the connection that sent it (always
-    /// written), the `message` form for others (skipped if that seq was already sent).
-    Message { room_id: i64, seq: i64, frame: ByteString, ack: bool },
-    /// Any other frame.
-    Frame(ByteString),
-}
 
 /// What a connection carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,15 +59,6 @@ pub struct Connection {
     pub kick: oneshot::Sender<Kick>,
     /// The user's friends at connect time, for presence.
     pub friends: Vec<i64>,
-}
-
-/// A stored message to fan out to the members of its room.
-#[derive(Debug, Clone)]
-pub struct Delivery {
-    pub members: Arc<[i64]>,
-    pub frames: Arc<MessageFrames>,
-    /// The connection that sent it: it receives the `ack` form, in the same ordered stream.
-    pub origin: Option<SessionId>,
 }
 
 enum Command {
@@ -124,8 +104,6 @@ enum Command {
     SweepNodes,
     ShareState,
 }
-
-pub use super::presence::NODE_TIMEOUT;
 
 /// The cheap, cloneable address of the registry.
 #[derive(Clone)]
@@ -258,6 +236,11 @@ impl RegistryHandle {
         self.online.among(users)
     }
 
+    /// The shared answer to "who is online", for readers that must not wait on the registry.
+    pub fn online_users(&self) -> Arc<OnlineUsers> {
+        self.online.clone()
+    }
+
     /// Two users became friends (or stopped being friends): presence follows.
     pub fn friendship(&self, a: i64, b: i64, friends: bool) {
         self.publish(|| Event::Friendship { a, b, friends });
@@ -297,30 +280,6 @@ struct Session {
     mode: Mode,
     outbox: Outbox,
     kick: Option<oneshot::Sender<Kick>>,
-}
-
-/// The users online anywhere (on this node or, with Redis, on another), as the registry last
-/// decided. Only the registry writes it, at the moment it tells the user's friends; readers
-/// take a read lock for one look-up each, where a question to the actor cost two thread
-/// wake-ups (a tenth of the server's CPU serving the friends list).
-#[derive(Default)]
-pub struct OnlineUsers(RwLock<FxHashSet<i64>>);
-
-impl OnlineUsers {
-    /// Which of `users` are online.
-    pub fn among(&self, users: impl IntoIterator<Item = i64>) -> HashSet<i64> {
-        let online = self.0.read().unwrap_or_else(PoisonError::into_inner);
-        users.into_iter().filter(|user| online.contains(user)).collect()
-    }
-
-    fn set(&self, user: i64, online: bool) {
-        let mut set = self.0.write().unwrap_or_else(PoisonError::into_inner);
-        if online {
-            set.insert(user);
-        } else {
-            set.remove(&user);
-        }
-    }
 }
 
 struct Registry {

@@ -23,8 +23,9 @@ use std::time::{Duration, Instant};
 use chrono::NaiveDateTime;
 use tokio::sync::mpsc;
 
+use super::delivery::Delivery;
+use super::presence::OnlineUsers;
 use super::protocol::MessageFrames;
-use super::registry::{Delivery, RegistryHandle};
 use crate::db::Db;
 use crate::dto::MessageView;
 use crate::error::ApiResult;
@@ -80,10 +81,18 @@ impl Sequencer {
         (Sequencer { tx }, SequencerInbox(rx))
     }
 
-    /// Starts the actor: it reads fills through `db` and hands ordered messages to `registry`.
-    pub fn start(&self, inbox: SequencerInbox, db: Db, registry: RegistryHandle) {
+    /// Starts the actor: it reads fills through `db` (with senders' online flags from
+    /// `online`) and hands ordered messages to `hand_over` (the registry's fan-out).
+    pub fn start(&self, inbox: SequencerInbox, db: Db, online: Arc<OnlineUsers>, hand_over: impl Fn(Vec<Delivery>) + Send + 'static) {
         let fill_slots = Arc::new(tokio::sync::Semaphore::new(CONCURRENT_FILLS));
-        let actor = SequencerActor { orders: RoomOrders::new(Instant::now()), db, registry, tx: self.tx.clone(), fill_slots };
+        let actor = SequencerActor {
+            orders: RoomOrders::new(Instant::now()),
+            db,
+            online,
+            hand_over: Box::new(hand_over),
+            tx: self.tx.clone(),
+            fill_slots,
+        };
         tokio::spawn(actor.run(inbox.0));
     }
 
@@ -431,7 +440,8 @@ fn look_back(room_id: i64, held: i64, wall: NaiveDateTime) -> FanoutRange {
 struct SequencerActor {
     orders: RoomOrders,
     db: Db,
-    registry: RegistryHandle,
+    online: Arc<OnlineUsers>,
+    hand_over: Box<dyn Fn(Vec<Delivery>) + Send>,
     tx: mpsc::UnboundedSender<Input>,
     /// Database reads under way, at most [`CONCURRENT_FILLS`].
     fill_slots: Arc<tokio::sync::Semaphore>,
@@ -459,7 +469,7 @@ impl SequencerActor {
                 }
             }
             if !ready.is_empty() {
-                self.registry.deliver_in_order(ready);
+                (self.hand_over)(ready);
             }
         }
     }
@@ -494,11 +504,11 @@ impl SequencerActor {
     /// Reads `range` from the database in the background (a few reads at once: a catch-up
     /// over many rooms must not take every connection); the answer comes back as `Filled`.
     fn fill(&self, range: FanoutRange) {
-        let (db, registry, tx, slots) = (self.db.clone(), self.registry.clone(), self.tx.clone(), self.fill_slots.clone());
+        let (db, online, tx, slots) = (self.db.clone(), self.online.clone(), self.tx.clone(), self.fill_slots.clone());
         tokio::spawn(async move {
             let _slot = slots.acquire().await;
             let room_id = range.room_id;
-            let result = read_range(&db, &registry, range).await;
+            let result = read_range(&db, &online, range).await;
             let _ = tx.send(Input::Filled { room_id, result });
         });
     }
@@ -521,10 +531,10 @@ impl SequencerActor {
     }
 }
 
-/// The messages of `range` as deliveries, with online flags from the registry.
-async fn read_range(db: &Db, registry: &RegistryHandle, range: FanoutRange) -> ApiResult<Vec<Delivery>> {
+/// The messages of `range` as deliveries, with the senders' online flags.
+async fn read_range(db: &Db, online: &OnlineUsers, range: FanoutRange) -> ApiResult<Vec<Delivery>> {
     let messages::FanoutRows { messages: list, members, senders } = db.run(move |conn| messages::for_fanout(conn, &range)).await?;
-    let online = registry.online(senders.keys().copied());
+    let online = online.among(senders.keys().copied());
     let members: Arc<[i64]> = members.into();
     Ok(list
         .into_iter()
@@ -536,7 +546,7 @@ async fn read_range(db: &Db, registry: &RegistryHandle, range: FanoutRange) -> A
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::realtime::registry::SessionId;
+    use crate::realtime::delivery::SessionId;
 
     const ROOM: i64 = 3;
     /// The connection that sent the messages stored here, in tests.

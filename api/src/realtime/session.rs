@@ -18,9 +18,10 @@ use rustc_hash::FxHashMap;
 use tokio::sync::{Semaphore, oneshot};
 
 use super::Realtime;
+use super::delivery::{Outbound, SessionId};
 use super::inbox::{Inbox, Outbox, inbox};
 use super::protocol::{ChannelsInbound, ClientFrame, MessageFrames, ServerFrame, encode, error_frame, parse_client_frame};
-use super::registry::{Connection, Kick, Mode, Outbound, RegistryHandle, SessionId, next_session_id};
+use super::registry::{Connection, Kick, Mode, RegistryHandle, next_session_id};
 use crate::auth::AuthUser;
 use crate::db;
 use crate::domain::{ClientId, MessageBody, SendRequest, SyncCursors};

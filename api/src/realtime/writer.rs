@@ -10,9 +10,10 @@ use std::sync::Arc;
 
 use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 
+use super::delivery::{Delivery, Outbound, SessionId};
 use super::inbox::Outbox;
 use super::protocol::{MessageFrames, ServerFrame, encode, error_frame};
-use super::registry::{Delivery, Outbound, RegistryHandle, SessionId};
+use super::registry::RegistryHandle;
 use crate::db::Db;
 use crate::domain::SendRequest;
 use crate::dto::MessageView;
