@@ -296,6 +296,18 @@ pub enum RoomKind {
 
 text_enum!(RoomKind { Private => "private", Group => "group" });
 
+/// A member's standing in a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema, diesel::AsExpression, diesel::FromSqlRow)]
+#[diesel(sql_type = diesel::sql_types::Text)]
+#[serde(rename_all = "lowercase")]
+pub enum MemberRole {
+    Owner,
+    Admin,
+    Member,
+}
+
+text_enum!(MemberRole { Owner => "owner", Admin => "admin", Member => "member" });
+
 /// Where a friend request stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema, diesel::AsExpression, diesel::FromSqlRow)]
 #[diesel(sql_type = diesel::sql_types::Text)]
@@ -411,5 +423,7 @@ mod tests {
         assert!("channel".parse::<RoomKind>().is_err());
         assert_eq!("cancelled".parse::<RequestStatus>(), Ok(RequestStatus::Cancelled));
         assert!("PENDING".parse::<RequestStatus>().is_err());
+        assert_eq!("admin".parse::<MemberRole>().map(MemberRole::as_str), Ok("admin"));
+        assert!("moderator".parse::<MemberRole>().is_err());
     }
 }

@@ -4,7 +4,9 @@
 mod cached;
 pub mod contacts;
 pub mod members;
+pub mod messages;
 pub mod models;
+pub mod room_events;
 pub mod rooms;
 pub mod schema;
 mod sqlite_time;

@@ -3,8 +3,8 @@
 use diesel::prelude::*;
 
 use super::DbConn;
-use super::models::Room;
-use super::schema::rooms;
+use super::models::{NewRoom, Room};
+use super::schema::{room_members, rooms};
 use crate::domain::RoomKind;
 use crate::error::ApiResult;
 use crate::on_backend;
@@ -12,6 +12,42 @@ use crate::on_backend;
 /// The room `room_id`, if it exists.
 pub fn find(conn: &mut DbConn, room_id: i64) -> ApiResult<Option<Room>> {
     Ok(rooms::table.find(room_id).select(Room::as_select()).first(conn).optional()?)
+}
+
+/// The room's highest seq.
+pub fn last_seq(conn: &mut DbConn, room_id: i64) -> ApiResult<i64> {
+    Ok(rooms::table.find(room_id).select(rooms::last_seq).first(conn)?)
+}
+
+/// The private room of a pair, by its key (`"low:high"` user ids).
+pub fn find_private(conn: &mut DbConn, key: &str) -> ApiResult<Option<Room>> {
+    Ok(rooms::table.filter(rooms::private_key.eq(key)).select(Room::as_select()).first(conn).optional()?)
+}
+
+/// Stores a new room; its id.
+pub fn create(conn: &mut DbConn, room: NewRoom) -> ApiResult<i64> {
+    Ok(diesel::insert_into(rooms::table).values(room).returning(rooms::id).get_result(conn)?)
+}
+
+/// How many groups `owner` owns.
+pub fn groups_owned_by(conn: &mut DbConn, owner: i64) -> ApiResult<i64> {
+    Ok(rooms::table.filter(rooms::owner_id.eq(owner)).filter(rooms::kind.eq(RoomKind::Group)).count().get_result(conn)?)
+}
+
+/// Hands the room to `owner` (or to nobody).
+pub fn set_owner(conn: &mut DbConn, room_id: i64, owner: Option<i64>) -> ApiResult<()> {
+    diesel::update(rooms::table.find(room_id)).set(rooms::owner_id.eq(owner)).execute(conn)?;
+    Ok(())
+}
+
+/// The rooms `user` belongs to, newest activity first.
+pub fn of_member_newest_first(conn: &mut DbConn, user: i64) -> ApiResult<Vec<Room>> {
+    Ok(rooms::table
+        .inner_join(room_members::table)
+        .filter(room_members::user_id.eq(user))
+        .order((rooms::last_activity_at.desc(), rooms::id.desc()))
+        .select(Room::as_select())
+        .load(conn)?)
 }
 
 /// The kind of room `room_id`, if it exists (a hot read of the message writer).

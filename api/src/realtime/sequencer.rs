@@ -27,9 +27,9 @@ use super::delivery::Delivery;
 use super::presence::OnlineUsers;
 use super::protocol::MessageFrames;
 use crate::db::Db;
+use crate::db::messages::{self, FanoutRange};
 use crate::dto::MessageView;
 use crate::error::ApiResult;
-use crate::services::messages::{self, FanoutRange};
 
 /// How long a gap may wait for the channel before it is read from the database.
 const GAP_WAIT: Duration = Duration::from_millis(40);

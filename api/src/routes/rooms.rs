@@ -5,11 +5,12 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::AuthUser;
+use crate::db::messages::Cursor;
 use crate::domain::{ClientId, GroupName, MessageBody};
 use crate::dto::{Empty, MessagePage, MessageView, RoomView};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::JsonBody;
-use crate::services::messages::{self, Cursor};
+use crate::services::messages;
 use crate::services::rooms;
 use crate::state::AppState;
 

@@ -20,8 +20,10 @@ pub enum RoomAct {
     Typing,
     /// Move one's read receipt.
     MarkRead,
-    /// Bring someone into a group.
+    /// Bring someone into the room (whom: [`may_add`]).
     Invite,
+    /// Leave the room.
+    Leave,
 }
 
 /// What the policy needs to know of a room, read once (a batch of sends asks many times).
@@ -66,9 +68,7 @@ pub fn refusal(conn: &mut DbConn, room: &RoomFacts, user: i64, act: RoomAct) -> 
         return Ok(Some(NOT_MEMBER));
     }
     match act {
-        RoomAct::Read | RoomAct::MarkRead => Ok(None),
-        RoomAct::Invite if room.kind != RoomKind::Group => Ok(None),
-        RoomAct::Invite => Ok(None),
+        RoomAct::Read | RoomAct::MarkRead | RoomAct::Invite | RoomAct::Leave => Ok(None),
         // In a private room, a block in either direction silences both sides.
         RoomAct::Send | RoomAct::Typing if room.kind == RoomKind::Private => {
             for other in room.members.iter().copied().filter(|m| *m != user) {
@@ -90,17 +90,31 @@ pub fn require(conn: &mut DbConn, room: &RoomFacts, user: i64, act: RoomAct) -> 
     }
 }
 
-/// The room, if `user` may read it: 404 when it does not exist, 403 `not_member` otherwise.
-pub fn readable_room(conn: &mut DbConn, room_id: i64, user: i64) -> ApiResult<Room> {
+/// The room's row, if `user` may do `act` in it: 404 when there is no such room, 403 with the
+/// reason otherwise (400 for an invitation into a private room).
+pub fn room_for(conn: &mut DbConn, room_id: i64, user: i64, act: RoomAct) -> ApiResult<Room> {
     let room = db::rooms::find(conn, room_id)?.ok_or_else(|| ApiError::NotFound("room not found".into()))?;
-    if !db::members::is_member(conn, room_id, user)? {
-        return Err(NOT_MEMBER.into());
+    match act {
+        // Membership is all these ask: one point look-up, not the member list.
+        RoomAct::Read | RoomAct::MarkRead | RoomAct::Leave | RoomAct::Invite => {
+            if !db::members::is_member(conn, room_id, user)? {
+                return Err(NOT_MEMBER.into());
+            }
+        }
+        RoomAct::Send | RoomAct::Typing => {
+            let facts = RoomFacts { id: room.id, kind: room.kind, members: db::members::ids(conn, room_id)?.into() };
+            require(conn, &facts, user, act)?;
+        }
+    }
+    if act == RoomAct::Invite && room.kind != RoomKind::Group {
+        return Err(ApiError::invalid_field("group_id", "only groups take invitations"));
     }
     Ok(room)
 }
 
-/// The room's facts, if `user` may do `act` in it: 404 when it does not exist, 403 otherwise.
-pub fn room_for(conn: &mut DbConn, room_id: i64, user: i64, act: RoomAct) -> ApiResult<RoomFacts> {
+/// The room's facts, if `user` may do `act` in it: 404 when there is no such room, 403 with the
+/// reason otherwise.
+pub fn facts_for(conn: &mut DbConn, room_id: i64, user: i64, act: RoomAct) -> ApiResult<RoomFacts> {
     let room = RoomFacts::load(conn, room_id)?.ok_or_else(|| ApiError::NotFound("room not found".into()))?;
     require(conn, &room, user, act)?;
     Ok(room)

@@ -3,12 +3,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use diesel::prelude::*;
-
-use crate::db::models::{Message, NewRoom, PublicUserRow, Room};
-use crate::db::schema::{messages, room_events, room_members, rooms, users};
+use crate::db::models::{NewRoom, PublicUserRow, Room};
 use crate::db::{self, DbConn, write_tx, write_tx_retrying_conflicts};
-use crate::domain::{GroupName, RoomKind};
+use crate::domain::{GroupName, MemberRole, RoomKind};
 use crate::dto::{MessageView, RoomView, UserPublic, utc};
 use crate::error::{ApiError, ApiResult, Reason};
 use crate::ports::DomainEvent;
@@ -21,67 +18,20 @@ pub const GROUP_MAX_MEMBERS: usize = 256;
 /// Groups one account may own at once: creating rooms is cheap, storing them is not.
 pub const GROUPS_OWNED_MAX: i64 = 100;
 
-/// Appends to the room event log.
-fn log_event(conn: &mut DbConn, room_id: i64, actor: Option<i64>, kind: &str, subject: Option<i64>) -> ApiResult<()> {
-    diesel::insert_into(room_events::table)
-        .values((
-            room_events::room_id.eq(room_id),
-            room_events::actor_id.eq(actor),
-            room_events::kind.eq(kind),
-            room_events::subject_id.eq(subject),
-            room_events::created_at.eq(db::now()),
-        ))
-        .execute(conn)?;
-    Ok(())
-}
-
-/// Adds a member, who starts having read everything before joining: earlier history is there
-/// to scroll through, not to count as unread.
-fn add_member(conn: &mut DbConn, room_id: i64, user_id: i64, role: &str, actor: Option<i64>) -> ApiResult<()> {
-    let last_seq: i64 = rooms::table.find(room_id).select(rooms::last_seq).first(conn)?;
-    diesel::insert_into(room_members::table)
-        .values((
-            room_members::room_id.eq(room_id),
-            room_members::user_id.eq(user_id),
-            room_members::role.eq(role),
-            room_members::last_read_seq.eq(last_seq),
-            room_members::joined_at.eq(db::now()),
-        ))
-        .execute(conn)?;
-    log_event(conn, room_id, actor, "member_added", Some(user_id))
+/// Adds a member and logs who added them.
+fn add_member(conn: &mut DbConn, room_id: i64, user_id: i64, role: MemberRole, actor: i64) -> ApiResult<()> {
+    db::members::add(conn, room_id, user_id, role)?;
+    db::room_events::append(conn, room_id, Some(actor), "member_added", Some(user_id))
 }
 
 /// Each member's view of rooms: members, last message, unread count and read receipt, for
 /// `viewers` (every member when `None`). Online flags are left false; see [`fill_online`].
 fn views(conn: &mut DbConn, room_list: &[Room], viewers: Option<i64>) -> ApiResult<Vec<(i64, RoomView)>> {
     let ids: Vec<i64> = room_list.iter().map(|r| r.id).collect();
-    let member_rows: Vec<(i64, i64, PublicUserRow)> = room_members::table
-        .inner_join(users::table)
-        .filter(room_members::room_id.eq_any(&ids))
-        .order((room_members::joined_at, room_members::user_id))
-        .select((room_members::room_id, room_members::last_read_seq, PublicUserRow::as_select()))
-        .load(conn)?;
-    let last_messages: Vec<Message> = messages::table
-        .inner_join(rooms::table.on(rooms::id.eq(messages::room_id).and(rooms::last_seq.eq(messages::seq))))
-        .filter(messages::room_id.eq_any(&ids))
-        .select(Message::as_select())
-        .load(conn)?;
+    let member_rows = db::members::with_receipts(conn, &ids)?;
+    let last_messages = db::messages::last_of_rooms(conn, &ids)?;
     let senders = db::users::public_rows(conn, &last_messages.iter().map(|m| m.sender_id).collect::<Vec<_>>())?;
-    let unread_query = messages::table
-        .inner_join(
-            room_members::table.on(room_members::room_id
-                .eq(messages::room_id)
-                .and(messages::seq.gt(room_members::last_read_seq))
-                .and(messages::sender_id.ne(room_members::user_id))),
-        )
-        .filter(room_members::room_id.eq_any(&ids))
-        .group_by((room_members::room_id, room_members::user_id))
-        .select((room_members::room_id, room_members::user_id, diesel::dsl::count_star()));
-    let counts: Vec<(i64, i64, i64)> = match viewers {
-        Some(viewer) => unread_query.filter(room_members::user_id.eq(viewer)).load(conn)?,
-        None => unread_query.load(conn)?,
-    };
-    let unread: HashMap<(i64, i64), i64> = counts.into_iter().map(|(r, u, n)| ((r, u), n)).collect();
+    let unread = db::members::unread_counts(conn, &ids, viewers)?;
 
     let mut members_of: HashMap<i64, Vec<(i64, PublicUserRow)>> = HashMap::new();
     for (room_id, last_read, row) in member_rows {
@@ -125,7 +75,7 @@ fn views(conn: &mut DbConn, room_list: &[Room], viewers: Option<i64>) -> ApiResu
 }
 
 fn load_room(conn: &mut DbConn, room_id: i64) -> ApiResult<Room> {
-    rooms::table.find(room_id).select(Room::as_select()).first(conn).optional()?.ok_or_else(|| ApiError::NotFound("room not found".into()))
+    db::rooms::find(conn, room_id)?.ok_or_else(|| ApiError::NotFound("room not found".into()))
 }
 
 /// `viewer`'s view of one room.
@@ -166,14 +116,13 @@ pub async fn open_private(state: &State, caller: i64, other: i64) -> ApiResult<(
             write_tx_retrying_conflicts(conn, 3, |conn| {
                 access::may_open_private(conn, caller, other)?;
                 let key = format!("{}:{}", caller.min(other), caller.max(other));
-                let existing: Option<Room> =
-                    rooms::table.filter(rooms::private_key.eq(&key)).select(Room::as_select()).first(conn).optional()?;
-                if let Some(room) = existing {
+                if let Some(room) = db::rooms::find_private(conn, &key)? {
                     return Ok((view_for(conn, &room, caller)?, false, room.id));
                 }
                 let now = db::now();
-                let room_id: i64 = diesel::insert_into(rooms::table)
-                    .values(NewRoom {
+                let room_id = db::rooms::create(
+                    conn,
+                    NewRoom {
                         kind: RoomKind::Private,
                         name: "",
                         owner_id: None,
@@ -181,12 +130,11 @@ pub async fn open_private(state: &State, caller: i64, other: i64) -> ApiResult<(
                         last_seq: 0,
                         last_activity_at: now,
                         created_at: now,
-                    })
-                    .returning(rooms::id)
-                    .get_result(conn)?;
-                log_event(conn, room_id, Some(caller), "created", None)?;
-                add_member(conn, room_id, caller, "member", Some(caller))?;
-                add_member(conn, room_id, other, "member", Some(caller))?;
+                    },
+                )?;
+                db::room_events::append(conn, room_id, Some(caller), "created", None)?;
+                add_member(conn, room_id, caller, MemberRole::Member, caller)?;
+                add_member(conn, room_id, other, MemberRole::Member, caller)?;
                 let room = load_room(conn, room_id)?;
                 Ok((view_for(conn, &room, caller)?, true, room_id))
             })
@@ -212,11 +160,7 @@ pub async fn create_group(state: &State, caller: i64, name: GroupName, member_id
         .db
         .run(move |conn| {
             write_tx(conn, |conn| {
-                let owned: i64 = rooms::table
-                    .filter(rooms::owner_id.eq(caller))
-                    .filter(rooms::kind.eq(RoomKind::Group.as_str()))
-                    .count()
-                    .get_result(conn)?;
+                let owned = db::rooms::groups_owned_by(conn, caller)?;
                 if owned >= GROUPS_OWNED_MAX {
                     return Err(ApiError::Conflict(format!(
                         "you own {owned} groups, the most one account may own: leave one (ownership passes on) first"
@@ -226,8 +170,9 @@ pub async fn create_group(state: &State, caller: i64, name: GroupName, member_id
                     access::may_add(conn, caller, *member)?;
                 }
                 let now = db::now();
-                let room_id: i64 = diesel::insert_into(rooms::table)
-                    .values(NewRoom {
+                let room_id = db::rooms::create(
+                    conn,
+                    NewRoom {
                         kind: RoomKind::Group,
                         name: name.as_str(),
                         owner_id: Some(caller),
@@ -235,13 +180,12 @@ pub async fn create_group(state: &State, caller: i64, name: GroupName, member_id
                         last_seq: 0,
                         last_activity_at: now,
                         created_at: now,
-                    })
-                    .returning(rooms::id)
-                    .get_result(conn)?;
-                log_event(conn, room_id, Some(caller), "created", None)?;
-                add_member(conn, room_id, caller, "owner", Some(caller))?;
+                    },
+                )?;
+                db::room_events::append(conn, room_id, Some(caller), "created", None)?;
+                add_member(conn, room_id, caller, MemberRole::Owner, caller)?;
                 for member in &unique {
-                    add_member(conn, room_id, *member, "member", Some(caller))?;
+                    add_member(conn, room_id, *member, MemberRole::Member, caller)?;
                 }
                 let room = load_room(conn, room_id)?;
                 Ok((view_for(conn, &room, caller)?, room_id))
@@ -259,10 +203,7 @@ pub async fn invite(state: &State, caller: i64, group_id: i64, user_id: i64) -> 
         .run(move |conn| {
             write_tx_retrying_conflicts(conn, 2, |conn| {
                 db::rooms::lock(conn, group_id)?;
-                let room = access::readable_room(conn, group_id, caller)?;
-                if room.kind != RoomKind::Group {
-                    return Err(ApiError::invalid_field("group_id", "only groups take invitations"));
-                }
+                let room = access::room_for(conn, group_id, caller, RoomAct::Invite)?;
                 let members = db::members::ids(conn, group_id)?;
                 if members.contains(&user_id) {
                     return Err(ApiError::Conflict("this user is already a member".into()));
@@ -271,7 +212,7 @@ pub async fn invite(state: &State, caller: i64, group_id: i64, user_id: i64) -> 
                     return Err(ApiError::Conflict(format!("the group is full ({GROUP_MAX_MEMBERS} members)")));
                 }
                 access::may_add(conn, caller, user_id)?;
-                add_member(conn, group_id, user_id, "member", Some(caller))?;
+                add_member(conn, group_id, user_id, MemberRole::Member, caller)?;
                 view_for(conn, &room, caller)
             })
         })
@@ -288,23 +229,18 @@ pub async fn leave(state: &State, caller: i64, room_id: i64) -> ApiResult<()> {
         .run(move |conn| {
             write_tx(conn, |conn| {
                 db::rooms::lock(conn, room_id)?;
-                let room = access::readable_room(conn, room_id, caller)?;
+                let room = access::room_for(conn, room_id, caller, RoomAct::Leave)?;
                 if room.kind == RoomKind::Private {
                     return Err(ApiError::Conflict("private chats cannot be left".into()));
                 }
-                diesel::delete(room_members::table.find((room_id, caller))).execute(conn)?;
-                log_event(conn, room_id, Some(caller), "member_left", Some(caller))?;
+                db::members::remove(conn, room_id, caller)?;
+                db::room_events::append(conn, room_id, Some(caller), "member_left", Some(caller))?;
                 if room.owner_id == Some(caller) {
-                    let heir: Option<i64> = room_members::table
-                        .filter(room_members::room_id.eq(room_id))
-                        .order((room_members::joined_at, room_members::user_id))
-                        .select(room_members::user_id)
-                        .first(conn)
-                        .optional()?;
-                    diesel::update(rooms::table.find(room_id)).set(rooms::owner_id.eq(heir)).execute(conn)?;
+                    let heir = db::members::longest_standing(conn, room_id)?;
+                    db::rooms::set_owner(conn, room_id, heir)?;
                     if let Some(heir) = heir {
-                        diesel::update(room_members::table.find((room_id, heir))).set(room_members::role.eq("owner")).execute(conn)?;
-                        log_event(conn, room_id, Some(caller), "owner_changed", Some(heir))?;
+                        db::members::set_role(conn, room_id, heir, MemberRole::Owner)?;
+                        db::room_events::append(conn, room_id, Some(caller), "owner_changed", Some(heir))?;
                     }
                 }
                 db::members::ids(conn, room_id)
@@ -323,12 +259,7 @@ pub async fn list(state: &State, caller: i64) -> ApiResult<Vec<RoomView>> {
     let mut list: Vec<RoomView> = state
         .db
         .run(move |conn| {
-            let room_list: Vec<Room> = rooms::table
-                .inner_join(room_members::table)
-                .filter(room_members::user_id.eq(caller))
-                .order((rooms::last_activity_at.desc(), rooms::id.desc()))
-                .select(Room::as_select())
-                .load(conn)?;
+            let room_list = db::rooms::of_member_newest_first(conn, caller)?;
             Ok(views(conn, &room_list, Some(caller))?.into_iter().map(|(_, view)| view).collect())
         })
         .await?;
@@ -338,5 +269,5 @@ pub async fn list(state: &State, caller: i64) -> ApiResult<Vec<RoomView>> {
 
 /// The members of a room who hear that the caller is typing (refused as a send would be).
 pub async fn typing_audience(state: &State, caller: i64, room_id: i64) -> ApiResult<Vec<i64>> {
-    state.db.run(move |conn| Ok(access::room_for(conn, room_id, caller, RoomAct::Typing)?.members.to_vec())).await
+    state.db.run(move |conn| Ok(access::facts_for(conn, room_id, caller, RoomAct::Typing)?.members.to_vec())).await
 }
