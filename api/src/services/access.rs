@@ -164,3 +164,89 @@ pub fn may_open_private(conn: &mut DbConn, caller: i64, other: i64) -> ApiResult
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use diesel::connection::SimpleConnection;
+
+    use super::*;
+
+    /// ann (1) and bob (2) share private room 1 and group 2 with cat (3); bob blocked ann; dan (4)
+    /// is in neither.
+    fn world() -> (tempfile::TempDir, db::Db) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = db::Db::connect(&format!("sqlite://{}", dir.path().join("t.db").display())).unwrap();
+        let mut conn = db.get().unwrap();
+        conn.batch_execute(
+            "INSERT INTO users (username, username_key, email, password_hash, date_joined) VALUES
+                 ('ann', 'ann', 'ann@example.com', 'x', '2026-01-01 00:00:00'),
+                 ('bob', 'bob', 'bob@example.com', 'x', '2026-01-01 00:00:00'),
+                 ('cat', 'cat', 'cat@example.com', 'x', '2026-01-01 00:00:00'),
+                 ('dan', 'dan', 'dan@example.com', 'x', '2026-01-01 00:00:00');
+             INSERT INTO rooms (kind, private_key, last_activity_at, created_at) VALUES
+                 ('private', '1:2', '2026-01-01 00:00:00', '2026-01-01 00:00:00'),
+                 ('group', NULL, '2026-01-01 00:00:00', '2026-01-01 00:00:00');
+             INSERT INTO room_members (room_id, user_id, role, joined_at) VALUES
+                 (1, 1, 'member', '2026-01-01 00:00:00'), (1, 2, 'member', '2026-01-01 00:00:00'),
+                 (2, 1, 'owner', '2026-01-01 00:00:00'), (2, 2, 'member', '2026-01-01 00:00:00'),
+                 (2, 3, 'member', '2026-01-01 00:00:00');
+             INSERT INTO blocks (blocker_id, blocked_id, created_at) VALUES (2, 1, '2026-01-01 00:00:00');",
+        )
+        .unwrap();
+        (dir, db)
+    }
+
+    fn reason(result: ApiResult<impl std::fmt::Debug>) -> Option<Reason> {
+        match result {
+            Err(ApiError::Forbidden { reason, .. }) => Some(reason),
+            Ok(_) => None,
+            Err(other) => panic!("expected a refusal or success, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_block_silences_a_private_room_both_ways_but_leaves_it_readable() {
+        let (_dir, db) = world();
+        let mut conn = db.get().unwrap();
+        for (user, act) in [(1, RoomAct::Send), (2, RoomAct::Send), (1, RoomAct::Typing), (2, RoomAct::Typing)] {
+            assert_eq!(reason(room_for(&mut conn, 1, user, act)), Some(Reason::Blocked), "user {user} {act:?}");
+        }
+        for act in [RoomAct::Read, RoomAct::MarkRead] {
+            assert_eq!(reason(room_for(&mut conn, 1, 1, act)), None, "{act:?} stays allowed");
+        }
+        let private = RoomFacts::load(&mut conn, 1).unwrap().unwrap();
+        assert_eq!(receipt_audience(&mut conn, &private, 1).unwrap(), [1], "no receipt crosses the block");
+    }
+
+    #[test]
+    fn in_a_group_a_block_does_not_silence_anyone_and_strangers_are_not_members() {
+        let (_dir, db) = world();
+        let mut conn = db.get().unwrap();
+        assert_eq!(reason(room_for(&mut conn, 2, 1, RoomAct::Send)), None);
+        assert_eq!(reason(facts_for(&mut conn, 2, 2, RoomAct::Typing)), None);
+        for act in [RoomAct::Read, RoomAct::Send, RoomAct::Typing, RoomAct::MarkRead, RoomAct::Invite, RoomAct::Leave] {
+            assert_eq!(reason(room_for(&mut conn, 2, 4, act)), Some(Reason::NotMember), "{act:?}");
+        }
+        let group = RoomFacts::load(&mut conn, 2).unwrap().unwrap();
+        assert_eq!(receipt_audience(&mut conn, &group, 1).unwrap(), [1, 2, 3]);
+        assert!(matches!(room_for(&mut conn, 99, 1, RoomAct::Read), Err(ApiError::NotFound(_))));
+    }
+
+    #[test]
+    fn invitations_go_to_groups_and_bring_only_friends_across_no_block() {
+        let (_dir, db) = world();
+        let mut conn = db.get().unwrap();
+        assert!(matches!(room_for(&mut conn, 1, 1, RoomAct::Invite), Err(ApiError::Validation { .. })), "not into a private room");
+        assert!(room_for(&mut conn, 2, 3, RoomAct::Invite).is_ok(), "any member invites");
+        assert_eq!(reason(may_add(&mut conn, 1, 2)), Some(Reason::Blocked));
+        assert_eq!(reason(may_add(&mut conn, 1, 4)), Some(Reason::NotFriends));
+        assert!(matches!(may_add(&mut conn, 1, 99), Err(ApiError::NotFound(_))));
+        conn.batch_execute(
+            "INSERT INTO friendships (user_id, friend_id, created_at) VALUES (1, 4, '2026-01-01 00:00:00'), (4, 1, '2026-01-01 00:00:00')",
+        )
+        .unwrap();
+        assert_eq!(reason(may_add(&mut conn, 1, 4)), None);
+        assert_eq!(reason(may_open_private(&mut conn, 4, 1)), None);
+        assert_eq!(reason(may_open_private(&mut conn, 2, 1)), Some(Reason::Blocked));
+    }
+}
