@@ -1,12 +1,18 @@
 //! Storage: one connection type over SQLite and PostgreSQL, the r2d2 pool, embedded migrations,
 //! and the helpers that run diesel off the async executor and open write transactions.
 
+pub mod ai_accounts;
+pub mod ai_conversations;
+pub mod audit;
 mod cached;
 pub mod contacts;
+pub mod friend_requests;
 pub mod members;
 pub mod models;
+pub mod one_time_tokens;
 pub mod rooms;
 pub mod schema;
+pub mod sessions;
 mod sqlite_time;
 pub mod users;
 
