@@ -218,6 +218,24 @@ fn references_resolve_crate_paths_groups_and_super() {
     assert_eq!(found.len(), 4, "a macro's $crate path is no dependency of the macro's file: {found:?}");
 }
 
+/// The code of a file before its `#[cfg(test)]` module (tests may set up tables directly).
+fn code_before_tests(file: &SourceFile) -> &str {
+    file.code.split("#[cfg(test)]").next().unwrap_or("")
+}
+
+#[test]
+fn queries_live_under_db_only() {
+    for file in source_files() {
+        if file.module.first().is_some_and(|top| top == "db" || top == "architecture") {
+            continue;
+        }
+        let code = code_before_tests(&file);
+        for sign in ["::table", "diesel::insert_into", "diesel::update", "diesel::delete", "sql_query", "batch_execute"] {
+            assert!(!code.contains(sign), "{} runs a query ({sign}) outside db/", file.module.join("::"));
+        }
+    }
+}
+
 #[test]
 fn no_actix_type_is_used_below_the_http_and_websocket_edge() {
     for file in source_files() {

@@ -1,15 +1,15 @@
 //! AI token accounts: reserve before a provider call, settle after it. The check and the
 //! reservation happen under the account's lock (row lock on PostgreSQL, `BEGIN IMMEDIATE` on
 //! SQLite), so concurrent requests of one user can never reserve more than it has; a charge is
-//! capped by its reservation, so the balance never goes below zero.
+//! capped by its reservation, so the balance never goes below zero. The rows are kept by
+//! `db::ai_accounts`.
 
 use chrono::NaiveDateTime;
-use diesel::prelude::*;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::db::schema::{ai_accounts, ai_reservations};
-use crate::db::{self, DbConn, write_tx, write_tx_retrying_conflicts};
+use crate::db::ai_accounts as accounts;
+use crate::db::{DbConn, write_tx, write_tx_retrying_conflicts};
 use crate::error::{ApiError, ApiResult};
 
 /// A user's tokens (`GET /api/contact/token_balance/`).
@@ -21,45 +21,13 @@ pub struct Balance {
     pub granted: i64,
 }
 
-/// Creates the account with the initial grant on first use. Two first requests racing: the
-/// loser's insert fails on the primary key, which aborts its transaction on PostgreSQL, so the
-/// callers run in `write_tx_retrying_conflicts` and the retry finds the row.
-fn ensure_account(conn: &mut DbConn, user_id: i64, grant: i64) -> ApiResult<()> {
-    let exists: bool = diesel::select(diesel::dsl::exists(ai_accounts::table.find(user_id))).get_result(conn)?;
-    if !exists {
-        diesel::insert_into(ai_accounts::table)
-            .values((ai_accounts::user_id.eq(user_id), ai_accounts::granted.eq(grant), ai_accounts::used.eq(0i64)))
-            .execute(conn)?;
-    }
-    Ok(())
-}
-
-/// Locks the account row (PostgreSQL; SQLite's write transaction already excludes others).
-fn lock_account(conn: &mut DbConn, user_id: i64) -> ApiResult<(i64, i64)> {
-    let query = ai_accounts::table.find(user_id).select((ai_accounts::granted, ai_accounts::used));
-    Ok(match conn {
-        DbConn::Pg(pg) => query.for_update().first(pg)?,
-        DbConn::Sqlite(_) => query.first(conn)?,
-    })
-}
-
-/// Reserved tokens that still count, after dropping reservations older than `stale_before`
-/// (left behind by a crash).
-fn live_reserved(conn: &mut DbConn, user_id: i64, stale_before: NaiveDateTime) -> ApiResult<i64> {
-    diesel::delete(
-        ai_reservations::table.filter(ai_reservations::user_id.eq(user_id)).filter(ai_reservations::created_at.lt(stale_before)),
-    )
-    .execute(conn)?;
-    let amounts: Vec<i64> =
-        ai_reservations::table.filter(ai_reservations::user_id.eq(user_id)).select(ai_reservations::amount).load(conn)?;
-    Ok(amounts.iter().sum())
-}
-
 pub fn balance(conn: &mut DbConn, user_id: i64, grant: i64, stale_before: NaiveDateTime) -> ApiResult<Balance> {
+    // The account is created on first use; a racing first insert fails on the primary key, and
+    // the retry finds the row.
     write_tx_retrying_conflicts(conn, 3, |conn| {
-        ensure_account(conn, user_id, grant)?;
-        let (granted, used) = lock_account(conn, user_id)?;
-        let reserved = live_reserved(conn, user_id, stale_before)?;
+        accounts::ensure(conn, user_id, grant)?;
+        let (granted, used) = accounts::lock(conn, user_id)?;
+        let reserved = accounts::live_reserved(conn, user_id, stale_before)?;
         Ok(Balance { balance: (granted - used - reserved).max(0), used, granted })
     })
 }
@@ -75,9 +43,9 @@ pub fn reserve(
     stale_before: NaiveDateTime,
 ) -> ApiResult<(i64, i64)> {
     write_tx_retrying_conflicts(conn, 3, |conn| {
-        ensure_account(conn, user_id, grant)?;
-        let (granted, used) = lock_account(conn, user_id)?;
-        let available = granted - used - live_reserved(conn, user_id, stale_before)?;
+        accounts::ensure(conn, user_id, grant)?;
+        let (granted, used) = accounts::lock(conn, user_id)?;
+        let available = granted - used - accounts::live_reserved(conn, user_id, stale_before)?;
         if available <= 0 {
             return Err(ApiError::InsufficientTokens("your AI token balance is empty".into()));
         }
@@ -87,10 +55,7 @@ pub fn reserve(
             )));
         }
         let amount = wanted.min(available);
-        let id: i64 = diesel::insert_into(ai_reservations::table)
-            .values((ai_reservations::user_id.eq(user_id), ai_reservations::amount.eq(amount), ai_reservations::created_at.eq(db::now())))
-            .returning(ai_reservations::id)
-            .get_result(conn)?;
+        let id = accounts::insert_reservation(conn, user_id, amount)?;
         Ok((id, amount))
     })
 }
@@ -106,11 +71,11 @@ pub fn settle(
 ) -> ApiResult<(i64, Balance)> {
     let (reservation_id, reserved_amount) = reservation;
     write_tx(conn, |conn| {
-        let (granted, used) = lock_account(conn, user_id)?;
-        diesel::delete(ai_reservations::table.find(reservation_id)).execute(conn)?;
+        let (granted, used) = accounts::lock(conn, user_id)?;
+        accounts::delete_reservation(conn, reservation_id)?;
         let charge = tokens.clamp(0, reserved_amount).min(granted - used);
-        diesel::update(ai_accounts::table.find(user_id)).set(ai_accounts::used.eq(used + charge)).execute(conn)?;
-        let reserved = live_reserved(conn, user_id, stale_before)?;
+        accounts::set_used(conn, user_id, used + charge)?;
+        let reserved = accounts::live_reserved(conn, user_id, stale_before)?;
         Ok((charge, Balance { balance: (granted - used - charge - reserved).max(0), used: used + charge, granted }))
     })
 }
@@ -118,10 +83,10 @@ pub fn settle(
 /// Adds `tokens` to a user's grant (admin).
 pub fn grant(conn: &mut DbConn, user_id: i64, initial: i64, tokens: i64, stale_before: NaiveDateTime) -> ApiResult<Balance> {
     write_tx_retrying_conflicts(conn, 3, |conn| {
-        ensure_account(conn, user_id, initial)?;
-        let (granted, used) = lock_account(conn, user_id)?;
-        diesel::update(ai_accounts::table.find(user_id)).set(ai_accounts::granted.eq(granted + tokens)).execute(conn)?;
-        let reserved = live_reserved(conn, user_id, stale_before)?;
+        accounts::ensure(conn, user_id, initial)?;
+        let (granted, used) = accounts::lock(conn, user_id)?;
+        accounts::set_granted(conn, user_id, granted + tokens)?;
+        let reserved = accounts::live_reserved(conn, user_id, stale_before)?;
         Ok(Balance { balance: (granted + tokens - used - reserved).max(0), used, granted: granted + tokens })
     })
 }

@@ -112,7 +112,7 @@ pub async fn authenticate(keys: &JwtKeys, db: &Db, trust: &SessionTrust, token: 
     let revocations = trust.revocations.load(Ordering::SeqCst);
     let sid = claims.sid.clone();
     let is_admin = db
-        .run(move |conn| sessions::active_user_is_admin(conn, &sid, id))
+        .run(move |conn| crate::db::sessions::active_user_is_admin(conn, &sid, id))
         .await?
         .ok_or_else(|| ApiError::not_authenticated("session has been revoked"))?;
     let user = AuthUser { id, session_id: claims.sid, is_admin };

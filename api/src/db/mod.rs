@@ -1,14 +1,20 @@
 //! Storage: one connection type over SQLite and PostgreSQL, the r2d2 pool, embedded migrations,
 //! and the helpers that run diesel off the async executor and open write transactions.
 
+pub mod ai_accounts;
+pub mod ai_conversations;
+pub mod audit;
 mod cached;
 pub mod contacts;
+pub mod friend_requests;
 pub mod members;
 pub mod messages;
 pub mod models;
+pub mod one_time_tokens;
 pub mod room_events;
 pub mod rooms;
 pub mod schema;
+pub mod sessions;
 mod sqlite_time;
 pub mod users;
 
@@ -250,6 +256,11 @@ fn with_connection<T>(pool: &r2d2::Pool<ConnectionManager>, f: impl FnOnce(&mut 
     CONNECTION_SUSPECT.set(suspect);
     drop(conn);
     result
+}
+
+/// Whether the database answers (for `/readyz`).
+pub fn ping(conn: &mut DbConn) -> ApiResult<()> {
+    conn.batch_execute("SELECT 1").map_err(|e| ApiError::Unavailable(e.into()))
 }
 
 /// Applies every pending migration of the connection's backend. On PostgreSQL an advisory lock

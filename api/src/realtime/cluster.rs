@@ -327,7 +327,7 @@ fn dispatch(payload: &[u8], own_node: &str, stats: &ClusterStats, registry: &Reg
 async fn recheck_logins(db: Db, registry: RegistryHandle) {
     let logins = registry.logins().await;
     let sids: Vec<String> = logins.iter().map(|(_, sid)| sid.clone()).collect();
-    match db.run(move |conn| crate::auth::sessions::live_among(conn, &sids)).await {
+    match db.run(move |conn| crate::db::sessions::live_among(conn, &sids)).await {
         Ok(live) => {
             for (user_id, sid) in logins.into_iter().filter(|(_, sid)| !live.contains(sid)) {
                 tracing::info!(user_id, "closing connections of a session revoked while Redis was unreachable");

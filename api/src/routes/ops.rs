@@ -1,7 +1,6 @@
 //! Operational endpoints: liveness and readiness.
 
 use actix_web::{HttpResponse, get, web};
-use diesel::connection::SimpleConnection;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -32,7 +31,7 @@ pub async fn healthz() -> HttpResponse {
 )]
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
-    state.db.run(|conn| conn.batch_execute("SELECT 1").map_err(|e| crate::error::ApiError::Unavailable(e.into()))).await?;
+    state.db.run(crate::db::ping).await?;
     Ok(HttpResponse::Ok().json(Status { status: "ok" }))
 }
 

@@ -1,37 +1,22 @@
 //! Accounts: registration, login, token refresh, logout, profile, password change and the
 //! email flows (verification and password reset) built on one-time tokens.
 
-use diesel::prelude::*;
 use sha2::{Digest, Sha256};
 
 use crate::auth::password::{hash_password, verify_password};
-use crate::auth::sessions::{self, RevokeReason, TokenPair, random_token};
+use crate::auth::sessions::{self, TokenPair, random_token};
 use crate::auth::{AuthUser, jwt::TokenKind};
-use crate::db::models::{NewOneTimeToken, NewUser, User};
-use crate::db::schema::{one_time_tokens, users};
-use crate::db::{self, DbConn, is_unique_violation, write_tx};
+use crate::db::models::{NewUser, User};
+use crate::db::one_time_tokens::Purpose;
+use crate::db::sessions::RevokeReason;
+pub use crate::db::users::ProfileChanges;
+use crate::db::{self, DbConn, write_tx};
 use crate::domain::{EmailAddress, Password, Username, search_key};
 use crate::error::{ApiError, ApiResult, Reason};
 use crate::mail;
 use crate::ports::DomainEvent;
 use crate::services::audit::{self, Event};
 use crate::state::State;
-
-/// What a one-time token proves.
-#[derive(Debug, Clone, Copy)]
-enum Purpose {
-    VerifyEmail,
-    ResetPassword,
-}
-
-impl Purpose {
-    fn as_str(self) -> &'static str {
-        match self {
-            Purpose::VerifyEmail => "verify_email",
-            Purpose::ResetPassword => "reset_password",
-        }
-    }
-}
 
 /// A registration that passed every rule.
 #[derive(Debug)]
@@ -41,38 +26,6 @@ pub struct Registration {
     pub last_name: String,
     pub email: EmailAddress,
     pub password: Password,
-}
-
-/// Profile fields to change; `None` leaves a field as it is.
-#[derive(Debug, Default, AsChangeset)]
-#[diesel(table_name = users)]
-pub struct ProfileChanges {
-    pub username: Option<String>,
-    pub username_key: Option<String>,
-    pub first_name: Option<String>,
-    pub first_name_key: Option<String>,
-    pub last_name: Option<String>,
-    pub last_name_key: Option<String>,
-    pub bio: Option<String>,
-}
-
-impl ProfileChanges {
-    /// The changes for these new values, with the search keys that go with them.
-    pub fn new(username: Option<Username>, first_name: Option<String>, last_name: Option<String>, bio: Option<String>) -> Self {
-        ProfileChanges {
-            username_key: username.as_ref().map(Username::key),
-            username: username.map(|u| u.as_str().to_owned()),
-            first_name_key: first_name.as_deref().map(search_key),
-            first_name,
-            last_name_key: last_name.as_deref().map(search_key),
-            last_name,
-            bio,
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.username.is_none() && self.first_name.is_none() && self.last_name.is_none() && self.bio.is_none()
-    }
 }
 
 fn token_hash(raw: &str) -> String {
@@ -88,45 +41,18 @@ async fn verify_off_executor(password: String, hash: String) -> ApiResult<bool> 
     crate::auth::password::on_hashing_thread(move || verify_password(&password, &hash)).await
 }
 
-fn load_user(conn: &mut DbConn, user_id: i64) -> ApiResult<User> {
-    users::table.find(user_id).select(User::as_select()).first(conn).optional()?.ok_or_else(|| ApiError::NotFound("user not found".into()))
-}
-
 /// Stores a new one-time token for `user_id` and returns the raw token for the mail link.
 fn issue_one_time_token(conn: &mut DbConn, user_id: i64, purpose: Purpose, ttl: std::time::Duration) -> ApiResult<String> {
     let raw = random_token(32);
-    let now = db::now();
-    diesel::insert_into(one_time_tokens::table)
-        .values(NewOneTimeToken {
-            user_id,
-            purpose: purpose.as_str(),
-            token_hash: &token_hash(&raw),
-            created_at: now,
-            expires_at: now + chrono::Duration::seconds(ttl.as_secs() as i64),
-        })
-        .execute(conn)?;
+    db::one_time_tokens::insert(conn, user_id, purpose, &token_hash(&raw), ttl)?;
     Ok(raw)
 }
 
 /// A one-time token of `user_id` for `purpose`: its id, whether it was used, whether it expired.
 fn find_one_time_token(conn: &mut DbConn, user_id: i64, purpose: Purpose, raw: &str) -> ApiResult<Option<(i64, bool, bool)>> {
     let now = db::now();
-    let row: Option<(i64, Option<chrono::NaiveDateTime>, chrono::NaiveDateTime)> = one_time_tokens::table
-        .filter(one_time_tokens::token_hash.eq(token_hash(raw)))
-        .filter(one_time_tokens::user_id.eq(user_id))
-        .filter(one_time_tokens::purpose.eq(purpose.as_str()))
-        .select((one_time_tokens::id, one_time_tokens::used_at, one_time_tokens::expires_at))
-        .first(conn)
-        .optional()?;
-    Ok(row.map(|(id, used_at, expires_at)| (id, used_at.is_some(), expires_at <= now)))
-}
-
-/// Marks a token used if nobody did first; `false` when it was already used.
-fn consume_one_time_token(conn: &mut DbConn, token_id: i64) -> ApiResult<bool> {
-    let updated = diesel::update(one_time_tokens::table.find(token_id).filter(one_time_tokens::used_at.is_null()))
-        .set(one_time_tokens::used_at.eq(db::now()))
-        .execute(conn)?;
-    Ok(updated == 1)
+    let row = db::one_time_tokens::find(conn, user_id, purpose, &token_hash(raw))?;
+    Ok(row.map(|token| (token.id, token.used_at.is_some(), token.expires_at <= now)))
 }
 
 fn invalid_link(field: &str) -> ApiError {
@@ -148,39 +74,30 @@ pub async fn register(state: &State, registration: Registration) -> ApiResult<(U
             write_tx(conn, |conn| {
                 let email = registration.email.as_str();
                 let username_key = registration.username.key();
-                let email_taken: bool =
-                    diesel::select(diesel::dsl::exists(users::table.filter(users::email.eq(email)))).get_result(conn)?;
-                if email_taken {
+                if db::users::email_taken(conn, email)? {
                     return Err(ApiError::Conflict("a user with this email already exists".into()));
                 }
-                let name_taken: bool =
-                    diesel::select(diesel::dsl::exists(users::table.filter(users::username_key.eq(&username_key)))).get_result(conn)?;
-                if name_taken {
+                if db::users::username_key_taken(conn, &username_key)? {
                     return Err(ApiError::Conflict("this username is taken".into()));
                 }
-                let id: i64 = diesel::insert_into(users::table)
-                    .values(NewUser {
-                        username: registration.username.as_str(),
-                        username_key: &username_key,
-                        first_name: &registration.first_name,
-                        last_name: &registration.last_name,
-                        first_name_key: &search_key(&registration.first_name),
-                        last_name_key: &search_key(&registration.last_name),
-                        email,
-                        password_hash: &password_hash,
-                        email_verified: false,
-                        is_admin: false,
-                        date_joined: db::now(),
-                    })
-                    .returning(users::id)
-                    .get_result(conn)
-                    .map_err(|e| match is_unique_violation(&e) {
-                        true => ApiError::Conflict("this username or email is already taken".into()),
-                        false => e.into(),
-                    })?;
+                let new_user = NewUser {
+                    username: registration.username.as_str(),
+                    username_key: &username_key,
+                    first_name: &registration.first_name,
+                    last_name: &registration.last_name,
+                    first_name_key: &search_key(&registration.first_name),
+                    last_name_key: &search_key(&registration.last_name),
+                    email,
+                    password_hash: &password_hash,
+                    email_verified: false,
+                    is_admin: false,
+                    date_joined: db::now(),
+                };
+                let id = db::users::insert(conn, &new_user)?
+                    .ok_or_else(|| ApiError::Conflict("this username or email is already taken".into()))?;
                 let verify_token = issue_one_time_token(conn, id, Purpose::VerifyEmail, st.config.verify_token_ttl)?;
                 let tokens = sessions::start(conn, &st.keys, id)?;
-                Ok((load_user(conn, id)?, tokens, verify_token))
+                Ok((db::users::get(conn, id)?, tokens, verify_token))
             })
         })
         .await?;
@@ -197,14 +114,7 @@ pub async fn login(state: &State, email: &str, password: String, address: &str) 
     let account_key = email.trim().to_lowercase();
     state.limits.peek(crate::ratelimit::LOGIN_FAILURES_PER_ACCOUNT, &account_key).await?;
     let user = match EmailAddress::parse(email) {
-        Ok(email) => {
-            state
-                .db
-                .run(move |conn| {
-                    Ok(users::table.filter(users::email.eq(email.as_str())).select(User::as_select()).first(conn).optional()?)
-                })
-                .await?
-        }
+        Ok(email) => state.db.run(move |conn| db::users::by_email(conn, email.as_str())).await?,
         Err(_) => None,
     };
     let hash = user.as_ref().map_or_else(|| state.dummy_password_hash.clone(), |u| u.password_hash.clone());
@@ -265,13 +175,13 @@ pub async fn logout(state: &State, caller: &AuthUser, refresh_token: &str) -> Ap
         return Err(ApiError::forbidden(Reason::NotOwner, "this refresh token belongs to another user"));
     }
     let sid = claims.sid.clone();
-    state.db.run(move |conn| sessions::revoke(conn, &sid, RevokeReason::Logout)).await?;
+    state.db.run(move |conn| db::sessions::revoke(conn, &sid, RevokeReason::Logout)).await?;
     sessions_ended(state, caller.id, Some(claims.sid), None);
     Ok(())
 }
 
 pub async fn profile(state: &State, user_id: i64) -> ApiResult<User> {
-    state.db.run(move |conn| load_user(conn, user_id)).await
+    state.db.run(move |conn| db::users::get(conn, user_id)).await
 }
 
 /// Applies `changes` to the caller's profile; a taken username is a conflict.
@@ -281,21 +191,17 @@ pub async fn update_profile(state: &State, user_id: i64, changes: ProfileChanges
         .run(move |conn| {
             write_tx(conn, |conn| {
                 if changes.is_empty() {
-                    return load_user(conn, user_id);
+                    return db::users::get(conn, user_id);
                 }
-                if let Some(key) = &changes.username_key {
-                    let taken: bool =
-                        diesel::select(diesel::dsl::exists(users::table.filter(users::username_key.eq(key)).filter(users::id.ne(user_id))))
-                            .get_result(conn)?;
-                    if taken {
-                        return Err(ApiError::Conflict("this username is taken".into()));
-                    }
+                if let Some(key) = &changes.username_key
+                    && db::users::username_key_taken_by_other(conn, key, user_id)?
+                {
+                    return Err(ApiError::Conflict("this username is taken".into()));
                 }
-                diesel::update(users::table.find(user_id)).set(&changes).execute(conn).map_err(|e| match is_unique_violation(&e) {
-                    true => ApiError::Conflict("this username is taken".into()),
-                    false => e.into(),
-                })?;
-                load_user(conn, user_id)
+                if !db::users::update_profile(conn, user_id, &changes)? {
+                    return Err(ApiError::Conflict("this username is taken".into()));
+                }
+                db::users::get(conn, user_id)
             })
         })
         .await
@@ -316,8 +222,8 @@ pub async fn change_password(state: &State, caller: &AuthUser, current: String, 
         .db
         .run(move |conn| {
             write_tx(conn, |conn| {
-                diesel::update(users::table.find(user_id)).set(users::password_hash.eq(&new_hash)).execute(conn)?;
-                sessions::revoke_all(conn, user_id, Some(&keep), RevokeReason::PasswordChange)
+                db::users::set_password_hash(conn, user_id, &new_hash)?;
+                db::sessions::revoke_all(conn, user_id, Some(&keep), RevokeReason::PasswordChange)
             })
         })
         .await?;
@@ -336,20 +242,12 @@ pub async fn send_reset_email(state: &State, email: EmailAddress, address: &str)
     let st = state.clone();
     let issued = state
         .db
-        .run(move |conn| {
-            let user: Option<User> = users::table
-                .filter(users::email.eq(email.as_str()))
-                .filter(users::is_active.eq(true))
-                .select(User::as_select())
-                .first(conn)
-                .optional()?;
-            match user {
-                Some(user) => {
-                    let raw = issue_one_time_token(conn, user.id, Purpose::ResetPassword, st.config.reset_token_ttl)?;
-                    Ok(Some((user, raw)))
-                }
-                None => Ok(None),
+        .run(move |conn| match db::users::active_by_email(conn, email.as_str())? {
+            Some(user) => {
+                let raw = issue_one_time_token(conn, user.id, Purpose::ResetPassword, st.config.reset_token_ttl)?;
+                Ok(Some((user, raw)))
             }
+            None => Ok(None),
         })
         .await?;
     if let Some((user, raw)) = issued {
@@ -391,22 +289,13 @@ pub async fn reset_password(state: &State, user_id: i64, raw_token: String, pass
         .db
         .run(move |conn| {
             write_tx(conn, |conn| {
-                if !consume_one_time_token(conn, token_id)? {
+                if !db::one_time_tokens::consume(conn, token_id)? {
                     return Err(invalid_link("token"));
                 }
-                diesel::update(users::table.find(user_id))
-                    .set((users::password_hash.eq(&new_hash), users::email_verified.eq(true)))
-                    .execute(conn)?;
+                db::users::set_password_hash_and_verify_email(conn, user_id, &new_hash)?;
                 // Any other reset link sent earlier dies with this one.
-                diesel::update(
-                    one_time_tokens::table
-                        .filter(one_time_tokens::user_id.eq(user_id))
-                        .filter(one_time_tokens::purpose.eq(Purpose::ResetPassword.as_str()))
-                        .filter(one_time_tokens::used_at.is_null()),
-                )
-                .set(one_time_tokens::used_at.eq(db::now()))
-                .execute(conn)?;
-                sessions::revoke_all(conn, user_id, None, RevokeReason::PasswordReset)
+                db::one_time_tokens::use_up_all(conn, user_id, Purpose::ResetPassword)?;
+                db::sessions::revoke_all(conn, user_id, None, RevokeReason::PasswordReset)
             })
         })
         .await?;
@@ -430,13 +319,13 @@ pub async fn verify_email(state: &State, user_id: i64, raw_token: String) -> Api
                 let Some((token_id, used, expired)) = find_one_time_token(conn, user_id, Purpose::VerifyEmail, &raw_token)? else {
                     return Err(invalid_link("token"));
                 };
-                if load_user(conn, user_id)?.email_verified {
+                if db::users::get(conn, user_id)?.email_verified {
                     return Ok(());
                 }
-                if used || expired || !consume_one_time_token(conn, token_id)? {
+                if used || expired || !db::one_time_tokens::consume(conn, token_id)? {
                     return Err(invalid_link("token"));
                 }
-                diesel::update(users::table.find(user_id)).set(users::email_verified.eq(true)).execute(conn)?;
+                db::users::set_email_verified(conn, user_id)?;
                 Ok(())
             })
         })
@@ -449,7 +338,7 @@ pub async fn resend_verification(state: &State, user_id: i64) -> ApiResult<()> {
     let issued = state
         .db
         .run(move |conn| {
-            let user = load_user(conn, user_id)?;
+            let user = db::users::get(conn, user_id)?;
             if user.email_verified {
                 return Ok(None);
             }
@@ -467,25 +356,19 @@ pub async fn resend_verification(state: &State, user_id: i64) -> ApiResult<()> {
 pub fn create_superuser(conn: &mut DbConn, username: &Username, email: &EmailAddress, password: &Password, cost: u32) -> ApiResult<i64> {
     let password_hash = hash_password(password.expose(), cost)?;
     write_tx(conn, |conn| {
-        diesel::insert_into(users::table)
-            .values(NewUser {
-                username: username.as_str(),
-                username_key: &username.key(),
-                first_name: "",
-                last_name: "",
-                first_name_key: "",
-                last_name_key: "",
-                email: email.as_str(),
-                password_hash: &password_hash,
-                email_verified: true,
-                is_admin: true,
-                date_joined: db::now(),
-            })
-            .returning(users::id)
-            .get_result(conn)
-            .map_err(|e| match is_unique_violation(&e) {
-                true => ApiError::Conflict("a user with this username or email already exists".into()),
-                false => e.into(),
-            })
+        let new_user = NewUser {
+            username: username.as_str(),
+            username_key: &username.key(),
+            first_name: "",
+            last_name: "",
+            first_name_key: "",
+            last_name_key: "",
+            email: email.as_str(),
+            password_hash: &password_hash,
+            email_verified: true,
+            is_admin: true,
+            date_joined: db::now(),
+        };
+        db::users::insert(conn, &new_user)?.ok_or_else(|| ApiError::Conflict("a user with this username or email already exists".into()))
     })
 }

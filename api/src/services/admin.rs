@@ -1,18 +1,17 @@
 //! Administration: finding users, deactivating and reactivating accounts, and reading the audit
 //! log. Callers are checked to be administrators by the `AdminUser` extractor.
 
-use chrono::{DateTime, NaiveDateTime, Utc};
-use diesel::prelude::*;
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::auth::sessions::{self, RevokeReason};
 use crate::db::models::User;
-use crate::db::schema::{audit_log, users};
+use crate::db::sessions::RevokeReason;
+use crate::db::{self, write_tx};
 use crate::dto::utc;
 use crate::error::{ApiError, ApiResult};
 use crate::services::accounts::sessions_ended;
-use crate::services::audit::{self, Event};
+use crate::services::audit::Event;
 use crate::state::State;
 
 /// A user as administrators see it.
@@ -62,15 +61,11 @@ pub async fn list_users(state: &State, query: Option<String>, limit: i64, offset
     state
         .db
         .run(move |conn| {
-            let mut select = users::table.select(User::as_select()).order(users::id).limit(limit).offset(offset).into_boxed();
-            if let Some(query) = query.map(|q| q.trim().to_lowercase()).filter(|q| !q.is_empty()) {
+            let prefix = query.map(|q| q.trim().to_lowercase()).filter(|q| !q.is_empty()).map(|query| {
                 let upper = crate::services::contacts::prefix_upper_bound(&query).unwrap_or_default();
-                select = select.filter(
-                    (users::username_key.ge(query.clone()).and(users::username_key.lt(upper.clone())))
-                        .or(users::email.ge(query).and(users::email.lt(upper))),
-                );
-            }
-            Ok(select.load::<User>(conn)?.into_iter().map(AdminUserView::from).collect())
+                (query, upper)
+            });
+            Ok(db::users::page(conn, prefix, limit, offset)?.into_iter().map(AdminUserView::from).collect())
         })
         .await
 }
@@ -84,15 +79,14 @@ pub async fn set_active(state: &State, admin: i64, user_id: i64, active: bool) -
     let user = state
         .db
         .run(move |conn| {
-            crate::db::write_tx(conn, |conn| {
-                let updated = diesel::update(users::table.find(user_id)).set(users::is_active.eq(active)).execute(conn)?;
-                if updated == 0 {
+            write_tx(conn, |conn| {
+                if !db::users::set_active(conn, user_id, active)? {
                     return Err(ApiError::NotFound("user not found".into()));
                 }
                 if !active {
-                    sessions::revoke_all(conn, user_id, None, RevokeReason::Deactivated)?;
+                    db::sessions::revoke_all(conn, user_id, None, RevokeReason::Deactivated)?;
                 }
-                audit::insert(
+                db::audit::insert(
                     conn,
                     &Event {
                         action: if active { "admin_activate" } else { "admin_deactivate" },
@@ -102,7 +96,8 @@ pub async fn set_active(state: &State, admin: i64, user_id: i64, active: bool) -
                         detail: String::new(),
                     },
                 )?;
-                Ok(users::table.find(user_id).select(User::as_select()).first(conn)?)
+                // Updated above in this transaction, so it is there.
+                db::users::find(conn, user_id)?.ok_or_else(|| ApiError::internal(anyhow::anyhow!("user {user_id} vanished")))
             })
         })
         .await?;
@@ -112,28 +107,12 @@ pub async fn set_active(state: &State, admin: i64, user_id: i64, active: bool) -
     Ok(user.into())
 }
 
-/// An audit log row: id, action, actor, subject, address, detail, time.
-type AuditRow = (i64, String, Option<i64>, Option<i64>, Option<String>, String, NaiveDateTime);
-
 /// The audit log, newest first.
 pub async fn audit_log(state: &State, limit: i64, offset: i64) -> ApiResult<Vec<AuditEntry>> {
     state
         .db
         .run(move |conn| {
-            let rows: Vec<AuditRow> = audit_log::table
-                .order(audit_log::id.desc())
-                .limit(limit)
-                .offset(offset)
-                .select((
-                    audit_log::id,
-                    audit_log::action,
-                    audit_log::actor_id,
-                    audit_log::subject_id,
-                    audit_log::address,
-                    audit_log::detail,
-                    audit_log::created_at,
-                ))
-                .load(conn)?;
+            let rows = db::audit::page(conn, limit, offset)?;
             Ok(rows
                 .into_iter()
                 .map(|(id, action, actor_id, subject_id, address, detail, created)| AuditEntry {

@@ -6,8 +6,6 @@ use async_openai::types::chat::{
     ChatCompletionRequestUserMessage, ChatCompletionStreamOptions, CreateChatCompletionRequest,
 };
 use bytes::Bytes;
-use chrono::NaiveDateTime;
-use diesel::prelude::*;
 use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
@@ -15,26 +13,18 @@ use tokio::sync::mpsc;
 
 use crate::ai::balance::{self, Balance};
 use crate::ai::{AiConversation, AiHistoryEntry, AiReply, Ask, Assistant, estimate_tokens, prompt_key, validate_prompt};
-use crate::db::schema::{ai_conversations, ai_messages};
 use crate::db::{self, DbConn, write_tx};
 use crate::dto::utc;
 use crate::error::{ApiError, ApiResult};
 use crate::state::State;
+
 /// The recent turns of a conversation the caller owns, newest last (404 if not theirs).
 fn context(conn: &mut DbConn, user_id: i64, conversation_id: Option<i64>) -> ApiResult<Vec<(String, String)>> {
     let Some(conversation_id) = conversation_id else { return Ok(Vec::new()) };
-    let owner: Option<i64> = ai_conversations::table.find(conversation_id).select(ai_conversations::user_id).first(conn).optional()?;
-    if owner != Some(user_id) {
+    if db::ai_conversations::owner(conn, conversation_id)? != Some(user_id) {
         return Err(ApiError::NotFound("conversation not found".into()));
     }
-    let mut turns: Vec<(String, String)> = ai_messages::table
-        .filter(ai_messages::conversation_id.eq(conversation_id))
-        .order(ai_messages::id.desc())
-        .limit(100)
-        .select((ai_messages::role, ai_messages::content))
-        .load(conn)?;
-    turns.reverse();
-    Ok(turns)
+    db::ai_conversations::recent_turns(conn, conversation_id, 100)
 }
 
 /// The request messages: system prompt, as many recent turns as fit the budget, the prompt.
@@ -71,33 +61,16 @@ fn store_exchange(conn: &mut DbConn, ask: &Ask, reply: &str, prompt_tokens: i64,
         let now = db::now();
         let conversation_id = match ask.conversation_id {
             Some(id) => {
-                diesel::update(ai_conversations::table.find(id)).set(ai_conversations::updated_at.eq(now)).execute(conn)?;
+                db::ai_conversations::touch(conn, id, now)?;
                 id
             }
             None => {
                 let title: String = ask.message.trim().chars().take(60).collect();
-                diesel::insert_into(ai_conversations::table)
-                    .values((
-                        ai_conversations::user_id.eq(ask.user_id),
-                        ai_conversations::title.eq(title),
-                        ai_conversations::created_at.eq(now),
-                        ai_conversations::updated_at.eq(now),
-                    ))
-                    .returning(ai_conversations::id)
-                    .get_result(conn)?
+                db::ai_conversations::insert(conn, ask.user_id, &title, now)?
             }
         };
         for (role, content, tokens) in [("user", ask.message.as_str(), prompt_tokens), ("assistant", reply, reply_tokens)] {
-            diesel::insert_into(ai_messages::table)
-                .values((
-                    ai_messages::conversation_id.eq(conversation_id),
-                    ai_messages::user_id.eq(ask.user_id),
-                    ai_messages::role.eq(role),
-                    ai_messages::content.eq(content),
-                    ai_messages::tokens.eq(tokens),
-                    ai_messages::created_at.eq(now),
-                ))
-                .execute(conn)?;
+            db::ai_conversations::insert_turn(conn, conversation_id, ask.user_id, role, content, tokens, now)?;
         }
         Ok(conversation_id)
     })
@@ -304,8 +277,7 @@ pub async fn grant_tokens(state: &State, user_id: i64, tokens: i64) -> ApiResult
     state
         .db
         .run(move |conn| {
-            let exists: bool = diesel::select(diesel::dsl::exists(crate::db::schema::users::table.find(user_id))).get_result(conn)?;
-            if !exists {
+            if !db::users::exists_any(conn, user_id)? {
                 return Err(ApiError::NotFound("user not found".into()));
             }
             balance::grant(conn, user_id, grant, tokens, stale)
@@ -325,29 +297,12 @@ pub async fn history(state: &State, user_id: i64, query: HistoryQuery) -> ApiRes
     state
         .db
         .run(move |conn| {
-            let mut select = ai_messages::table
-                .filter(ai_messages::user_id.eq(user_id))
-                .order(ai_messages::id.asc())
-                .limit(query.limit)
-                .offset(query.offset)
-                .select((
-                    ai_messages::id,
-                    ai_messages::conversation_id,
-                    ai_messages::role,
-                    ai_messages::content,
-                    ai_messages::tokens,
-                    ai_messages::created_at,
-                ))
-                .into_boxed();
-            if let Some(conversation_id) = query.conversation_id {
-                let owner: Option<i64> =
-                    ai_conversations::table.find(conversation_id).select(ai_conversations::user_id).first(conn).optional()?;
-                if owner != Some(user_id) {
-                    return Err(ApiError::NotFound("conversation not found".into()));
-                }
-                select = select.filter(ai_messages::conversation_id.eq(conversation_id));
+            if let Some(conversation_id) = query.conversation_id
+                && db::ai_conversations::owner(conn, conversation_id)? != Some(user_id)
+            {
+                return Err(ApiError::NotFound("conversation not found".into()));
             }
-            let rows: Vec<(i64, i64, String, String, i64, NaiveDateTime)> = select.load(conn)?;
+            let rows = db::ai_conversations::turns_page(conn, user_id, query.conversation_id, query.limit, query.offset)?;
             Ok(rows
                 .into_iter()
                 .map(|(id, conversation_id, role, content, tokens, created)| AiHistoryEntry {
@@ -368,12 +323,7 @@ pub async fn conversations(state: &State, user_id: i64) -> ApiResult<Vec<AiConve
     state
         .db
         .run(move |conn| {
-            let rows: Vec<(i64, String, NaiveDateTime, NaiveDateTime)> = ai_conversations::table
-                .filter(ai_conversations::user_id.eq(user_id))
-                .order((ai_conversations::updated_at.desc(), ai_conversations::id.desc()))
-                .limit(200)
-                .select((ai_conversations::id, ai_conversations::title, ai_conversations::created_at, ai_conversations::updated_at))
-                .load(conn)?;
+            let rows = db::ai_conversations::recent(conn, user_id, 200)?;
             Ok(rows
                 .into_iter()
                 .map(|(id, title, created, updated)| AiConversation { id, title, created_at: utc(created), updated_at: utc(updated) })

@@ -3,15 +3,11 @@
 
 use std::collections::{HashMap, HashSet};
 
-use diesel::dsl::{exists, not};
-use diesel::prelude::*;
-
-use crate::db::models::PublicUserRow;
-use crate::db::models::{FriendRequest, NewFriendRequest};
-use crate::db::schema::{blocks, friend_requests, friendships, users};
+use crate::db::models::{FriendRequest, PublicUserRow};
+use crate::db::users::NameKey;
 use crate::db::{self, DbConn, write_tx, write_tx_retrying_conflicts};
 use crate::domain::RequestStatus;
-use crate::domain::{EmailAddress, Username, search_key};
+use crate::domain::{EmailAddress, search_key};
 use crate::dto::{FoundUser, FriendRequestLists, FriendRequestView, Relation, UserPublic, utc};
 use crate::error::{ApiError, ApiResult, Reason};
 use crate::ports::DomainEvent;
@@ -65,42 +61,6 @@ fn view(conn: &mut DbConn, request: FriendRequest) -> ApiResult<FriendRequestVie
     views(conn, vec![request])?.pop().ok_or_else(|| ApiError::internal(anyhow::anyhow!("empty view")))
 }
 
-fn load_request(conn: &mut DbConn, id: i64) -> ApiResult<Option<FriendRequest>> {
-    Ok(friend_requests::table.find(id).select(FriendRequest::as_select()).first(conn).optional()?)
-}
-
-fn pending_from(conn: &mut DbConn, sender: i64, receiver: i64) -> ApiResult<Option<FriendRequest>> {
-    Ok(friend_requests::table
-        .filter(friend_requests::sender_id.eq(sender))
-        .filter(friend_requests::receiver_id.eq(receiver))
-        .filter(friend_requests::status.eq(RequestStatus::Pending))
-        .select(FriendRequest::as_select())
-        .first(conn)
-        .optional()?)
-}
-
-/// Moves a pending request to `to`; `false` if it was no longer pending.
-fn settle(conn: &mut DbConn, id: i64, to: RequestStatus) -> ApiResult<bool> {
-    let updated = diesel::update(friend_requests::table.find(id).filter(friend_requests::status.eq(RequestStatus::Pending)))
-        .set((friend_requests::status.eq(to), friend_requests::responded_at.eq(db::now())))
-        .execute(conn)?;
-    Ok(updated == 1)
-}
-
-/// Stores the friendship in both directions (a no-op if it exists).
-fn befriend(conn: &mut DbConn, a: i64, b: i64) -> ApiResult<()> {
-    if db::contacts::are_friends(conn, a, b)? {
-        return Ok(());
-    }
-    let now = db::now();
-    for (user_id, friend_id) in [(a, b), (b, a)] {
-        diesel::insert_into(friendships::table)
-            .values((friendships::user_id.eq(user_id), friendships::friend_id.eq(friend_id), friendships::created_at.eq(now)))
-            .execute(conn)?;
-    }
-    Ok(())
-}
-
 /// Sends a friend request from `caller` to `receiver_id`. If the receiver already asked the
 /// caller, that request is accepted instead and both become friends.
 pub async fn send_request(state: &State, caller: i64, receiver_id: i64) -> ApiResult<FriendRequestView> {
@@ -118,29 +78,20 @@ pub async fn send_request(state: &State, caller: i64, receiver_id: i64) -> ApiRe
                 if db::contacts::are_friends(conn, caller, receiver_id)? {
                     return Err(ApiError::Conflict("you are already friends".into()));
                 }
-                if pending_from(conn, caller, receiver_id)?.is_some() {
+                if db::friend_requests::pending_from(conn, caller, receiver_id)?.is_some() {
                     return Err(ApiError::Conflict("a friend request to this user is already pending".into()));
                 }
-                if let Some(theirs) = pending_from(conn, receiver_id, caller)? {
-                    settle(conn, theirs.id, RequestStatus::Accepted)?;
-                    befriend(conn, caller, receiver_id)?;
-                    let accepted = load_request(conn, theirs.id)?.ok_or_else(|| ApiError::NotFound("friend request not found".into()))?;
+                if let Some(theirs) = db::friend_requests::pending_from(conn, receiver_id, caller)? {
+                    db::friend_requests::settle(conn, theirs.id, RequestStatus::Accepted)?;
+                    db::contacts::befriend(conn, caller, receiver_id)?;
+                    let accepted =
+                        db::friend_requests::find(conn, theirs.id)?.ok_or_else(|| ApiError::NotFound("friend request not found".into()))?;
                     return view(conn, accepted);
                 }
                 // The partial unique index on the pair turns a simultaneous request the other
                 // way into a unique violation; the retry then finds it and accepts it.
-                let id: i64 = diesel::insert_into(friend_requests::table)
-                    .values(NewFriendRequest {
-                        sender_id: caller,
-                        receiver_id,
-                        user_low: caller.min(receiver_id),
-                        user_high: caller.max(receiver_id),
-                        status: RequestStatus::Pending,
-                        created_at: db::now(),
-                    })
-                    .returning(friend_requests::id)
-                    .get_result(conn)?;
-                let stored = load_request(conn, id)?.ok_or_else(|| ApiError::NotFound("friend request not found".into()))?;
+                let id = db::friend_requests::insert_pending(conn, caller, receiver_id)?;
+                let stored = db::friend_requests::find(conn, id)?.ok_or_else(|| ApiError::NotFound("friend request not found".into()))?;
                 view(conn, stored)
             })
         })
@@ -162,12 +113,8 @@ pub async fn pending_requests(state: &State, caller: i64) -> ApiResult<FriendReq
     let mut lists = state
         .db
         .run(move |conn| {
-            let pending = friend_requests::table
-                .filter(friend_requests::status.eq(RequestStatus::Pending))
-                .order((friend_requests::created_at.desc(), friend_requests::id.desc()))
-                .select(FriendRequest::as_select());
-            let received = pending.filter(friend_requests::receiver_id.eq(caller)).load(conn)?;
-            let sent = pending.filter(friend_requests::sender_id.eq(caller)).load(conn)?;
+            let received = db::friend_requests::pending_received(conn, caller)?;
+            let sent = db::friend_requests::pending_sent(conn, caller)?;
             Ok(FriendRequestLists { received: views(conn, received)?, sent: views(conn, sent)? })
         })
         .await?;
@@ -182,7 +129,8 @@ pub async fn answer_request(state: &State, caller: i64, request_id: i64, answer:
         .db
         .run(move |conn| {
             write_tx(conn, |conn| {
-                let request = load_request(conn, request_id)?.ok_or_else(|| ApiError::NotFound("friend request not found".into()))?;
+                let request =
+                    db::friend_requests::find(conn, request_id)?.ok_or_else(|| ApiError::NotFound("friend request not found".into()))?;
                 if request.receiver_id != caller {
                     return Err(if request.sender_id == caller {
                         ApiError::forbidden(Reason::NotReceiver, "only the receiver can answer a friend request")
@@ -194,16 +142,17 @@ pub async fn answer_request(state: &State, caller: i64, request_id: i64, answer:
                     Answer::Accept => RequestStatus::Accepted,
                     Answer::Reject => RequestStatus::Rejected,
                 };
-                if !settle(conn, request_id, to)? {
+                if !db::friend_requests::settle(conn, request_id, to)? {
                     return Err(ApiError::Conflict(format!("this friend request is already {}", request.status.as_str())));
                 }
                 if answer == Answer::Accept {
                     if db::contacts::blocked_between(conn, request.sender_id, request.receiver_id)? {
                         return Err(ApiError::forbidden(Reason::Blocked, "you cannot befriend this user"));
                     }
-                    befriend(conn, request.sender_id, request.receiver_id)?;
+                    db::contacts::befriend(conn, request.sender_id, request.receiver_id)?;
                 }
-                let settled = load_request(conn, request_id)?.ok_or_else(|| ApiError::NotFound("friend request not found".into()))?;
+                let settled =
+                    db::friend_requests::find(conn, request_id)?.ok_or_else(|| ApiError::NotFound("friend request not found".into()))?;
                 view(conn, settled)
             })
         })
@@ -220,7 +169,8 @@ pub async fn cancel_request(state: &State, caller: i64, request_id: i64) -> ApiR
         .db
         .run(move |conn| {
             write_tx(conn, |conn| {
-                let request = load_request(conn, request_id)?.ok_or_else(|| ApiError::NotFound("friend request not found".into()))?;
+                let request =
+                    db::friend_requests::find(conn, request_id)?.ok_or_else(|| ApiError::NotFound("friend request not found".into()))?;
                 if request.sender_id != caller {
                     return Err(if request.receiver_id == caller {
                         ApiError::forbidden(Reason::NotSender, "only the sender can cancel a friend request; the receiver rejects it")
@@ -228,7 +178,7 @@ pub async fn cancel_request(state: &State, caller: i64, request_id: i64) -> ApiR
                         ApiError::NotFound("friend request not found".into())
                     });
                 }
-                if !settle(conn, request_id, RequestStatus::Cancelled)? {
+                if !db::friend_requests::settle(conn, request_id, RequestStatus::Cancelled)? {
                     return Err(ApiError::Conflict(format!("this friend request is already {}", request.status.as_str())));
                 }
                 Ok(())
@@ -239,21 +189,7 @@ pub async fn cancel_request(state: &State, caller: i64, request_id: i64) -> ApiR
 
 /// The caller's friends, by username.
 pub async fn friends(state: &State, caller: i64) -> ApiResult<Vec<UserPublic>> {
-    let rows: Vec<PublicUserRow> = state
-        .db
-        .run(move |conn| {
-            let mut rows: Vec<PublicUserRow> = crate::on_backend!(conn, c => friendships::table
-                .inner_join(users::table.on(users::id.eq(friendships::friend_id)))
-                .filter(friendships::user_id.eq(caller))
-                .select(PublicUserRow::as_select())
-                .load(c))?;
-            // Sorted here rather than by ORDER BY username_key: SQLite's sorter was a third of
-            // the query's cost. The order is the same on both backends (keys compare byte-wise
-            // under SQLite's BINARY and the column's "C" collation) and total (keys are unique).
-            rows.sort_unstable_by(|a, b| Username::key_order(&a.username, &b.username));
-            Ok(rows)
-        })
-        .await?;
+    let rows: Vec<PublicUserRow> = state.db.run(move |conn| db::contacts::friends_by_username(conn, caller)).await?;
     Ok(public_with_presence(state, rows))
 }
 
@@ -269,7 +205,7 @@ pub async fn remove_friend(state: &State, caller: i64, friend_id: i64) -> ApiRes
         .db
         .run(move |conn| {
             write_tx(conn, |conn| {
-                let removed = unfriend(conn, caller, friend_id)?;
+                let removed = db::contacts::unfriend(conn, caller, friend_id)?;
                 if removed == 0 {
                     return Err(ApiError::NotFound("this user is not your friend".into()));
                 }
@@ -281,13 +217,6 @@ pub async fn remove_friend(state: &State, caller: i64, friend_id: i64) -> ApiRes
     Ok(())
 }
 
-fn unfriend(conn: &mut DbConn, a: i64, b: i64) -> ApiResult<usize> {
-    let pair = friendships::table.filter(
-        (friendships::user_id.eq(a).and(friendships::friend_id.eq(b))).or(friendships::user_id.eq(b).and(friendships::friend_id.eq(a))),
-    );
-    Ok(diesel::delete(pair).execute(conn)?)
-}
-
 /// Blocks `target`: ends the friendship and cancels pending requests both ways.
 pub async fn block(state: &State, caller: i64, target: i64) -> ApiResult<UserPublic> {
     if caller == target {
@@ -297,28 +226,13 @@ pub async fn block(state: &State, caller: i64, target: i64) -> ApiResult<UserPub
         .db
         .run(move |conn| {
             write_tx_retrying_conflicts(conn, 2, |conn| {
-                let row = users::table
-                    .find(target)
-                    .select(PublicUserRow::as_select())
-                    .first(conn)
-                    .optional()?
-                    .ok_or_else(|| ApiError::NotFound("user not found".into()))?;
-                let already: bool = diesel::select(exists(blocks::table.find((caller, target)))).get_result(conn)?;
-                if already {
+                let row = db::users::public_row(conn, target)?.ok_or_else(|| ApiError::NotFound("user not found".into()))?;
+                if db::contacts::is_blocking(conn, caller, target)? {
                     return Err(ApiError::Conflict("you have already blocked this user".into()));
                 }
-                diesel::insert_into(blocks::table)
-                    .values((blocks::blocker_id.eq(caller), blocks::blocked_id.eq(target), blocks::created_at.eq(db::now())))
-                    .execute(conn)?;
-                unfriend(conn, caller, target)?;
-                diesel::update(
-                    friend_requests::table
-                        .filter(friend_requests::user_low.eq(caller.min(target)))
-                        .filter(friend_requests::user_high.eq(caller.max(target)))
-                        .filter(friend_requests::status.eq(RequestStatus::Pending)),
-                )
-                .set((friend_requests::status.eq(RequestStatus::Cancelled.as_str()), friend_requests::responded_at.eq(db::now())))
-                .execute(conn)?;
+                db::contacts::insert_block(conn, caller, target)?;
+                db::contacts::unfriend(conn, caller, target)?;
+                db::friend_requests::cancel_pending_between(conn, caller, target)?;
                 Ok(row)
             })
         })
@@ -334,22 +248,12 @@ pub async fn block(state: &State, caller: i64, target: i64) -> ApiResult<UserPub
 
 /// Users the caller blocked, by username.
 pub async fn blocked_users(state: &State, caller: i64) -> ApiResult<Vec<UserPublic>> {
-    let rows: Vec<PublicUserRow> = state
-        .db
-        .run(move |conn| {
-            Ok(blocks::table
-                .inner_join(users::table.on(users::id.eq(blocks::blocked_id)))
-                .filter(blocks::blocker_id.eq(caller))
-                .order(users::username_key)
-                .select(PublicUserRow::as_select())
-                .load(conn)?)
-        })
-        .await?;
+    let rows = state.db.run(move |conn| db::contacts::blocked_by(conn, caller)).await?;
     Ok(public_with_presence(state, rows))
 }
 
 pub async fn unblock(state: &State, caller: i64, target: i64) -> ApiResult<()> {
-    let removed = state.db.run(move |conn| Ok(diesel::delete(blocks::table.find((caller, target))).execute(conn)?)).await?;
+    let removed = state.db.run(move |conn| db::contacts::delete_block(conn, caller, target)).await?;
     if removed == 0 {
         return Err(ApiError::NotFound("you have not blocked this user".into()));
     }
@@ -364,43 +268,6 @@ pub fn prefix_upper_bound(prefix: &str) -> Option<String> {
     let next = (last as u32 + 1..=char::MAX as u32).find_map(char::from_u32)?;
     chars.push(next);
     Some(chars.into_iter().collect())
-}
-
-/// Which name a prefix is matched against.
-#[derive(Clone, Copy)]
-enum NameKey {
-    Username,
-    FirstName,
-    LastName,
-}
-
-/// Up to `n` ids of users visible to `caller` whose `key` starts with `prefix`, in key order.
-/// One index range scan; visibility (active, not the caller, no block either way) is checked
-/// per row found.
-fn ids_by_prefix(conn: &mut DbConn, caller: i64, key: NameKey, prefix: &str, upper: &str, n: i64) -> ApiResult<Vec<i64>> {
-    let blocked_by_caller = blocks::table.filter(blocks::blocker_id.eq(caller)).filter(blocks::blocked_id.eq(users::id));
-    let blocked_caller = blocks::table.filter(blocks::blocker_id.eq(users::id)).filter(blocks::blocked_id.eq(caller));
-    let visible = users::table
-        .filter(users::is_active.eq(true))
-        .filter(users::id.ne(caller))
-        .filter(not(exists(blocked_by_caller)))
-        .filter(not(exists(blocked_caller)))
-        .select(users::id)
-        .limit(n)
-        .into_boxed();
-    let query = match key {
-        NameKey::Username => {
-            visible.filter(users::username_key.ge(prefix)).filter(users::username_key.lt(upper)).order(users::username_key)
-        }
-        NameKey::FirstName => visible
-            .filter(users::first_name_key.ge(prefix))
-            .filter(users::first_name_key.lt(upper))
-            .order((users::first_name_key, users::id)),
-        NameKey::LastName => {
-            visible.filter(users::last_name_key.ge(prefix)).filter(users::last_name_key.lt(upper)).order((users::last_name_key, users::id))
-        }
-    };
-    Ok(query.load(conn)?)
 }
 
 /// People matching `search`: the exact email first, then username, first-name and last-name
@@ -418,20 +285,14 @@ pub async fn find_people(state: &State, caller: i64, search: Search) -> ApiResul
             let mut ordered: Vec<i64> = Vec::new();
             let mut seen = HashSet::new();
             if let Ok(email) = EmailAddress::parse(&search.text) {
-                let exact: Option<i64> = users::table
-                    .filter(users::email.eq(email.as_str()))
-                    .filter(users::is_active.eq(true))
-                    .filter(users::id.ne(caller))
-                    .select(users::id)
-                    .first(conn)
-                    .optional()?;
+                let exact = db::users::active_id_by_email_except(conn, email.as_str(), caller)?;
                 if let Some(id) = exact.filter(|id| !db::contacts::blocked_between(conn, caller, *id).unwrap_or(true)) {
                     seen.insert(id);
                     ordered.push(id);
                 }
             }
             for key in [NameKey::Username, NameKey::FirstName, NameKey::LastName] {
-                for id in ids_by_prefix(conn, caller, key, &prefix, &upper, wanted)? {
+                for id in db::users::ids_by_prefix(conn, caller, key, &prefix, &upper, wanted)? {
                     if seen.insert(id) {
                         ordered.push(id);
                     }
@@ -464,22 +325,9 @@ pub async fn find_people(state: &State, caller: i64, search: Search) -> ApiResul
 /// How each of `ids` relates to `caller` (absent: no relation).
 fn relations(conn: &mut DbConn, caller: i64, ids: &[i64]) -> ApiResult<HashMap<i64, Relation>> {
     let mut relations = HashMap::new();
-    let pending = || friend_requests::table.filter(friend_requests::status.eq(RequestStatus::Pending));
-    let sent: Vec<i64> = pending()
-        .filter(friend_requests::sender_id.eq(caller))
-        .filter(friend_requests::receiver_id.eq_any(ids))
-        .select(friend_requests::receiver_id)
-        .load(conn)?;
-    let received: Vec<i64> = pending()
-        .filter(friend_requests::receiver_id.eq(caller))
-        .filter(friend_requests::sender_id.eq_any(ids))
-        .select(friend_requests::sender_id)
-        .load(conn)?;
-    let friends: Vec<i64> = friendships::table
-        .filter(friendships::user_id.eq(caller))
-        .filter(friendships::friend_id.eq_any(ids))
-        .select(friendships::friend_id)
-        .load(conn)?;
+    let sent = db::friend_requests::pending_sent_to_any(conn, caller, ids)?;
+    let received = db::friend_requests::pending_received_from_any(conn, caller, ids)?;
+    let friends = db::contacts::friends_among(conn, caller, ids)?;
     relations.extend(sent.into_iter().map(|id| (id, Relation::RequestSent)));
     relations.extend(received.into_iter().map(|id| (id, Relation::RequestReceived)));
     relations.extend(friends.into_iter().map(|id| (id, Relation::Friend)));
