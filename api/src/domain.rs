@@ -8,6 +8,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, ApiResult};
+use crate::ids::{RoomId, Seq, UserId};
 
 /// A username: 3 to 30 ASCII letters, digits, `_`, `.` or `-`. Compared case-insensitively
 /// through [`Username::key`]. ASCII only, so look-alike letters from other scripts cannot
@@ -209,15 +210,15 @@ impl GroupName {
 /// A message someone wants stored: its parts parsed, its room and sender known.
 #[derive(Debug, Clone)]
 pub struct SendRequest {
-    pub room_id: i64,
-    pub sender_id: i64,
+    pub room_id: RoomId,
+    pub sender_id: UserId,
     pub body: MessageBody,
     pub client_id: ClientId,
 }
 
 /// What a client of `sync` already has: the highest seq per room (negative counts as 0).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SyncCursors(BTreeMap<i64, i64>);
+pub struct SyncCursors(BTreeMap<RoomId, Seq>);
 
 impl SyncCursors {
     /// Parses the frame's `{"<room id>": seq}` map: at most [`SYNC_MAX_ROOMS`] rooms, keyed by id.
@@ -228,18 +229,18 @@ impl SyncCursors {
         let mut cursors = BTreeMap::new();
         for (room, seq) in raw {
             let room_id = room.parse::<i64>().map_err(|_| ApiError::invalid(format!("sync cursors are keyed by room id, not {room:?}")))?;
-            cursors.insert(room_id, (*seq).max(0));
+            cursors.insert(RoomId(room_id), Seq((*seq).max(0)));
         }
         Ok(SyncCursors(cursors))
     }
 
     /// The cursor of `room_id` (0 when the client named it not).
-    pub fn get(&self, room_id: i64) -> i64 {
-        self.0.get(&room_id).copied().unwrap_or(0)
+    pub fn get(&self, room_id: RoomId) -> Seq {
+        self.0.get(&room_id).copied().unwrap_or(Seq::ZERO)
     }
 
     /// (room, seq) pairs in room order.
-    pub fn iter(&self) -> impl Iterator<Item = (i64, i64)> + '_ {
+    pub fn iter(&self) -> impl Iterator<Item = (RoomId, Seq)> + '_ {
         self.0.iter().map(|(room, seq)| (*room, *seq))
     }
 }
@@ -409,8 +410,8 @@ mod tests {
     fn sync_cursors_are_keyed_by_room_id_and_never_negative() {
         let raw: BTreeMap<String, i64> = [("3".to_owned(), 7), ("1".to_owned(), -5)].into();
         let cursors = SyncCursors::parse(&raw).unwrap();
-        assert_eq!(cursors.iter().collect::<Vec<_>>(), [(1, 0), (3, 7)]);
-        assert_eq!(cursors.get(9), 0);
+        assert_eq!(cursors.iter().collect::<Vec<_>>(), [(RoomId(1), Seq(0)), (RoomId(3), Seq(7))]);
+        assert_eq!(cursors.get(RoomId(9)), Seq::ZERO);
         assert!(SyncCursors::parse(&[("general".to_owned(), 1)].into()).is_err());
         let too_many: BTreeMap<String, i64> = (0..=SYNC_MAX_ROOMS).map(|n| (n.to_string(), 0)).collect();
         assert!(SyncCursors::parse(&too_many).is_err());

@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 
 use crate::db::models::{Message, PublicUserRow, User};
 use crate::domain::{RequestStatus, RoomKind};
+use crate::ids::{RoomId, Seq, UserId};
 
 /// A stored UTC time as RFC 3339.
 pub fn utc(time: NaiveDateTime) -> DateTime<Utc> {
@@ -24,7 +25,8 @@ pub fn rfc3339<S: serde::Serializer>(at: &DateTime<Utc>, serializer: S) -> Resul
 /// The caller's own profile (`user` in the contract).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserProfile {
-    pub id: i64,
+    #[schema(value_type = i64)]
+    pub id: UserId,
     pub username: String,
     pub first_name: String,
     pub last_name: String,
@@ -52,7 +54,8 @@ impl From<User> for UserProfile {
 /// Another user as anyone may see them (`user_public`): never the email.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct UserPublic {
-    pub id: i64,
+    #[schema(value_type = i64)]
+    pub id: UserId,
     pub username: String,
     pub first_name: String,
     pub last_name: String,
@@ -96,7 +99,8 @@ pub enum Relation {
 /// A search result: the public user and its relation to the caller.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct FoundUser {
-    pub id: i64,
+    #[schema(value_type = i64)]
+    pub id: UserId,
     pub username: String,
     pub first_name: String,
     pub last_name: String,
@@ -108,9 +112,11 @@ pub struct FoundUser {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct MessageView {
     pub id: i64,
-    pub room_id: i64,
+    #[schema(value_type = i64)]
+    pub room_id: RoomId,
     /// Position in the room: strictly increasing from 1, without gaps.
-    pub seq: i64,
+    #[schema(value_type = i64)]
+    pub seq: Seq,
     pub sender: UserPublic,
     pub body: String,
     /// The sender's idempotency key.
@@ -124,7 +130,7 @@ pub struct MessageView {
 impl MessageView {
     /// The one place a stored message becomes its view: with its sender's public row and
     /// online flag, or `None` when the sender's row is missing.
-    pub fn assemble(message: Message, senders: &HashMap<i64, PublicUserRow>, online: &HashSet<i64>) -> Option<MessageView> {
+    pub fn assemble(message: Message, senders: &HashMap<UserId, PublicUserRow>, online: &HashSet<UserId>) -> Option<MessageView> {
         let sender = senders.get(&message.sender_id)?.clone();
         let online = online.contains(&sender.id);
         Some(MessageView::new(message, UserPublic::new(sender, online)))
@@ -156,18 +162,21 @@ pub struct MessagePage {
 /// A room as one member sees it (`room` in the contract).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct RoomView {
-    pub id: i64,
+    #[schema(value_type = i64)]
+    pub id: RoomId,
     pub kind: RoomKind,
     /// The group's name; for a private room, the other member's username.
     pub name: String,
     /// The group's owner (absent for private rooms).
-    pub owner_id: Option<i64>,
+    #[schema(value_type = Option<i64>)]
+    pub owner_id: Option<UserId>,
     pub members: Vec<UserPublic>,
     pub last_message: Option<MessageView>,
     /// Messages from others above the member's read receipt.
     pub unread_count: i64,
     /// The member's read receipt.
-    pub last_read_seq: i64,
+    #[schema(value_type = i64)]
+    pub last_read_seq: Seq,
     pub created_at: DateTime<Utc>,
 }
 

@@ -10,6 +10,7 @@ pub mod domain;
 pub mod dto;
 pub mod error;
 pub mod extract;
+pub mod ids;
 pub mod mail;
 pub mod metrics;
 pub mod openapi;

@@ -9,20 +9,21 @@ use std::pin::Pin;
 use crate::domain::SendRequest;
 use crate::dto::{MessageView, RoomView};
 use crate::error::ApiResult;
+use crate::ids::{RoomId, Seq, UserId};
 
 /// Something a service changed that connected clients must hear of.
 #[derive(Debug, Clone)]
 pub enum DomainEvent {
     /// `a` and `b` became friends (`friends`) or stopped being friends.
-    FriendshipChanged { a: i64, b: i64, friends: bool },
+    FriendshipChanged { a: UserId, b: UserId, friends: bool },
     /// A room was created or its membership changed: each member's own view of it.
-    RoomChanged { views: Vec<(i64, RoomView)> },
+    RoomChanged { views: Vec<(UserId, RoomView)> },
     /// `user_id` is no longer a member of `room_id`.
-    MemberLeft { room_id: i64, user_id: i64 },
+    MemberLeft { room_id: RoomId, user_id: UserId },
     /// `user_id`'s read position in `room_id` moved up to `seq`; `audience` may see it.
-    ReadMoved { room_id: i64, user_id: i64, seq: i64, audience: Vec<i64> },
+    ReadMoved { room_id: RoomId, user_id: UserId, seq: Seq, audience: Vec<UserId> },
     /// Login sessions of `user_id` were revoked: `only` that one, or every one but `keep`.
-    SessionsRevoked { user_id: i64, only: Option<String>, keep: Option<String> },
+    SessionsRevoked { user_id: UserId, only: Option<String>, keep: Option<String> },
 }
 
 /// A future the port returns, boxed so the port stays object-safe.
@@ -34,7 +35,7 @@ pub trait RealtimePort: Send + Sync {
     fn announce(&self, event: DomainEvent);
 
     /// Which of `users` have a live connection on any node (answered without waiting).
-    fn online(&self, users: &mut dyn Iterator<Item = i64>) -> HashSet<i64>;
+    fn online(&self, users: &mut dyn Iterator<Item = UserId>) -> HashSet<UserId>;
 
     /// Stores a message through the same group-commit writer as WebSocket sends, resolving
     /// once it is committed.

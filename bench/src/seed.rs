@@ -195,7 +195,9 @@ pub fn access_tokens(database: &Database, count: usize, jwt_secret: &str) -> any
     let db = chat_api::db::Db::connect(&database.url)?;
     let mut conn = db.get().map_err(|e| anyhow::anyhow!("{e}"))?;
     let tokens = chat_api::db::write_tx(&mut conn, |conn| {
-        (1..=count as i64).map(|user| sessions::start(conn, &keys, user).map(|pair| pair.access)).collect::<Result<Vec<_>, _>>()
+        (1..=count as i64)
+            .map(|user| sessions::start(conn, &keys, chat_api::ids::UserId(user)).map(|pair| pair.access))
+            .collect::<Result<Vec<_>, _>>()
     })
     .map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(tokens)

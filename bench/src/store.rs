@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use anyhow::{Context, ensure};
 use chat_api::domain::{ClientId, MessageBody, SendRequest};
+use chat_api::ids::{RoomId, UserId};
 use chat_api::services::messages::{Outcome, store_batch};
 use serde_json::{Value, json};
 
@@ -41,8 +42,8 @@ pub fn run(options: Options) -> anyhow::Result<Value> {
                 let room = n % options.rooms;
                 let member = (n / options.rooms) % options.members;
                 Ok(SendRequest {
-                    room_id: room as i64 + 1,
-                    sender_id: (room * options.members + member) as i64 + 1,
+                    room_id: RoomId(room as i64 + 1),
+                    sender_id: UserId((room * options.members + member) as i64 + 1),
                     body: MessageBody::parse(format!("bench message {n} with a body of a typical length for a chat"))?,
                     client_id: ClientId::parse(format!("store-{n}"))?,
                 })

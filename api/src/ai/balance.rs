@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 use crate::db::ai_accounts as accounts;
 use crate::db::{DbConn, write_tx, write_tx_retrying_conflicts};
 use crate::error::{ApiError, ApiResult};
+use crate::ids::UserId;
 
 /// A user's tokens (`GET /api/contact/token_balance/`).
 #[derive(Debug, Clone, Copy, Serialize, ToSchema)]
@@ -21,7 +22,7 @@ pub struct Balance {
     pub granted: i64,
 }
 
-pub fn balance(conn: &mut DbConn, user_id: i64, grant: i64, stale_before: NaiveDateTime) -> ApiResult<Balance> {
+pub fn balance(conn: &mut DbConn, user_id: UserId, grant: i64, stale_before: NaiveDateTime) -> ApiResult<Balance> {
     // The account is created on first use; a racing first insert fails on the primary key, and
     // the retry finds the row.
     write_tx_retrying_conflicts(conn, 3, |conn| {
@@ -36,7 +37,7 @@ pub fn balance(conn: &mut DbConn, user_id: i64, grant: i64, stale_before: NaiveD
 /// Returns the reservation's id and size.
 pub fn reserve(
     conn: &mut DbConn,
-    user_id: i64,
+    user_id: UserId,
     grant: i64,
     wanted: i64,
     minimum: i64,
@@ -64,7 +65,7 @@ pub fn reserve(
 /// left). Returns the charge and the balance after it.
 pub fn settle(
     conn: &mut DbConn,
-    user_id: i64,
+    user_id: UserId,
     reservation: (i64, i64),
     tokens: i64,
     stale_before: NaiveDateTime,
@@ -81,7 +82,7 @@ pub fn settle(
 }
 
 /// Adds `tokens` to a user's grant (admin).
-pub fn grant(conn: &mut DbConn, user_id: i64, initial: i64, tokens: i64, stale_before: NaiveDateTime) -> ApiResult<Balance> {
+pub fn grant(conn: &mut DbConn, user_id: UserId, initial: i64, tokens: i64, stale_before: NaiveDateTime) -> ApiResult<Balance> {
     write_tx_retrying_conflicts(conn, 3, |conn| {
         accounts::ensure(conn, user_id, initial)?;
         let (granted, used) = accounts::lock(conn, user_id)?;

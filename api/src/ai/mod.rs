@@ -16,6 +16,7 @@ use utoipa::ToSchema;
 use crate::config::Config;
 use crate::db;
 use crate::error::{ApiError, ApiResult};
+use crate::ids::UserId;
 
 /// Longest prompt, in characters.
 pub const PROMPT_MAX_CHARS: usize = 4000;
@@ -104,7 +105,7 @@ impl Assistant {
 /// What the caller asks.
 #[derive(Debug, Clone)]
 pub struct Ask {
-    pub user_id: i64,
+    pub user_id: UserId,
     pub message: String,
     pub conversation_id: Option<i64>,
 }

@@ -6,6 +6,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, deco
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ApiError, ApiResult};
+use crate::ids::UserId;
 
 const ISSUER: &str = "chat-api";
 
@@ -34,8 +35,8 @@ pub struct Claims {
 }
 
 impl Claims {
-    pub fn user_id(&self) -> ApiResult<i64> {
-        self.sub.parse().map_err(|_| ApiError::not_authenticated("malformed token"))
+    pub fn user_id(&self) -> ApiResult<UserId> {
+        self.sub.parse().map(UserId).map_err(|_| ApiError::not_authenticated("malformed token"))
     }
 }
 
@@ -66,7 +67,7 @@ impl JwtKeys {
     }
 
     /// Signs a token of `kind` for `user_id` in session `sid`.
-    pub fn issue(&self, kind: TokenKind, user_id: i64, sid: &str, jti: &str) -> ApiResult<String> {
+    pub fn issue(&self, kind: TokenKind, user_id: UserId, sid: &str, jti: &str) -> ApiResult<String> {
         let now = chrono::Utc::now().timestamp();
         let ttl = match kind {
             TokenKind::Access => self.access_ttl,
@@ -115,15 +116,15 @@ mod tests {
     #[test]
     fn a_token_verifies_only_as_its_own_kind() {
         let keys = keys(b"0123456789abcdef0123456789abcdef");
-        let access = keys.issue(TokenKind::Access, 7, "s1", "j1").unwrap();
+        let access = keys.issue(TokenKind::Access, UserId(7), "s1", "j1").unwrap();
         let claims = keys.verify(&access, TokenKind::Access).unwrap();
-        assert_eq!((claims.user_id().unwrap(), claims.sid.as_str()), (7, "s1"));
+        assert_eq!((claims.user_id().unwrap(), claims.sid.as_str()), (UserId(7), "s1"));
         assert!(keys.verify(&access, TokenKind::Refresh).is_err());
     }
 
     #[test]
     fn a_token_signed_with_another_key_is_rejected() {
-        let token = keys(b"another key, another key, another").issue(TokenKind::Access, 1, "s", "j").unwrap();
+        let token = keys(b"another key, another key, another").issue(TokenKind::Access, UserId(1), "s", "j").unwrap();
         assert!(keys(b"0123456789abcdef0123456789abcdef").verify(&token, TokenKind::Access).is_err());
     }
 }

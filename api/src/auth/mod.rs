@@ -12,12 +12,13 @@ use std::time::{Duration, Instant};
 
 use crate::db::Db;
 use crate::error::{ApiError, ApiResult};
+use crate::ids::UserId;
 use jwt::{JwtKeys, TokenKind};
 
 /// The caller, authenticated by a valid access token of a live session.
 #[derive(Debug, Clone)]
 pub struct AuthUser {
-    pub id: i64,
+    pub id: UserId,
     pub session_id: String,
     pub is_admin: bool,
 }

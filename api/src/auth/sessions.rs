@@ -13,6 +13,7 @@ use super::jwt::{Claims, JwtKeys, TokenKind};
 use crate::db::sessions::RevokeReason;
 use crate::db::{self, DbConn};
 use crate::error::{ApiError, ApiResult};
+use crate::ids::UserId;
 
 /// An access token and the refresh token that renews it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -34,7 +35,7 @@ fn expiry(keys: &JwtKeys, from: NaiveDateTime) -> NaiveDateTime {
     from + chrono::Duration::seconds(keys.refresh_ttl.as_secs() as i64)
 }
 
-fn issue_pair(keys: &JwtKeys, user_id: i64, sid: &str, refresh_jti: &str) -> ApiResult<TokenPair> {
+fn issue_pair(keys: &JwtKeys, user_id: UserId, sid: &str, refresh_jti: &str) -> ApiResult<TokenPair> {
     Ok(TokenPair {
         access: keys.issue(TokenKind::Access, user_id, sid, &random_token(12))?,
         refresh: keys.issue(TokenKind::Refresh, user_id, sid, refresh_jti)?,
@@ -42,7 +43,7 @@ fn issue_pair(keys: &JwtKeys, user_id: i64, sid: &str, refresh_jti: &str) -> Api
 }
 
 /// Starts a new session for `user_id` and returns its first token pair.
-pub fn start(conn: &mut DbConn, keys: &JwtKeys, user_id: i64) -> ApiResult<TokenPair> {
+pub fn start(conn: &mut DbConn, keys: &JwtKeys, user_id: UserId) -> ApiResult<TokenPair> {
     let sid = random_token(16);
     let jti = random_token(16);
     let now = db::now();
@@ -70,7 +71,7 @@ pub fn rotate(conn: &mut DbConn, keys: &JwtKeys, claims: &Claims) -> ApiResult<T
     if !swapped {
         // Either an old token of the family, or the same token racing itself: both are reuse.
         db::sessions::revoke(conn, &claims.sid, RevokeReason::RefreshReuse)?;
-        tracing::warn!(user_id, "refresh token reuse detected; session revoked");
+        tracing::warn!(user_id = %user_id, "refresh token reuse detected; session revoked");
         return Err(ApiError::not_authenticated("refresh token was already used; the session has been revoked"));
     }
     issue_pair(keys, user_id, &claims.sid, &new_jti)

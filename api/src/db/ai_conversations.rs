@@ -6,6 +6,7 @@ use diesel::prelude::*;
 use super::DbConn;
 use super::schema::{ai_conversations, ai_messages};
 use crate::error::ApiResult;
+use crate::ids::UserId;
 
 /// A stored turn: id, conversation, role, content, tokens, time.
 pub type TurnRow = (i64, i64, String, String, i64, NaiveDateTime);
@@ -14,7 +15,7 @@ pub type TurnRow = (i64, i64, String, String, i64, NaiveDateTime);
 pub type ConversationRow = (i64, String, NaiveDateTime, NaiveDateTime);
 
 /// The owner of conversation `id`, if it exists.
-pub fn owner(conn: &mut DbConn, id: i64) -> ApiResult<Option<i64>> {
+pub fn owner(conn: &mut DbConn, id: i64) -> ApiResult<Option<UserId>> {
     Ok(ai_conversations::table.find(id).select(ai_conversations::user_id).first(conn).optional()?)
 }
 
@@ -37,7 +38,7 @@ pub fn touch(conn: &mut DbConn, id: i64, now: NaiveDateTime) -> ApiResult<()> {
 }
 
 /// Stores a new conversation of `user_id` and returns its id.
-pub fn insert(conn: &mut DbConn, user_id: i64, title: &str, now: NaiveDateTime) -> ApiResult<i64> {
+pub fn insert(conn: &mut DbConn, user_id: UserId, title: &str, now: NaiveDateTime) -> ApiResult<i64> {
     Ok(diesel::insert_into(ai_conversations::table)
         .values((
             ai_conversations::user_id.eq(user_id),
@@ -53,7 +54,7 @@ pub fn insert(conn: &mut DbConn, user_id: i64, title: &str, now: NaiveDateTime) 
 pub fn insert_turn(
     conn: &mut DbConn,
     conversation_id: i64,
-    user_id: i64,
+    user_id: UserId,
     role: &str,
     content: &str,
     tokens: i64,
@@ -73,7 +74,7 @@ pub fn insert_turn(
 }
 
 /// A page of `user_id`'s turns, oldest first; only conversation `conversation_id`'s when given.
-pub fn turns_page(conn: &mut DbConn, user_id: i64, conversation_id: Option<i64>, limit: i64, offset: i64) -> ApiResult<Vec<TurnRow>> {
+pub fn turns_page(conn: &mut DbConn, user_id: UserId, conversation_id: Option<i64>, limit: i64, offset: i64) -> ApiResult<Vec<TurnRow>> {
     let mut select = ai_messages::table
         .filter(ai_messages::user_id.eq(user_id))
         .order(ai_messages::id.asc())
@@ -95,7 +96,7 @@ pub fn turns_page(conn: &mut DbConn, user_id: i64, conversation_id: Option<i64>,
 }
 
 /// Up to `n` of `user_id`'s conversations, most recently used first.
-pub fn recent(conn: &mut DbConn, user_id: i64, n: i64) -> ApiResult<Vec<ConversationRow>> {
+pub fn recent(conn: &mut DbConn, user_id: UserId, n: i64) -> ApiResult<Vec<ConversationRow>> {
     Ok(ai_conversations::table
         .filter(ai_conversations::user_id.eq(user_id))
         .order((ai_conversations::updated_at.desc(), ai_conversations::id.desc()))

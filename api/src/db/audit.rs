@@ -6,12 +6,13 @@ use diesel::prelude::*;
 use super::schema::audit_log;
 use super::{DbConn, now};
 use crate::error::ApiResult;
+use crate::ids::UserId;
 
 /// One event to record.
 pub struct Event<'a> {
     pub action: &'static str,
-    pub actor: Option<i64>,
-    pub subject: Option<i64>,
+    pub actor: Option<UserId>,
+    pub subject: Option<UserId>,
     pub address: Option<&'a str>,
     pub detail: String,
 }

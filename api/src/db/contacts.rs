@@ -8,26 +8,27 @@ use super::schema::{blocks, friendships, users};
 use super::{DbConn, now};
 use crate::domain::Username;
 use crate::error::ApiResult;
+use crate::ids::UserId;
 
 /// Whether either of `a` and `b` blocked the other.
-pub fn blocked_between(conn: &mut DbConn, a: i64, b: i64) -> ApiResult<bool> {
+pub fn blocked_between(conn: &mut DbConn, a: UserId, b: UserId) -> ApiResult<bool> {
     let either_way = blocks::table
         .filter((blocks::blocker_id.eq(a).and(blocks::blocked_id.eq(b))).or(blocks::blocker_id.eq(b).and(blocks::blocked_id.eq(a))));
     Ok(diesel::select(exists(either_way)).get_result(conn)?)
 }
 
 /// Whether `a` and `b` are friends.
-pub fn are_friends(conn: &mut DbConn, a: i64, b: i64) -> ApiResult<bool> {
+pub fn are_friends(conn: &mut DbConn, a: UserId, b: UserId) -> ApiResult<bool> {
     Ok(diesel::select(exists(friendships::table.find((a, b)))).get_result(conn)?)
 }
 
 /// The ids of `user`'s friends.
-pub fn friend_ids(conn: &mut DbConn, user: i64) -> ApiResult<Vec<i64>> {
+pub fn friend_ids(conn: &mut DbConn, user: UserId) -> ApiResult<Vec<UserId>> {
     Ok(friendships::table.filter(friendships::user_id.eq(user)).select(friendships::friend_id).load(conn)?)
 }
 
 /// Which of `ids` are friends of `user`.
-pub fn friends_among(conn: &mut DbConn, user: i64, ids: &[i64]) -> ApiResult<Vec<i64>> {
+pub fn friends_among(conn: &mut DbConn, user: UserId, ids: &[UserId]) -> ApiResult<Vec<UserId>> {
     Ok(friendships::table
         .filter(friendships::user_id.eq(user))
         .filter(friendships::friend_id.eq_any(ids))
@@ -36,7 +37,7 @@ pub fn friends_among(conn: &mut DbConn, user: i64, ids: &[i64]) -> ApiResult<Vec
 }
 
 /// The public rows of `user`'s friends, by username.
-pub fn friends_by_username(conn: &mut DbConn, user: i64) -> ApiResult<Vec<PublicUserRow>> {
+pub fn friends_by_username(conn: &mut DbConn, user: UserId) -> ApiResult<Vec<PublicUserRow>> {
     let mut rows: Vec<PublicUserRow> = crate::on_backend!(conn, c => friendships::table
         .inner_join(users::table.on(users::id.eq(friendships::friend_id)))
         .filter(friendships::user_id.eq(user))
@@ -50,7 +51,7 @@ pub fn friends_by_username(conn: &mut DbConn, user: i64) -> ApiResult<Vec<Public
 }
 
 /// Stores the friendship in both directions (a no-op if it exists).
-pub fn befriend(conn: &mut DbConn, a: i64, b: i64) -> ApiResult<()> {
+pub fn befriend(conn: &mut DbConn, a: UserId, b: UserId) -> ApiResult<()> {
     if are_friends(conn, a, b)? {
         return Ok(());
     }
@@ -64,7 +65,7 @@ pub fn befriend(conn: &mut DbConn, a: i64, b: i64) -> ApiResult<()> {
 }
 
 /// Ends the friendship of `a` and `b` in both directions; the number of rows removed.
-pub fn unfriend(conn: &mut DbConn, a: i64, b: i64) -> ApiResult<usize> {
+pub fn unfriend(conn: &mut DbConn, a: UserId, b: UserId) -> ApiResult<usize> {
     let pair = friendships::table.filter(
         (friendships::user_id.eq(a).and(friendships::friend_id.eq(b))).or(friendships::user_id.eq(b).and(friendships::friend_id.eq(a))),
     );
@@ -72,12 +73,12 @@ pub fn unfriend(conn: &mut DbConn, a: i64, b: i64) -> ApiResult<usize> {
 }
 
 /// Whether `blocker` blocked `blocked` (this way only).
-pub fn is_blocking(conn: &mut DbConn, blocker: i64, blocked: i64) -> ApiResult<bool> {
+pub fn is_blocking(conn: &mut DbConn, blocker: UserId, blocked: UserId) -> ApiResult<bool> {
     Ok(diesel::select(exists(blocks::table.find((blocker, blocked)))).get_result(conn)?)
 }
 
 /// Stores that `blocker` blocked `blocked`.
-pub fn insert_block(conn: &mut DbConn, blocker: i64, blocked: i64) -> ApiResult<()> {
+pub fn insert_block(conn: &mut DbConn, blocker: UserId, blocked: UserId) -> ApiResult<()> {
     diesel::insert_into(blocks::table)
         .values((blocks::blocker_id.eq(blocker), blocks::blocked_id.eq(blocked), blocks::created_at.eq(now())))
         .execute(conn)?;
@@ -85,12 +86,12 @@ pub fn insert_block(conn: &mut DbConn, blocker: i64, blocked: i64) -> ApiResult<
 }
 
 /// Removes `blocker`'s block of `blocked`; the number of rows removed.
-pub fn delete_block(conn: &mut DbConn, blocker: i64, blocked: i64) -> ApiResult<usize> {
+pub fn delete_block(conn: &mut DbConn, blocker: UserId, blocked: UserId) -> ApiResult<usize> {
     Ok(diesel::delete(blocks::table.find((blocker, blocked))).execute(conn)?)
 }
 
 /// The public rows of the users `blocker` blocked, by username key.
-pub fn blocked_by(conn: &mut DbConn, blocker: i64) -> ApiResult<Vec<PublicUserRow>> {
+pub fn blocked_by(conn: &mut DbConn, blocker: UserId) -> ApiResult<Vec<PublicUserRow>> {
     Ok(blocks::table
         .inner_join(users::table.on(users::id.eq(blocks::blocked_id)))
         .filter(blocks::blocker_id.eq(blocker))

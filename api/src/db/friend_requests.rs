@@ -7,6 +7,7 @@ use super::schema::friend_requests;
 use super::{DbConn, now};
 use crate::domain::RequestStatus;
 use crate::error::ApiResult;
+use crate::ids::UserId;
 
 /// The request `id`, if it exists.
 pub fn find(conn: &mut DbConn, id: i64) -> ApiResult<Option<FriendRequest>> {
@@ -14,7 +15,7 @@ pub fn find(conn: &mut DbConn, id: i64) -> ApiResult<Option<FriendRequest>> {
 }
 
 /// The pending request from `sender` to `receiver`, if there is one.
-pub fn pending_from(conn: &mut DbConn, sender: i64, receiver: i64) -> ApiResult<Option<FriendRequest>> {
+pub fn pending_from(conn: &mut DbConn, sender: UserId, receiver: UserId) -> ApiResult<Option<FriendRequest>> {
     Ok(friend_requests::table
         .filter(friend_requests::sender_id.eq(sender))
         .filter(friend_requests::receiver_id.eq(receiver))
@@ -26,7 +27,7 @@ pub fn pending_from(conn: &mut DbConn, sender: i64, receiver: i64) -> ApiResult<
 
 /// Stores a new pending request from `sender` to `receiver` and returns its id. The partial
 /// unique index on the pair refuses a second pending request between the same two users.
-pub fn insert_pending(conn: &mut DbConn, sender: i64, receiver: i64) -> ApiResult<i64> {
+pub fn insert_pending(conn: &mut DbConn, sender: UserId, receiver: UserId) -> ApiResult<i64> {
     Ok(diesel::insert_into(friend_requests::table)
         .values(NewFriendRequest {
             sender_id: sender,
@@ -49,7 +50,7 @@ pub fn settle(conn: &mut DbConn, id: i64, to: RequestStatus) -> ApiResult<bool> 
 }
 
 /// Cancels the pending requests between `a` and `b`, either way.
-pub fn cancel_pending_between(conn: &mut DbConn, a: i64, b: i64) -> ApiResult<()> {
+pub fn cancel_pending_between(conn: &mut DbConn, a: UserId, b: UserId) -> ApiResult<()> {
     diesel::update(
         friend_requests::table
             .filter(friend_requests::user_low.eq(a.min(b)))
@@ -62,7 +63,7 @@ pub fn cancel_pending_between(conn: &mut DbConn, a: i64, b: i64) -> ApiResult<()
 }
 
 /// Pending requests `user` received (`received`) or sent (not `received`), newest first.
-fn pending_of(conn: &mut DbConn, user: i64, received: bool) -> ApiResult<Vec<FriendRequest>> {
+fn pending_of(conn: &mut DbConn, user: UserId, received: bool) -> ApiResult<Vec<FriendRequest>> {
     let pending = friend_requests::table
         .filter(friend_requests::status.eq(RequestStatus::Pending))
         .order((friend_requests::created_at.desc(), friend_requests::id.desc()))
@@ -75,17 +76,17 @@ fn pending_of(conn: &mut DbConn, user: i64, received: bool) -> ApiResult<Vec<Fri
 }
 
 /// Pending requests `user` received, newest first.
-pub fn pending_received(conn: &mut DbConn, user: i64) -> ApiResult<Vec<FriendRequest>> {
+pub fn pending_received(conn: &mut DbConn, user: UserId) -> ApiResult<Vec<FriendRequest>> {
     pending_of(conn, user, true)
 }
 
 /// Pending requests `user` sent, newest first.
-pub fn pending_sent(conn: &mut DbConn, user: i64) -> ApiResult<Vec<FriendRequest>> {
+pub fn pending_sent(conn: &mut DbConn, user: UserId) -> ApiResult<Vec<FriendRequest>> {
     pending_of(conn, user, false)
 }
 
 /// Which of `ids` have a pending request from `user`.
-pub fn pending_sent_to_any(conn: &mut DbConn, user: i64, ids: &[i64]) -> ApiResult<Vec<i64>> {
+pub fn pending_sent_to_any(conn: &mut DbConn, user: UserId, ids: &[UserId]) -> ApiResult<Vec<UserId>> {
     Ok(friend_requests::table
         .filter(friend_requests::status.eq(RequestStatus::Pending))
         .filter(friend_requests::sender_id.eq(user))
@@ -95,7 +96,7 @@ pub fn pending_sent_to_any(conn: &mut DbConn, user: i64, ids: &[i64]) -> ApiResu
 }
 
 /// Which of `ids` sent `user` a pending request.
-pub fn pending_received_from_any(conn: &mut DbConn, user: i64, ids: &[i64]) -> ApiResult<Vec<i64>> {
+pub fn pending_received_from_any(conn: &mut DbConn, user: UserId, ids: &[UserId]) -> ApiResult<Vec<UserId>> {
     Ok(friend_requests::table
         .filter(friend_requests::status.eq(RequestStatus::Pending))
         .filter(friend_requests::receiver_id.eq(user))

@@ -11,12 +11,13 @@ use super::schema::{messages, rooms};
 use super::{Cached, DbConn};
 use crate::domain::SendRequest;
 use crate::error::{ApiError, ApiResult};
+use crate::ids::{RoomId, Seq, UserId};
 use crate::on_backend;
 
 /// Reserves each room's seqs for the accepted sends (indexes into `requests`), in one update
 /// per room: `rooms.last_seq` counts them from then on.
 pub fn reserve_seqs(conn: &mut DbConn, requests: &[SendRequest], accepted: &[usize], now: chrono::NaiveDateTime) -> ApiResult<RoomSeqs> {
-    let mut counts: Vec<(i64, i64)> = Vec::new();
+    let mut counts: Vec<(RoomId, i64)> = Vec::new();
     for index in accepted {
         let room = requests[*index].room_id;
         match counts.iter_mut().find(|(r, _)| *r == room) {
@@ -29,7 +30,7 @@ pub fn reserve_seqs(conn: &mut DbConn, requests: &[SendRequest], accepted: &[usi
         let bump = diesel::update(rooms::table.find(room))
             .set((rooms::last_seq.eq(rooms::last_seq + count), rooms::last_activity_at.eq(now)))
             .returning(rooms::last_seq);
-        let last: i64 = on_backend!(conn, c => Cached(bump).get_result(c))?;
+        let last: Seq = on_backend!(conn, c => Cached(bump).get_result(c))?;
         seqs.reserved(room, last - count + 1, last);
     }
     Ok(seqs)
@@ -42,19 +43,19 @@ pub struct RoomSeqs(Vec<RoomSeq>);
 
 #[derive(Clone)]
 struct RoomSeq {
-    room: i64,
-    first: i64,
-    next: i64,
-    last_reserved: i64,
+    room: RoomId,
+    first: Seq,
+    next: Seq,
+    last_reserved: Seq,
 }
 
 impl RoomSeqs {
-    fn reserved(&mut self, room: i64, first: i64, last: i64) {
+    fn reserved(&mut self, room: RoomId, first: Seq, last: Seq) {
         self.0.push(RoomSeq { room, first, next: first, last_reserved: last });
     }
 
     /// The room's next seq, left unused (see `take`).
-    fn peek(&self, room: i64) -> ApiResult<i64> {
+    fn peek(&self, room: RoomId) -> ApiResult<Seq> {
         self.0
             .iter()
             .find(|r| r.room == room)
@@ -63,11 +64,12 @@ impl RoomSeqs {
     }
 
     /// Hands out the room's next seq.
-    fn take(&mut self, room: i64) -> ApiResult<i64> {
+    fn take(&mut self, room: RoomId) -> ApiResult<Seq> {
         let r = self.0.iter_mut().find(|r| r.room == room);
         let r = r.ok_or_else(|| ApiError::internal(anyhow::anyhow!("no seq reserved for room {room}")))?;
-        r.next += 1;
-        Ok(r.next - 1)
+        let taken = r.next;
+        r.next = taken.next();
+        Ok(taken)
     }
 
     /// Lowers `rooms.last_seq` where sends turned out to be stored already, so seqs stay
@@ -80,7 +82,7 @@ impl RoomSeqs {
                 on_backend!(conn, c => diesel::update(rooms::table.find(r.room)).set(rooms::last_seq.eq(used)).execute(c))?;
                 continue;
             }
-            let last_activity: chrono::NaiveDateTime = if used > 0 {
+            let last_activity: chrono::NaiveDateTime = if used > Seq::ZERO {
                 let last = messages::table.filter(messages::room_id.eq(r.room)).filter(messages::seq.eq(used));
                 on_backend!(conn, c => last.select(messages::created_at).first(c))?
             } else {
@@ -97,7 +99,7 @@ impl RoomSeqs {
 pub enum Inserted {
     New {
         id: i64,
-        seq: i64,
+        seq: Seq,
     },
     /// Stored before, by an earlier batch (a retry): SQLite's unique index caught it.
     Existing(Message),
@@ -109,17 +111,17 @@ pub enum Inserted {
 /// client ids as two array parameters (`= ANY`), keeping only exact matches. SQLite asks
 /// nothing here: its insert meets the index anyway, and a send that fails on it is looked up
 /// then (see [`insert_messages`]), which spares every new send a look-up.
-pub fn stored_before(conn: &mut DbConn, requests: &[SendRequest]) -> ApiResult<HashMap<(i64, i64, String), Message>> {
+pub fn stored_before(conn: &mut DbConn, requests: &[SendRequest]) -> ApiResult<HashMap<(RoomId, UserId, String), Message>> {
     let key = |m: &Message| (m.room_id, m.sender_id, m.client_id.clone());
     let mut found = HashMap::new();
     if let DbConn::Pg(c) = conn {
-        let mut by_room: HashMap<i64, (Vec<i64>, Vec<&str>)> = HashMap::new();
+        let mut by_room: HashMap<RoomId, (Vec<UserId>, Vec<&str>)> = HashMap::new();
         for request in requests {
             let (senders, client_ids) = by_room.entry(request.room_id).or_default();
             senders.push(request.sender_id);
             client_ids.push(request.client_id.as_str());
         }
-        let wanted: HashSet<(i64, i64, &str)> = requests.iter().map(|r| (r.room_id, r.sender_id, r.client_id.as_str())).collect();
+        let wanted: HashSet<(RoomId, UserId, &str)> = requests.iter().map(|r| (r.room_id, r.sender_id, r.client_id.as_str())).collect();
         for (room, (senders, client_ids)) in by_room {
             let rows: Vec<Message> = messages::table
                 .filter(messages::room_id.eq(room))
@@ -212,7 +214,7 @@ pub fn insert_messages(
             let mut ids = HashMap::with_capacity(rows.len());
             // 6 bound values a row: well within PostgreSQL's 65,535.
             for chunk in rows.chunks(1000) {
-                let returned: Vec<(i64, i64, i64)> =
+                let returned: Vec<(i64, RoomId, Seq)> =
                     diesel::insert_into(messages::table).values(chunk).returning(returning).get_results(c)?;
                 ids.extend(returned.into_iter().map(|(id, room, seq)| ((room, seq), id)));
             }
@@ -235,15 +237,15 @@ pub const ROWS_PER_INSERT: usize = 16;
 /// One message as inserted on SQLite. Owned values: the query's type is then 'static, the key
 /// of its cached statement.
 type MessageRow = (
-    diesel::dsl::Eq<messages::room_id, i64>,
-    diesel::dsl::Eq<messages::seq, i64>,
-    diesel::dsl::Eq<messages::sender_id, i64>,
+    diesel::dsl::Eq<messages::room_id, RoomId>,
+    diesel::dsl::Eq<messages::seq, Seq>,
+    diesel::dsl::Eq<messages::sender_id, UserId>,
     diesel::dsl::Eq<messages::body, String>,
     diesel::dsl::Eq<messages::client_id, String>,
     diesel::dsl::Eq<messages::created_at, super::SqliteTimestamp>,
 );
 
-fn message_row(request: &SendRequest, seq: i64, created_at: &super::SqliteTimestamp) -> MessageRow {
+fn message_row(request: &SendRequest, seq: Seq, created_at: &super::SqliteTimestamp) -> MessageRow {
     (
         messages::room_id.eq(request.room_id),
         messages::seq.eq(seq),
@@ -321,14 +323,14 @@ pub enum Cursor {
     /// The newest messages.
     Latest,
     /// Just below this seq.
-    Before(i64),
+    Before(Seq),
     /// Just above this seq.
-    After(i64),
+    After(Seq),
 }
 
 /// A page of messages, oldest first, and whether more lie beyond it in the direction read.
 /// One range scan of the `(room_id, seq)` index.
-pub fn history(conn: &mut DbConn, room_id: i64, cursor: Cursor, limit: i64) -> ApiResult<(Vec<Message>, bool)> {
+pub fn history(conn: &mut DbConn, room_id: RoomId, cursor: Cursor, limit: i64) -> ApiResult<(Vec<Message>, bool)> {
     let mut page: Vec<Message> = on_backend!(conn, c => {
         let in_room = messages::table.filter(messages::room_id.eq(room_id)).select(Message::as_select()).limit(limit + 1);
         match cursor {
@@ -349,9 +351,9 @@ pub fn history(conn: &mut DbConn, room_id: i64, cursor: Cursor, limit: i64) -> A
 /// `before`), created at or after `since`, oldest first, at most `limit`.
 #[derive(Debug, Clone, Copy)]
 pub struct FanoutRange {
-    pub room_id: i64,
-    pub after: i64,
-    pub before: Option<i64>,
+    pub room_id: RoomId,
+    pub after: Seq,
+    pub before: Option<Seq>,
     pub since: Option<chrono::NaiveDateTime>,
     pub limit: i64,
 }
@@ -360,8 +362,8 @@ pub struct FanoutRange {
 pub struct FanoutRows {
     pub messages: Vec<Message>,
     /// The room's members (empty when no message was found).
-    pub members: Vec<i64>,
-    pub senders: HashMap<i64, super::models::PublicUserRow>,
+    pub members: Vec<UserId>,
+    pub senders: HashMap<UserId, super::models::PublicUserRow>,
 }
 
 /// Messages for [`FanoutRange`], with the room's members and the senders' public rows.
@@ -387,12 +389,12 @@ pub fn for_fanout(conn: &mut DbConn, range: &FanoutRange) -> ApiResult<FanoutRow
 }
 
 /// Rooms with a message at or after `since`.
-pub fn rooms_active_since(conn: &mut DbConn, since: chrono::NaiveDateTime) -> ApiResult<Vec<i64>> {
+pub fn rooms_active_since(conn: &mut DbConn, since: chrono::NaiveDateTime) -> ApiResult<Vec<RoomId>> {
     Ok(rooms::table.filter(rooms::last_activity_at.ge(since)).filter(rooms::last_seq.gt(0)).select(rooms::id).load(conn)?)
 }
 
 /// The last message of each of these rooms that has one.
-pub fn last_of_rooms(conn: &mut DbConn, room_ids: &[i64]) -> ApiResult<Vec<Message>> {
+pub fn last_of_rooms(conn: &mut DbConn, room_ids: &[RoomId]) -> ApiResult<Vec<Message>> {
     Ok(messages::table
         .inner_join(rooms::table.on(rooms::id.eq(messages::room_id).and(rooms::last_seq.eq(messages::seq))))
         .filter(messages::room_id.eq_any(room_ids))

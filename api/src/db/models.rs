@@ -5,11 +5,12 @@ use diesel::prelude::*;
 
 use super::schema::{friend_requests, messages, one_time_tokens, rooms, sessions, users};
 use crate::domain::{RequestStatus, RoomKind};
+use crate::ids::{RoomId, Seq, UserId};
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = users)]
 pub struct User {
-    pub id: i64,
+    pub id: UserId,
     pub username: String,
     pub username_key: String,
     pub first_name: String,
@@ -45,7 +46,7 @@ pub struct NewUser<'a> {
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = users)]
 pub struct PublicUserRow {
-    pub id: i64,
+    pub id: UserId,
     pub username: String,
     pub first_name: String,
     pub last_name: String,
@@ -55,7 +56,7 @@ pub struct PublicUserRow {
 #[diesel(table_name = sessions)]
 pub struct NewSession<'a> {
     pub id: &'a str,
-    pub user_id: i64,
+    pub user_id: UserId,
     pub refresh_jti: &'a str,
     pub created_at: NaiveDateTime,
     pub last_used_at: NaiveDateTime,
@@ -65,7 +66,7 @@ pub struct NewSession<'a> {
 #[derive(Debug, Insertable)]
 #[diesel(table_name = one_time_tokens)]
 pub struct NewOneTimeToken<'a> {
-    pub user_id: i64,
+    pub user_id: UserId,
     pub purpose: &'a str,
     pub token_hash: &'a str,
     pub created_at: NaiveDateTime,
@@ -76,8 +77,8 @@ pub struct NewOneTimeToken<'a> {
 #[diesel(table_name = friend_requests)]
 pub struct FriendRequest {
     pub id: i64,
-    pub sender_id: i64,
-    pub receiver_id: i64,
+    pub sender_id: UserId,
+    pub receiver_id: UserId,
     pub status: RequestStatus,
     pub created_at: NaiveDateTime,
 }
@@ -85,10 +86,10 @@ pub struct FriendRequest {
 #[derive(Debug, Insertable)]
 #[diesel(table_name = friend_requests)]
 pub struct NewFriendRequest {
-    pub sender_id: i64,
-    pub receiver_id: i64,
-    pub user_low: i64,
-    pub user_high: i64,
+    pub sender_id: UserId,
+    pub receiver_id: UserId,
+    pub user_low: UserId,
+    pub user_high: UserId,
     pub status: RequestStatus,
     pub created_at: NaiveDateTime,
 }
@@ -96,11 +97,11 @@ pub struct NewFriendRequest {
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = rooms)]
 pub struct Room {
-    pub id: i64,
+    pub id: RoomId,
     pub kind: RoomKind,
     pub name: String,
-    pub owner_id: Option<i64>,
-    pub last_seq: i64,
+    pub owner_id: Option<UserId>,
+    pub last_seq: Seq,
     pub last_activity_at: NaiveDateTime,
     pub created_at: NaiveDateTime,
 }
@@ -110,9 +111,9 @@ pub struct Room {
 pub struct NewRoom<'a> {
     pub kind: RoomKind,
     pub name: &'a str,
-    pub owner_id: Option<i64>,
+    pub owner_id: Option<UserId>,
     pub private_key: Option<&'a str>,
-    pub last_seq: i64,
+    pub last_seq: Seq,
     pub last_activity_at: NaiveDateTime,
     pub created_at: NaiveDateTime,
 }
@@ -121,9 +122,9 @@ pub struct NewRoom<'a> {
 #[diesel(table_name = messages)]
 pub struct Message {
     pub id: i64,
-    pub room_id: i64,
-    pub seq: i64,
-    pub sender_id: i64,
+    pub room_id: RoomId,
+    pub seq: Seq,
+    pub sender_id: UserId,
     pub body: String,
     pub client_id: String,
     pub created_at: NaiveDateTime,
@@ -134,9 +135,9 @@ pub struct Message {
 #[derive(Debug, Insertable)]
 #[diesel(table_name = messages)]
 pub struct NewMessage<'a> {
-    pub room_id: i64,
-    pub seq: i64,
-    pub sender_id: i64,
+    pub room_id: RoomId,
+    pub seq: Seq,
+    pub sender_id: UserId,
     pub body: &'a str,
     pub client_id: &'a str,
     pub created_at: NaiveDateTime,

@@ -7,6 +7,7 @@ use super::models::NewOneTimeToken;
 use super::schema::one_time_tokens;
 use super::{DbConn, now};
 use crate::error::ApiResult;
+use crate::ids::UserId;
 
 /// What a one-time token proves.
 #[derive(Debug, Clone, Copy)]
@@ -33,7 +34,7 @@ pub struct TokenRow {
 }
 
 /// Stores a token of `user_id` for `purpose` by its hash, valid for `ttl` from now.
-pub fn insert(conn: &mut DbConn, user_id: i64, purpose: Purpose, token_hash: &str, ttl: std::time::Duration) -> ApiResult<()> {
+pub fn insert(conn: &mut DbConn, user_id: UserId, purpose: Purpose, token_hash: &str, ttl: std::time::Duration) -> ApiResult<()> {
     let now = now();
     diesel::insert_into(one_time_tokens::table)
         .values(NewOneTimeToken {
@@ -48,7 +49,7 @@ pub fn insert(conn: &mut DbConn, user_id: i64, purpose: Purpose, token_hash: &st
 }
 
 /// The token of `user_id` for `purpose` with this hash, if there is one.
-pub fn find(conn: &mut DbConn, user_id: i64, purpose: Purpose, token_hash: &str) -> ApiResult<Option<TokenRow>> {
+pub fn find(conn: &mut DbConn, user_id: UserId, purpose: Purpose, token_hash: &str) -> ApiResult<Option<TokenRow>> {
     let row: Option<(i64, Option<NaiveDateTime>, NaiveDateTime)> = one_time_tokens::table
         .filter(one_time_tokens::token_hash.eq(token_hash))
         .filter(one_time_tokens::user_id.eq(user_id))
@@ -68,7 +69,7 @@ pub fn consume(conn: &mut DbConn, id: i64) -> ApiResult<bool> {
 }
 
 /// Marks every unused token of `user_id` for `purpose` used.
-pub fn use_up_all(conn: &mut DbConn, user_id: i64, purpose: Purpose) -> ApiResult<()> {
+pub fn use_up_all(conn: &mut DbConn, user_id: UserId, purpose: Purpose) -> ApiResult<()> {
     diesel::update(
         one_time_tokens::table
             .filter(one_time_tokens::user_id.eq(user_id))

@@ -6,9 +6,10 @@ use diesel::prelude::*;
 use super::DbConn;
 use super::schema::room_events;
 use crate::error::ApiResult;
+use crate::ids::{RoomId, UserId};
 
 /// Appends to a room's event log.
-pub fn append(conn: &mut DbConn, room_id: i64, actor: Option<i64>, kind: &str, subject: Option<i64>) -> ApiResult<()> {
+pub fn append(conn: &mut DbConn, room_id: RoomId, actor: Option<UserId>, kind: &str, subject: Option<UserId>) -> ApiResult<()> {
     diesel::insert_into(room_events::table)
         .values((
             room_events::room_id.eq(room_id),

@@ -9,6 +9,7 @@ use super::models::NewSession;
 use super::schema::{sessions, users};
 use super::{DbConn, now};
 use crate::error::ApiResult;
+use crate::ids::UserId;
 
 /// Why a session ended, as recorded in `sessions.revoke_reason`.
 #[derive(Debug, Clone, Copy)]
@@ -36,7 +37,7 @@ impl RevokeReason {
 /// whether its user is active.
 #[derive(Debug, Clone)]
 pub struct RefreshState {
-    pub user_id: i64,
+    pub user_id: UserId,
     pub refresh_jti: String,
     pub revoked_at: Option<NaiveDateTime>,
     pub expires_at: NaiveDateTime,
@@ -47,7 +48,7 @@ pub struct RefreshState {
 pub fn insert(
     conn: &mut DbConn,
     id: &str,
-    user_id: i64,
+    user_id: UserId,
     refresh_jti: &str,
     now: NaiveDateTime,
     expires_at: NaiveDateTime,
@@ -60,7 +61,7 @@ pub fn insert(
 
 /// The refresh state of session `id`, if it exists.
 pub fn refresh_state(conn: &mut DbConn, id: &str) -> ApiResult<Option<RefreshState>> {
-    let session: Option<(i64, String, Option<NaiveDateTime>, NaiveDateTime, bool)> = sessions::table
+    let session: Option<(UserId, String, Option<NaiveDateTime>, NaiveDateTime, bool)> = sessions::table
         .inner_join(users::table)
         .filter(sessions::id.eq(id))
         .select((sessions::user_id, sessions::refresh_jti, sessions::revoked_at, sessions::expires_at, users::is_active))
@@ -102,7 +103,7 @@ pub fn revoke(conn: &mut DbConn, id: &str, reason: RevokeReason) -> ApiResult<()
 }
 
 /// Ends every session of `user_id` except `keep`.
-pub fn revoke_all(conn: &mut DbConn, user_id: i64, keep: Option<&str>, reason: RevokeReason) -> ApiResult<()> {
+pub fn revoke_all(conn: &mut DbConn, user_id: UserId, keep: Option<&str>, reason: RevokeReason) -> ApiResult<()> {
     let targets = sessions::table
         .filter(sessions::user_id.eq(user_id))
         .filter(sessions::revoked_at.is_null())
@@ -128,7 +129,7 @@ pub fn live_among(conn: &mut DbConn, sids: &[String]) -> ApiResult<HashSet<Strin
 }
 
 /// For a live session of an active user, whether that user is an admin; `None` otherwise.
-pub fn active_user_is_admin(conn: &mut DbConn, sid: &str, user_id: i64) -> ApiResult<Option<bool>> {
+pub fn active_user_is_admin(conn: &mut DbConn, sid: &str, user_id: UserId) -> ApiResult<Option<bool>> {
     Ok(sessions::table
         .inner_join(users::table)
         .filter(sessions::id.eq(sid))

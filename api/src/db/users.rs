@@ -10,6 +10,7 @@ use super::schema::{blocks, users};
 use super::{DbConn, is_unique_violation};
 use crate::domain::{Username, search_key};
 use crate::error::{ApiError, ApiResult};
+use crate::ids::UserId;
 
 /// Profile fields to change; `None` leaves a field as it is.
 #[derive(Debug, Default, AsChangeset)]
@@ -47,7 +48,7 @@ impl ProfileChanges {
 /// The public rows of `ids`, keyed by id. On SQLite (in this process) a point look-up per id
 /// reuses one prepared statement, where a list of ids would be parsed anew for every call; on
 /// PostgreSQL one query takes the whole list as an array parameter.
-pub fn public_rows(conn: &mut DbConn, ids: &[i64]) -> ApiResult<HashMap<i64, PublicUserRow>> {
+pub fn public_rows(conn: &mut DbConn, ids: &[UserId]) -> ApiResult<HashMap<UserId, PublicUserRow>> {
     let rows: Vec<PublicUserRow> = match conn {
         DbConn::Sqlite(c) => {
             let mut rows = Vec::with_capacity(ids.len());
@@ -62,22 +63,22 @@ pub fn public_rows(conn: &mut DbConn, ids: &[i64]) -> ApiResult<HashMap<i64, Pub
 }
 
 /// The public columns of user `id` (active or not), if it exists.
-pub fn public_row(conn: &mut DbConn, id: i64) -> ApiResult<Option<PublicUserRow>> {
+pub fn public_row(conn: &mut DbConn, id: UserId) -> ApiResult<Option<PublicUserRow>> {
     Ok(users::table.find(id).select(PublicUserRow::as_select()).first(conn).optional()?)
 }
 
 /// Whether `id` names an active account.
-pub fn active_exists(conn: &mut DbConn, id: i64) -> ApiResult<bool> {
+pub fn active_exists(conn: &mut DbConn, id: UserId) -> ApiResult<bool> {
     Ok(diesel::select(exists(users::table.filter(users::id.eq(id)).filter(users::is_active.eq(true)))).get_result(conn)?)
 }
 
 /// Whether `id` names an account, active or not.
-pub fn exists_any(conn: &mut DbConn, id: i64) -> ApiResult<bool> {
+pub fn exists_any(conn: &mut DbConn, id: UserId) -> ApiResult<bool> {
     Ok(diesel::select(exists(users::table.find(id))).get_result(conn)?)
 }
 
 /// The public columns of the active user `id`, or 404.
-pub fn active_public(conn: &mut DbConn, id: i64) -> ApiResult<PublicUserRow> {
+pub fn active_public(conn: &mut DbConn, id: UserId) -> ApiResult<PublicUserRow> {
     users::table
         .filter(users::id.eq(id))
         .filter(users::is_active.eq(true))
@@ -88,12 +89,12 @@ pub fn active_public(conn: &mut DbConn, id: i64) -> ApiResult<PublicUserRow> {
 }
 
 /// The user `id`, if it exists.
-pub fn find(conn: &mut DbConn, id: i64) -> ApiResult<Option<User>> {
+pub fn find(conn: &mut DbConn, id: UserId) -> ApiResult<Option<User>> {
     Ok(users::table.find(id).select(User::as_select()).first(conn).optional()?)
 }
 
 /// The user `id`, or 404.
-pub fn get(conn: &mut DbConn, id: i64) -> ApiResult<User> {
+pub fn get(conn: &mut DbConn, id: UserId) -> ApiResult<User> {
     find(conn, id)?.ok_or_else(|| ApiError::NotFound("user not found".into()))
 }
 
@@ -108,7 +109,7 @@ pub fn active_by_email(conn: &mut DbConn, email: &str) -> ApiResult<Option<User>
 }
 
 /// The id of the active user with this email, unless it is `except`.
-pub fn active_id_by_email_except(conn: &mut DbConn, email: &str, except: i64) -> ApiResult<Option<i64>> {
+pub fn active_id_by_email_except(conn: &mut DbConn, email: &str, except: UserId) -> ApiResult<Option<UserId>> {
     Ok(users::table
         .filter(users::email.eq(email))
         .filter(users::is_active.eq(true))
@@ -129,13 +130,13 @@ pub fn username_key_taken(conn: &mut DbConn, key: &str) -> ApiResult<bool> {
 }
 
 /// Whether an account other than `user_id` has this username key.
-pub fn username_key_taken_by_other(conn: &mut DbConn, key: &str, user_id: i64) -> ApiResult<bool> {
+pub fn username_key_taken_by_other(conn: &mut DbConn, key: &str, user_id: UserId) -> ApiResult<bool> {
     Ok(diesel::select(exists(users::table.filter(users::username_key.eq(key)).filter(users::id.ne(user_id)))).get_result(conn)?)
 }
 
 /// Stores a new account and returns its id; `None` when a unique index refused it (the
 /// username or email is taken).
-pub fn insert(conn: &mut DbConn, user: &NewUser<'_>) -> ApiResult<Option<i64>> {
+pub fn insert(conn: &mut DbConn, user: &NewUser<'_>) -> ApiResult<Option<UserId>> {
     match diesel::insert_into(users::table).values(user).returning(users::id).get_result(conn) {
         Ok(id) => Ok(Some(id)),
         Err(e) if is_unique_violation(&e) => Ok(None),
@@ -144,7 +145,7 @@ pub fn insert(conn: &mut DbConn, user: &NewUser<'_>) -> ApiResult<Option<i64>> {
 }
 
 /// Applies `changes` to user `id`; `false` when a unique index refused the username.
-pub fn update_profile(conn: &mut DbConn, id: i64, changes: &ProfileChanges) -> ApiResult<bool> {
+pub fn update_profile(conn: &mut DbConn, id: UserId, changes: &ProfileChanges) -> ApiResult<bool> {
     match diesel::update(users::table.find(id)).set(changes).execute(conn) {
         Ok(_) => Ok(true),
         Err(e) if is_unique_violation(&e) => Ok(false),
@@ -153,25 +154,25 @@ pub fn update_profile(conn: &mut DbConn, id: i64, changes: &ProfileChanges) -> A
 }
 
 /// Sets user `id`'s password hash.
-pub fn set_password_hash(conn: &mut DbConn, id: i64, hash: &str) -> ApiResult<()> {
+pub fn set_password_hash(conn: &mut DbConn, id: UserId, hash: &str) -> ApiResult<()> {
     diesel::update(users::table.find(id)).set(users::password_hash.eq(hash)).execute(conn)?;
     Ok(())
 }
 
 /// Sets user `id`'s password hash and marks the email verified, in one update.
-pub fn set_password_hash_and_verify_email(conn: &mut DbConn, id: i64, hash: &str) -> ApiResult<()> {
+pub fn set_password_hash_and_verify_email(conn: &mut DbConn, id: UserId, hash: &str) -> ApiResult<()> {
     diesel::update(users::table.find(id)).set((users::password_hash.eq(hash), users::email_verified.eq(true))).execute(conn)?;
     Ok(())
 }
 
 /// Marks user `id`'s email verified.
-pub fn set_email_verified(conn: &mut DbConn, id: i64) -> ApiResult<()> {
+pub fn set_email_verified(conn: &mut DbConn, id: UserId) -> ApiResult<()> {
     diesel::update(users::table.find(id)).set(users::email_verified.eq(true)).execute(conn)?;
     Ok(())
 }
 
 /// Activates or deactivates user `id`; `false` if there is no such user.
-pub fn set_active(conn: &mut DbConn, id: i64, active: bool) -> ApiResult<bool> {
+pub fn set_active(conn: &mut DbConn, id: UserId, active: bool) -> ApiResult<bool> {
     let updated = diesel::update(users::table.find(id)).set(users::is_active.eq(active)).execute(conn)?;
     Ok(updated != 0)
 }
@@ -200,7 +201,7 @@ pub enum NameKey {
 /// Up to `n` ids of users visible to `caller` whose `key` lies in `prefix..upper`, in key order.
 /// One index range scan; visibility (active, not the caller, no block either way) is checked
 /// per row found.
-pub fn ids_by_prefix(conn: &mut DbConn, caller: i64, key: NameKey, prefix: &str, upper: &str, n: i64) -> ApiResult<Vec<i64>> {
+pub fn ids_by_prefix(conn: &mut DbConn, caller: UserId, key: NameKey, prefix: &str, upper: &str, n: i64) -> ApiResult<Vec<UserId>> {
     let blocked_by_caller = blocks::table.filter(blocks::blocker_id.eq(caller)).filter(blocks::blocked_id.eq(users::id));
     let blocked_caller = blocks::table.filter(blocks::blocker_id.eq(users::id)).filter(blocks::blocked_id.eq(caller));
     let visible = users::table

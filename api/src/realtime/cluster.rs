@@ -330,7 +330,7 @@ async fn recheck_logins(db: Db, registry: RegistryHandle) {
     match db.run(move |conn| crate::db::sessions::live_among(conn, &sids)).await {
         Ok(live) => {
             for (user_id, sid) in logins.into_iter().filter(|(_, sid)| !live.contains(sid)) {
-                tracing::info!(user_id, "closing connections of a session revoked while Redis was unreachable");
+                tracing::info!(user_id = %user_id, "closing connections of a session revoked while Redis was unreachable");
                 registry.kick_logins(user_id, Some(sid), None);
             }
         }
@@ -341,13 +341,20 @@ async fn recheck_logins(db: Db, registry: RegistryHandle) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::{RoomId, Seq, UserId};
 
     fn payload(node: &str, events: &[Event]) -> Vec<u8> {
         serde_json::to_vec(&Outgoing { node, events }).unwrap()
     }
 
     fn wire(seq: i64) -> WireMessage {
-        WireMessage { room_id: 3, seq, members: vec![1, 2], message: format!("m{seq}"), channels: format!("c{seq}") }
+        WireMessage {
+            room_id: RoomId(3),
+            seq: Seq(seq),
+            members: vec![UserId(1), UserId(2)],
+            message: format!("m{seq}"),
+            channels: format!("c{seq}"),
+        }
     }
 
     #[test]
@@ -366,7 +373,7 @@ mod tests {
         let events = [
             Event::Messages { messages: vec![wire(7), wire(8)] },
             Event::Alive,
-            Event::ToUsers { users: vec![1], frame: "{}".into(), except: None },
+            Event::ToUsers { users: vec![UserId(1)], frame: "{}".into(), except: None },
         ];
         let Payload::From { node, routes } = decode(&payload("other", &events), "me") else { panic!("another node's payload") };
         assert_eq!(node, "other");
@@ -374,9 +381,10 @@ mod tests {
         else {
             panic!("unexpected routes: {routes:?}")
         };
-        let seqs: Vec<(i64, i64, Option<u64>)> = deliveries.iter().map(|d| (d.frames.room_id, d.frames.seq, d.origin)).collect();
+        let seqs: Vec<(i64, i64, Option<u64>)> =
+            deliveries.iter().map(|d| (d.frames.room_id.get(), d.frames.seq.get(), d.origin)).collect();
         assert_eq!(seqs, [(3, 7, None), (3, 8, None)]);
-        assert_eq!(&*deliveries[0].members, &[1, 2]);
+        assert_eq!(&*deliveries[0].members, &[UserId(1), UserId(2)]);
         assert_eq!(deliveries[0].frames.message, "m7");
         assert_eq!(deliveries[0].frames.channels(), "c7");
     }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use bytestring::ByteString;
 
 use super::protocol::MessageFrames;
+use crate::ids::{RoomId, Seq, UserId};
 
 /// A process-unique id of a WebSocket connection.
 pub type SessionId = u64;
@@ -16,7 +17,7 @@ pub type SessionId = u64;
 pub enum Outbound {
     /// A message of `room_id` at `seq`: the `ack` form for the connection that sent it (always
     /// written), the `message` form for others (skipped if that seq was already sent).
-    Message { room_id: i64, seq: i64, frame: ByteString, ack: bool },
+    Message { room_id: RoomId, seq: Seq, frame: ByteString, ack: bool },
     /// Any other frame.
     Frame(ByteString),
 }
@@ -24,7 +25,7 @@ pub enum Outbound {
 /// A stored message to fan out to the members of its room.
 #[derive(Debug, Clone)]
 pub struct Delivery {
-    pub members: Arc<[i64]>,
+    pub members: Arc<[UserId]>,
     pub frames: Arc<MessageFrames>,
     /// The connection that sent it: it receives the `ack` form, in the same ordered stream.
     pub origin: Option<SessionId>,

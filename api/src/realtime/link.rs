@@ -10,6 +10,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::delivery::Delivery;
 use super::protocol::MessageFrames;
+use crate::ids::{RoomId, Seq, UserId};
 
 /// A node's random name, new at every start.
 pub type NodeId = String;
@@ -23,32 +24,32 @@ pub enum Event {
         messages: Vec<WireMessage>,
     },
     ToUsers {
-        users: Vec<i64>,
+        users: Vec<UserId>,
         frame: String,
-        except: Option<i64>,
+        except: Option<UserId>,
     },
     ToEach {
-        frames: Vec<(i64, String)>,
+        frames: Vec<(UserId, String)>,
     },
     Friendship {
-        a: i64,
-        b: i64,
+        a: UserId,
+        b: UserId,
         friends: bool,
     },
     KickLogins {
-        user_id: i64,
+        user_id: UserId,
         only: Option<String>,
         keep: Option<String>,
     },
     /// A user's first connection on the node opened (`online`) or its last one closed.
     Presence {
-        user_id: i64,
+        user_id: UserId,
         online: bool,
-        friends: Vec<i64>,
+        friends: Vec<UserId>,
     },
     /// Every user connected to the node, with their friends; `reply` asks the others for theirs.
     State {
-        users: Vec<(i64, Vec<i64>)>,
+        users: Vec<(UserId, Vec<UserId>)>,
         reply: bool,
     },
     Alive,
@@ -59,9 +60,9 @@ pub enum Event {
 /// A stored message as the other nodes need it: its two frames and who may see it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WireMessage {
-    pub room_id: i64,
-    pub seq: i64,
-    pub members: Vec<i64>,
+    pub room_id: RoomId,
+    pub seq: Seq,
+    pub members: Vec<UserId>,
     pub message: String,
     pub channels: String,
 }

@@ -21,6 +21,7 @@ use crate::db::Db;
 use crate::domain::SendRequest;
 use crate::dto::{MessageView, UserPublic};
 use crate::error::ApiResult;
+use crate::ids::UserId;
 use crate::metrics::Metrics;
 use crate::ports::{DomainEvent, PortFuture, RealtimePort};
 use cluster::Cluster;
@@ -87,7 +88,7 @@ impl RealtimePort for Realtime {
         }
     }
 
-    fn online(&self, users: &mut dyn Iterator<Item = i64>) -> HashSet<i64> {
+    fn online(&self, users: &mut dyn Iterator<Item = UserId>) -> HashSet<UserId> {
         self.registry.online(users)
     }
 

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::link::{Event, NodeId};
+use crate::ids::UserId;
 
 /// A node silent this long is gone: its users are offline.
 pub const NODE_TIMEOUT: Duration = Duration::from_secs(15);
@@ -22,17 +23,17 @@ pub const NODE_TIMEOUT: Duration = Duration::from_secs(15);
 /// take a read lock for one look-up each, where a question to the actor cost two thread
 /// wake-ups (a tenth of the server's CPU serving the friends list).
 #[derive(Default)]
-pub struct OnlineUsers(RwLock<FxHashSet<i64>>);
+pub struct OnlineUsers(RwLock<FxHashSet<UserId>>);
 
 impl OnlineUsers {
     /// Which of `users` are online.
-    pub fn among(&self, users: impl IntoIterator<Item = i64>) -> HashSet<i64> {
+    pub fn among(&self, users: impl IntoIterator<Item = UserId>) -> HashSet<UserId> {
         let online = self.0.read().unwrap_or_else(PoisonError::into_inner);
         users.into_iter().filter(|user| online.contains(user)).collect()
     }
 
     /// Records what presence decided (the registry only).
-    pub(super) fn set(&self, user: i64, online: bool) {
+    pub(super) fn set(&self, user: UserId, online: bool) {
         let mut set = self.0.write().unwrap_or_else(PoisonError::into_inner);
         if online {
             set.insert(user);
@@ -46,9 +47,9 @@ impl OnlineUsers {
 #[derive(Debug)]
 pub(super) enum Effect {
     /// `user_id` came online or went offline everywhere: record it and tell its `friends` here.
-    Announce { user_id: i64, online: bool, friends: Vec<i64> },
+    Announce { user_id: UserId, online: bool, friends: Vec<UserId> },
     /// Tell the connections of `to` here that `user_id` is shown online (or no longer shown).
-    Show { to: i64, user_id: i64, online: bool },
+    Show { to: UserId, user_id: UserId, online: bool },
     /// Tell the other nodes.
     Publish(Event),
 }
@@ -56,7 +57,7 @@ pub(super) enum Effect {
 /// What this node knows of another node.
 struct RemoteNode {
     /// Its online users and their friends (to tell them when the user goes offline).
-    users: HashMap<i64, Vec<i64>>,
+    users: HashMap<UserId, Vec<UserId>>,
     last_heard: Instant,
 }
 
@@ -64,28 +65,28 @@ struct RemoteNode {
 #[derive(Default)]
 pub(super) struct Presence {
     /// Users with a connection on this node, with their friends.
-    local: FxHashMap<i64, HashSet<i64>>,
+    local: FxHashMap<UserId, HashSet<UserId>>,
     /// Other nodes and their online users.
     remote: HashMap<NodeId, RemoteNode>,
     /// On how many other nodes each user is online.
-    remote_online: FxHashMap<i64, u32>,
+    remote_online: FxHashMap<UserId, u32>,
 }
 
 impl Presence {
     /// Online on this node or on another.
-    pub fn is_online(&self, user: i64) -> bool {
+    pub fn is_online(&self, user: UserId) -> bool {
         self.local.contains_key(&user) || self.remote_online.contains_key(&user)
     }
 
     /// The friends of local user `user` online now (what its new connection is told first).
-    pub fn online_friends(&self, user: i64) -> Vec<i64> {
+    pub fn online_friends(&self, user: UserId) -> Vec<UserId> {
         let Some(friends) = self.local.get(&user) else { return Vec::new() };
         friends.iter().copied().filter(|friend| self.is_online(*friend)).collect()
     }
 
     /// A connection of `user` opened here; `friends` (read at connect time) replace what was
     /// known. Its first connection here makes it online.
-    pub fn connected(&mut self, user: i64, friends: Vec<i64>) -> Vec<Effect> {
+    pub fn connected(&mut self, user: UserId, friends: Vec<UserId>) -> Vec<Effect> {
         let came_online = self.local.insert(user, friends.into_iter().collect()).is_none();
         if !came_online {
             return Vec::new();
@@ -99,9 +100,9 @@ impl Presence {
     }
 
     /// The last connection of `user` here closed.
-    pub fn went_offline(&mut self, user: i64) -> Vec<Effect> {
+    pub fn went_offline(&mut self, user: UserId) -> Vec<Effect> {
         let Some(friends) = self.local.remove(&user) else { return Vec::new() };
-        let friends: Vec<i64> = friends.into_iter().collect();
+        let friends: Vec<UserId> = friends.into_iter().collect();
         let mut effects = vec![Effect::Publish(Event::Presence { user_id: user, online: false, friends: friends.clone() })];
         if !self.remote_online.contains_key(&user) {
             effects.push(Effect::Announce { user_id: user, online: false, friends });
@@ -110,7 +111,7 @@ impl Presence {
     }
 
     /// Two users became friends (or stopped being friends), wherever they are connected.
-    pub fn friendship(&mut self, a: i64, b: i64, friends: bool) -> Vec<Effect> {
+    pub fn friendship(&mut self, a: UserId, b: UserId, friends: bool) -> Vec<Effect> {
         for (user, other) in [(a, b), (b, a)] {
             if let Some(list) = self.local.get_mut(&user) {
                 if friends {
@@ -188,7 +189,7 @@ impl Presence {
         effects
     }
 
-    fn local_friends(&self, user: i64) -> Vec<i64> {
+    fn local_friends(&self, user: UserId) -> Vec<UserId> {
         self.local.get(&user).map(|friends| friends.iter().copied().collect()).unwrap_or_default()
     }
 
@@ -205,9 +206,9 @@ impl Presence {
     }
 
     /// Replaces what `node` holds.
-    fn set_node_users(&mut self, node: &NodeId, mut users: HashMap<i64, Vec<i64>>, effects: &mut Vec<Effect>) {
+    fn set_node_users(&mut self, node: &NodeId, mut users: HashMap<UserId, Vec<UserId>>, effects: &mut Vec<Effect>) {
         let Some(entry) = self.remote.get(node) else { return };
-        let gone: Vec<i64> = entry.users.keys().filter(|user| !users.contains_key(user)).copied().collect();
+        let gone: Vec<UserId> = entry.users.keys().filter(|user| !users.contains_key(user)).copied().collect();
         for user in gone {
             self.set_remote_user(node, user, None, effects);
         }
@@ -218,7 +219,7 @@ impl Presence {
 
     /// Records `user` as online on `node` with these friends (`Some`) or not (`None`), telling
     /// its friends here when that changes whether it is online anywhere.
-    fn set_remote_user(&mut self, node: &NodeId, user: i64, friends: Option<Vec<i64>>, effects: &mut Vec<Effect>) {
+    fn set_remote_user(&mut self, node: &NodeId, user: UserId, friends: Option<Vec<UserId>>, effects: &mut Vec<Effect>) {
         let Some(entry) = self.remote.get_mut(node) else { return };
         match friends {
             Some(friends) => {
@@ -253,12 +254,16 @@ mod tests {
     const THERE: &str = "there";
     const ELSEWHERE: &str = "elsewhere";
 
+    fn ids(users: &[i64]) -> Vec<UserId> {
+        users.iter().copied().map(UserId).collect()
+    }
+
     fn presence(user_id: i64, online: bool, friends: &[i64]) -> Event {
-        Event::Presence { user_id, online, friends: friends.to_vec() }
+        Event::Presence { user_id: UserId(user_id), online, friends: ids(friends) }
     }
 
     fn state(users: &[(i64, &[i64])]) -> Event {
-        Event::State { users: users.iter().map(|(user, friends)| (*user, friends.to_vec())).collect(), reply: false }
+        Event::State { users: users.iter().map(|(user, friends)| (UserId(*user), ids(friends))).collect(), reply: false }
     }
 
     /// The announcements among `effects`, as (user, online, friends sorted).
@@ -267,9 +272,9 @@ mod tests {
             .iter()
             .filter_map(|effect| match effect {
                 Effect::Announce { user_id, online, friends } => {
-                    let mut friends = friends.clone();
+                    let mut friends: Vec<i64> = friends.iter().map(|f| f.get()).collect();
                     friends.sort_unstable();
-                    Some((*user_id, *online, friends))
+                    Some((user_id.get(), *online, friends))
                 }
                 _ => None,
             })
@@ -285,11 +290,11 @@ mod tests {
     fn a_user_online_on_another_node_is_online_here_and_announced_to_local_friends_once() {
         let now = Instant::now();
         let mut presence_here = Presence::default();
-        presence_here.connected(1, vec![7]);
+        presence_here.connected(UserId(1), ids(&[7]));
         let first = presence_here.node_news(THERE.into(), presence(7, true, &[1]), now);
         assert_eq!(announced(&first), [(7, true, vec![1])]);
-        assert!(presence_here.is_online(7));
-        assert_eq!(presence_here.online_friends(1), [7]);
+        assert!(presence_here.is_online(UserId(7)));
+        assert_eq!(presence_here.online_friends(UserId(1)), ids(&[7]));
         // The same news again, or in the node's whole state, changes nothing.
         assert!(announced(&presence_here.node_news(THERE.into(), presence(7, true, &[1]), now)).is_empty());
         assert!(announced(&presence_here.node_news(THERE.into(), state(&[(7, &[1])]), now)).is_empty());
@@ -302,25 +307,25 @@ mod tests {
         assert_eq!(announced(&presence_here.node_news(THERE.into(), presence(7, true, &[1]), now)), [(7, true, vec![1])]);
         assert!(announced(&presence_here.node_news(ELSEWHERE.into(), presence(7, true, &[1]), now)).is_empty());
         assert!(announced(&presence_here.node_news(THERE.into(), presence(7, false, &[1]), now)).is_empty());
-        assert!(presence_here.is_online(7));
+        assert!(presence_here.is_online(UserId(7)));
         assert_eq!(announced(&presence_here.node_news(ELSEWHERE.into(), presence(7, false, &[1]), now)), [(7, false, vec![1])]);
-        assert!(!presence_here.is_online(7));
+        assert!(!presence_here.is_online(UserId(7)));
     }
 
     #[test]
     fn a_local_user_also_online_elsewhere_is_announced_only_when_it_first_comes_and_last_goes() {
         let now = Instant::now();
         let mut presence_here = Presence::default();
-        let connected = presence_here.connected(7, vec![1]);
-        assert!(matches!(connected.first(), Some(Effect::Publish(Event::Presence { user_id: 7, online: true, .. }))));
+        let connected = presence_here.connected(UserId(7), ids(&[1]));
+        assert!(matches!(connected.first(), Some(Effect::Publish(Event::Presence { user_id: UserId(7), online: true, .. }))));
         assert_eq!(announced(&connected), [(7, true, vec![1])]);
         // A second connection here is not news.
-        assert!(presence_here.connected(7, vec![1]).is_empty());
+        assert!(presence_here.connected(UserId(7), ids(&[1])).is_empty());
         assert!(announced(&presence_here.node_news(THERE.into(), presence(7, true, &[1]), now)).is_empty());
         // Gone from here, still there: the other nodes hear of it, the friends here do not.
-        let left = presence_here.went_offline(7);
-        assert!(matches!(left.as_slice(), [Effect::Publish(Event::Presence { user_id: 7, online: false, .. })]));
-        assert!(presence_here.is_online(7));
+        let left = presence_here.went_offline(UserId(7));
+        assert!(matches!(left.as_slice(), [Effect::Publish(Event::Presence { user_id: UserId(7), online: false, .. })]));
+        assert!(presence_here.is_online(UserId(7)));
         assert_eq!(announced(&presence_here.node_news(THERE.into(), presence(7, false, &[1]), now)), [(7, false, vec![1])]);
     }
 
@@ -330,25 +335,25 @@ mod tests {
         let mut presence_here = Presence::default();
         presence_here.node_news(THERE.into(), state(&[(7, &[1]), (8, &[2])]), heard);
         assert!(presence_here.sweep(heard + NODE_TIMEOUT).is_empty());
-        assert!(presence_here.is_online(7));
+        assert!(presence_here.is_online(UserId(7)));
         let mut gone = announced(&presence_here.sweep(heard + NODE_TIMEOUT + Duration::from_millis(1)));
         gone.sort_unstable();
         assert_eq!(gone, [(7, false, vec![1]), (8, false, vec![2])]);
-        assert!(!presence_here.is_online(7) && !presence_here.is_online(8));
+        assert!(!presence_here.is_online(UserId(7)) && !presence_here.is_online(UserId(8)));
     }
 
     #[test]
     fn a_node_that_comes_back_triggers_a_state_request_and_its_users_come_back() {
         let heard = Instant::now();
         let mut presence_here = Presence::default();
-        presence_here.connected(1, vec![7]);
+        presence_here.connected(UserId(1), ids(&[7]));
         assert!(asks_for_state(&presence_here.node_news(THERE.into(), Event::Alive, heard)));
         presence_here.node_news(THERE.into(), state(&[(7, &[1])]), heard);
         let swept_at = heard + NODE_TIMEOUT * 2;
         assert_eq!(announced(&presence_here.sweep(swept_at)), [(7, false, vec![1])]);
         // It speaks again: this node asks everyone for their state, with its own users in it.
         let back = presence_here.node_news(THERE.into(), Event::Alive, swept_at);
-        assert!(matches!(back.as_slice(), [Effect::Publish(Event::State { users, reply: true })] if users == &[(1, vec![7])]));
+        assert!(matches!(back.as_slice(), [Effect::Publish(Event::State { users, reply: true })] if users == &[(UserId(1), ids(&[7]))]));
         assert_eq!(announced(&presence_here.node_news(THERE.into(), state(&[(7, &[1])]), swept_at)), [(7, true, vec![1])]);
         // A presence change from a node swept meanwhile asks too, and counts.
         assert_eq!(announced(&presence_here.sweep(swept_at + NODE_TIMEOUT * 2)), [(7, false, vec![1])]);
@@ -363,12 +368,12 @@ mod tests {
     fn a_state_replaces_what_a_node_holds_and_a_replying_state_is_answered() {
         let now = Instant::now();
         let mut presence_here = Presence::default();
-        presence_here.connected(1, vec![7, 8]);
+        presence_here.connected(UserId(1), ids(&[7, 8]));
         presence_here.node_news(THERE.into(), state(&[(7, &[1])]), now);
         let replaced = presence_here.node_news(THERE.into(), state(&[(8, &[1])]), now);
         assert_eq!(announced(&replaced), [(7, false, vec![1]), (8, true, vec![1])]);
-        assert!(!presence_here.is_online(7) && presence_here.is_online(8));
-        let asked = presence_here.node_news(THERE.into(), Event::State { users: vec![(8, vec![1])], reply: true }, now);
+        assert!(!presence_here.is_online(UserId(7)) && presence_here.is_online(UserId(8)));
+        let asked = presence_here.node_news(THERE.into(), Event::State { users: vec![(UserId(8), ids(&[1]))], reply: true }, now);
         assert!(matches!(asked.as_slice(), [Effect::Publish(Event::State { reply: false, .. })]));
     }
 
@@ -378,7 +383,7 @@ mod tests {
         let mut presence_here = Presence::default();
         presence_here.node_news(THERE.into(), presence(7, true, &[1]), now);
         assert_eq!(announced(&presence_here.node_news(THERE.into(), Event::Bye, now)), [(7, false, vec![1])]);
-        assert!(!presence_here.is_online(7));
+        assert!(!presence_here.is_online(UserId(7)));
         // Forgotten: its next word is a node this one has not heard from.
         assert!(asks_for_state(&presence_here.node_news(THERE.into(), Event::Alive, now)));
     }
@@ -387,24 +392,30 @@ mod tests {
     fn friendship_changes_update_remote_friend_lists_and_show_both_when_online() {
         let now = Instant::now();
         let mut presence_here = Presence::default();
-        presence_here.connected(1, vec![]);
+        presence_here.connected(UserId(1), ids(&[]));
         presence_here.node_news(THERE.into(), presence(7, true, &[3]), now);
-        let shown = presence_here.friendship(1, 7, true);
+        let shown = presence_here.friendship(UserId(1), UserId(7), true);
         assert!(matches!(
             shown.as_slice(),
-            [Effect::Show { to: 1, user_id: 7, online: true }, Effect::Show { to: 7, user_id: 1, online: true }]
+            [
+                Effect::Show { to: UserId(1), user_id: UserId(7), online: true },
+                Effect::Show { to: UserId(7), user_id: UserId(1), online: true }
+            ]
         ));
-        assert_eq!(presence_here.online_friends(1), [7]);
+        assert_eq!(presence_here.online_friends(UserId(1)), ids(&[7]));
         // The remote user's list now has 1 (and, after unfriending 3, only 1).
-        assert!(presence_here.friendship(7, 3, false).is_empty());
+        assert!(presence_here.friendship(UserId(7), UserId(3), false).is_empty());
         assert_eq!(announced(&presence_here.node_news(THERE.into(), presence(7, false, &[]), now)), [(7, false, vec![1])]);
         // Unfriending while both are online hides each from the other.
         presence_here.node_news(THERE.into(), presence(7, true, &[1]), now);
-        let hidden = presence_here.friendship(7, 1, false);
+        let hidden = presence_here.friendship(UserId(7), UserId(1), false);
         assert!(matches!(
             hidden.as_slice(),
-            [Effect::Show { to: 7, user_id: 1, online: false }, Effect::Show { to: 1, user_id: 7, online: false }]
+            [
+                Effect::Show { to: UserId(7), user_id: UserId(1), online: false },
+                Effect::Show { to: UserId(1), user_id: UserId(7), online: false }
+            ]
         ));
-        assert!(presence_here.online_friends(1).is_empty());
+        assert!(presence_here.online_friends(UserId(1)).is_empty());
     }
 }

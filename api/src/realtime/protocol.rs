@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 
 use crate::dto::{MessageView, RoomView, UserPublic};
 use crate::error::{ApiError, ErrorCode, Reason};
+use crate::ids::{RoomId, Seq, UserId};
 
 /// A frame from a client on `/ws/`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -19,18 +20,22 @@ use crate::error::{ApiError, ErrorCode, Reason};
 pub enum ClientFrame {
     /// Store and deliver a message; answered by `ack` (or `error` with the same `client_id`).
     Send {
-        room_id: i64,
+        #[schema(value_type = i64)]
+        room_id: RoomId,
         client_id: String,
         body: String,
     },
     /// The user is typing in a room (not stored).
     Typing {
-        room_id: i64,
+        #[schema(value_type = i64)]
+        room_id: RoomId,
     },
     /// The user has read up to `seq` in a room.
     Read {
-        room_id: i64,
-        seq: i64,
+        #[schema(value_type = i64)]
+        room_id: RoomId,
+        #[schema(value_type = i64)]
+        seq: Seq,
     },
     /// Send every message after these per-room seqs (`{"room_id": seq}`), then `synced`.
     Sync {
@@ -53,18 +58,24 @@ pub enum ServerFrame<'a> {
         message: &'a MessageView,
     },
     Typing {
-        room_id: i64,
-        user_id: i64,
+        #[schema(value_type = i64)]
+        room_id: RoomId,
+        #[schema(value_type = i64)]
+        user_id: UserId,
     },
     /// A member's read receipt moved.
     Read {
-        room_id: i64,
-        user_id: i64,
-        seq: i64,
+        #[schema(value_type = i64)]
+        room_id: RoomId,
+        #[schema(value_type = i64)]
+        user_id: UserId,
+        #[schema(value_type = i64)]
+        seq: Seq,
     },
     /// A friend came online or went offline.
     Presence {
-        user_id: i64,
+        #[schema(value_type = i64)]
+        user_id: UserId,
         online: bool,
     },
     /// The user was added to a room, or a room of the user changed (members, owner).
@@ -73,13 +84,16 @@ pub enum ServerFrame<'a> {
     },
     /// The user left a room (sent to the user's connections).
     RoomLeft {
-        room_id: i64,
+        #[schema(value_type = i64)]
+        room_id: RoomId,
     },
     /// The end of a `sync`: the last seq sent per room, and the rooms with more to fetch
     /// through history.
     Synced {
-        cursors: BTreeMap<String, i64>,
-        has_more: Vec<i64>,
+        #[schema(value_type = BTreeMap<String, i64>)]
+        cursors: BTreeMap<String, Seq>,
+        #[schema(value_type = Vec<i64>)]
+        has_more: Vec<RoomId>,
     },
     Error {
         code: ErrorCode,
@@ -98,8 +112,8 @@ pub enum ServerFrame<'a> {
 struct ChannelsMessage<'a> {
     message: &'a str,
     sender: &'a UserPublic,
-    room_id: i64,
-    seq: i64,
+    room_id: RoomId,
+    seq: Seq,
     #[serde(serialize_with = "crate::dto::rfc3339")]
     created_at: chrono::DateTime<chrono::Utc>,
 }
@@ -127,8 +141,8 @@ pub fn error_frame(error: &ApiError, client_id: Option<String>) -> ByteString {
 /// and for Channels-compatible connections. The last is built only when a connection needs it.
 #[derive(Debug)]
 pub struct MessageFrames {
-    pub room_id: i64,
-    pub seq: i64,
+    pub room_id: RoomId,
+    pub seq: Seq,
     pub message: ByteString,
     pub ack: ByteString,
     channels: OnceLock<ByteString>,
@@ -178,7 +192,7 @@ impl MessageFrames {
 
     /// Frames another node encoded: its `message` form (no connection here sent the message,
     /// so none is owed an `ack`) and its Channels form.
-    pub fn encoded(room_id: i64, seq: i64, message: ByteString, channels: ByteString) -> MessageFrames {
+    pub fn encoded(room_id: RoomId, seq: Seq, message: ByteString, channels: ByteString) -> MessageFrames {
         MessageFrames { room_id, seq, ack: message.clone(), message, channels: OnceLock::from(channels), channels_source: None }
     }
 
@@ -232,11 +246,12 @@ mod tests {
 
     #[test]
     fn message_frames_match_the_server_frames_they_stand_for() {
-        let sender = UserPublic { id: 7, username: "ann".into(), first_name: "Ann \"A\"".into(), last_name: "Lee".into(), online: true };
+        let sender =
+            UserPublic { id: UserId(7), username: "ann".into(), first_name: "Ann \"A\"".into(), last_name: "Lee".into(), online: true };
         let view = MessageView {
             id: 1,
-            room_id: 2,
-            seq: 3,
+            room_id: RoomId(2),
+            seq: Seq(3),
             sender,
             body: "hello \"world\"\n".into(),
             client_id: "c-\u{e9}\"1".into(),
@@ -258,7 +273,7 @@ mod tests {
     fn client_frames_parse_and_errors_keep_the_client_id() {
         assert!(matches!(
             parse_client_frame(r#"{"type":"send","room_id":1,"client_id":"c-1","body":"hi"}"#),
-            Ok(ClientFrame::Send { room_id: 1, .. })
+            Ok(ClientFrame::Send { room_id: RoomId(1), .. })
         ));
         assert!(matches!(parse_client_frame(r#"{"type":"ping"}"#), Ok(ClientFrame::Ping)));
         let (error, client_id) = parse_client_frame(r#"{"type":"send","client_id":"c-2","body":"hi"}"#).unwrap_err();
@@ -273,7 +288,8 @@ mod tests {
     fn server_frames_have_the_contract_shape() {
         let pong: Value = serde_json::from_str(&encode(&ServerFrame::Pong)).unwrap();
         assert_eq!(pong, serde_json::json!({"type": "pong"}));
-        let read: Value = serde_json::from_str(&encode(&ServerFrame::Read { room_id: 1, user_id: 7, seq: 42 })).unwrap();
+        let read: Value =
+            serde_json::from_str(&encode(&ServerFrame::Read { room_id: RoomId(1), user_id: UserId(7), seq: Seq(42) })).unwrap();
         assert_eq!(read, serde_json::json!({"type": "read", "room_id": 1, "user_id": 7, "seq": 42}));
     }
 }

@@ -26,6 +26,7 @@ use super::presence::{self, OnlineUsers, Presence};
 use super::protocol::{ServerFrame, encode};
 use super::sequencer::Sequencer;
 use crate::auth::SessionTrust;
+use crate::ids::{RoomId, UserId};
 use crate::metrics::Metrics;
 
 /// What a connection carries.
@@ -34,7 +35,7 @@ pub enum Mode {
     /// `/ws/`: every room of the user, every frame type.
     AllRooms,
     /// `/ws/chat/{room_id}/`: the messages of one room, in the Channels format.
-    ChannelsRoom(i64),
+    ChannelsRoom(RoomId),
 }
 
 /// Why the server closes a connection.
@@ -51,14 +52,14 @@ pub enum Kick {
 /// A connection announcing itself.
 pub struct Connection {
     pub id: SessionId,
-    pub user_id: i64,
+    pub user_id: UserId,
     /// The login session (JWT `sid`) the connection authenticated with.
     pub auth_session: String,
     pub mode: Mode,
     pub outbox: Outbox,
     pub kick: oneshot::Sender<Kick>,
     /// The user's friends at connect time, for presence.
-    pub friends: Vec<i64>,
+    pub friends: Vec<UserId>,
 }
 
 enum Command {
@@ -70,18 +71,18 @@ enum Command {
     Disconnect(SessionId),
     Deliver(Vec<Delivery>),
     ToUsers {
-        users: Vec<i64>,
+        users: Vec<UserId>,
         frame: ByteString,
-        except: Option<i64>,
+        except: Option<UserId>,
     },
-    ToEach(Vec<(i64, ByteString)>),
+    ToEach(Vec<(UserId, ByteString)>),
     Friendship {
-        a: i64,
-        b: i64,
+        a: UserId,
+        b: UserId,
         friends: bool,
     },
     KickLogins {
-        user_id: i64,
+        user_id: UserId,
         only: Option<String>,
         keep: Option<String>,
     },
@@ -90,7 +91,7 @@ enum Command {
     },
     /// Every (user, login session) with a connection here.
     Logins {
-        reply: oneshot::Sender<Vec<(i64, String)>>,
+        reply: oneshot::Sender<Vec<(UserId, String)>>,
     },
     CloseAll,
     /// Presence news from another node: `Presence`, `State`, `Alive` or `Bye`.
@@ -189,13 +190,13 @@ impl RegistryHandle {
     }
 
     /// Sends `frame` to every all-rooms connection of `users`, except those of `except`.
-    pub fn to_users(&self, users: Vec<i64>, frame: ByteString, except: Option<i64>) {
+    pub fn to_users(&self, users: Vec<UserId>, frame: ByteString, except: Option<UserId>) {
         self.publish(|| Event::ToUsers { users: users.clone(), frame: frame.to_string(), except });
         self.send(Command::ToUsers { users, frame, except });
     }
 
     /// Sends each user its own frame.
-    pub fn to_each(&self, frames: Vec<(i64, ByteString)>) {
+    pub fn to_each(&self, frames: Vec<(UserId, ByteString)>) {
         self.publish(|| Event::ToEach { frames: frames.iter().map(|(user, frame)| (*user, frame.to_string())).collect() });
         self.send(Command::ToEach(frames));
     }
@@ -232,7 +233,7 @@ impl RegistryHandle {
     }
 
     /// Which of `users` have a live connection (on any node).
-    pub fn online(&self, users: impl IntoIterator<Item = i64>) -> HashSet<i64> {
+    pub fn online(&self, users: impl IntoIterator<Item = UserId>) -> HashSet<UserId> {
         self.online.among(users)
     }
 
@@ -242,20 +243,20 @@ impl RegistryHandle {
     }
 
     /// Two users became friends (or stopped being friends): presence follows.
-    pub fn friendship(&self, a: i64, b: i64, friends: bool) {
+    pub fn friendship(&self, a: UserId, b: UserId, friends: bool) {
         self.publish(|| Event::Friendship { a, b, friends });
         self.send(Command::Friendship { a, b, friends });
     }
 
     /// Closes the connections of `user_id` opened with login session `only` (all when `None`),
     /// except those of login session `keep`, on every node.
-    pub fn kick_logins(&self, user_id: i64, only: Option<String>, keep: Option<String>) {
+    pub fn kick_logins(&self, user_id: UserId, only: Option<String>, keep: Option<String>) {
         self.publish(|| Event::KickLogins { user_id, only: only.clone(), keep: keep.clone() });
         self.send(Command::KickLogins { user_id, only, keep });
     }
 
     /// Every (user, login session) with a connection on this node.
-    pub async fn logins(&self) -> Vec<(i64, String)> {
+    pub async fn logins(&self) -> Vec<(UserId, String)> {
         let (reply, answer) = oneshot::channel();
         self.send(Command::Logins { reply });
         answer.await.unwrap_or_default()
@@ -275,7 +276,7 @@ impl RegistryHandle {
 }
 
 struct Session {
-    user_id: i64,
+    user_id: UserId,
     auth_session: String,
     mode: Mode,
     outbox: Outbox,
@@ -287,7 +288,7 @@ struct Registry {
     online: Arc<OnlineUsers>,
     sessions: FxHashMap<SessionId, Session>,
     /// Users with a connection on this node, and their connections.
-    users: FxHashMap<i64, Vec<SessionId>>,
+    users: FxHashMap<UserId, Vec<SessionId>>,
     /// Who is online here and on the other nodes, and their friends.
     presence: Presence,
     publisher: Option<Publisher>,
@@ -341,7 +342,7 @@ impl Registry {
                 let _ = reply.send((self.sessions.len(), self.users.len()));
             }
             Command::Logins { reply } => {
-                let mut logins: Vec<(i64, String)> = self.sessions.values().map(|s| (s.user_id, s.auth_session.clone())).collect();
+                let mut logins: Vec<(UserId, String)> = self.sessions.values().map(|s| (s.user_id, s.auth_session.clone())).collect();
                 logins.sort_unstable();
                 logins.dedup();
                 let _ = reply.send(logins);
@@ -391,7 +392,7 @@ impl Registry {
         let effects = self.presence.connected(user_id, friends);
         // Tell the new connection which friends are online now (Channels connections carry
         // room messages only), before its friends hear of it.
-        let online_friends: Vec<i64> = match mode {
+        let online_friends: Vec<UserId> = match mode {
             Mode::AllRooms => self.presence.online_friends(user_id),
             Mode::ChannelsRoom(_) => Vec::new(),
         };
@@ -418,7 +419,7 @@ impl Registry {
     }
 
     /// `user_id` came online or went offline everywhere: record it and tell its friends here.
-    fn announce(&mut self, user_id: i64, friends: &[i64], online: bool) {
+    fn announce(&mut self, user_id: UserId, friends: &[UserId], online: bool) {
         self.online.set(user_id, online);
         let frame = encode(&ServerFrame::Presence { user_id, online });
         for friend in friends {
@@ -469,7 +470,7 @@ impl Registry {
     }
 
     /// Sends to every all-rooms connection of `user`.
-    fn push_to_user(&mut self, user: i64, outbound: Outbound) {
+    fn push_to_user(&mut self, user: UserId, outbound: Outbound) {
         let Some(sessions) = self.users.get(&user) else { return };
         let targets: Vec<SessionId> =
             sessions.iter().copied().filter(|id| self.sessions.get(id).is_some_and(|s| s.mode == Mode::AllRooms)).collect();
@@ -489,7 +490,7 @@ impl Registry {
         match session.outbox.send_all(parcel) {
             Ok(()) => {}
             Err(Refused::Full) => {
-                tracing::warn!(session = id, user_id = session.user_id, "connection too slow: inbox full, disconnecting");
+                tracing::warn!(session = id, user_id = %session.user_id, "connection too slow: inbox full, disconnecting");
                 self.metrics.slow_consumers_dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 self.remove(id, Some(Kick::SlowConsumer));
             }

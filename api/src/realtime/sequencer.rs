@@ -30,6 +30,7 @@ use crate::db::Db;
 use crate::db::messages::{self, FanoutRange};
 use crate::dto::MessageView;
 use crate::error::ApiResult;
+use crate::ids::{RoomId, Seq, UserId};
 
 /// How long a gap may wait for the channel before it is read from the database.
 const GAP_WAIT: Duration = Duration::from_millis(40);
@@ -54,14 +55,14 @@ enum Input {
     Remote(Vec<Delivery>),
     /// The answer to the read under way for `room_id`.
     Filled {
-        room_id: i64,
+        room_id: RoomId,
         result: ApiResult<Vec<Delivery>>,
     },
     /// Catch up on rooms active in the last `missed` (the subscription was down).
     CatchUp(Duration),
     /// Rooms found active during an outage.
     ActiveRooms {
-        rooms: Vec<i64>,
+        rooms: Vec<RoomId>,
         since: NaiveDateTime,
     },
 }
@@ -139,7 +140,7 @@ pub(super) enum Effect {
     Fill(FanoutRange),
     /// Find the rooms with messages since `since`, add `known`, and answer with
     /// [`RoomOrders::active_rooms`].
-    FindActiveRooms { since: NaiveDateTime, known: Vec<i64> },
+    FindActiveRooms { since: NaiveDateTime, known: Vec<RoomId> },
 }
 
 /// Where one room's ordering stands.
@@ -149,7 +150,7 @@ enum Phase {
     /// the first message seen, or a catch-up read of everything since a time).
     LookingBack { reading: FanoutRange },
     /// `next` is the seq to hand over next.
-    Ordered { next: i64, wait: Wait },
+    Ordered { next: Seq, wait: Wait },
 }
 
 /// What an ordered room waits for.
@@ -178,7 +179,7 @@ impl Wait {
 struct Room {
     phase: Phase,
     /// Messages that came early, by seq.
-    held: BTreeMap<i64, Delivery>,
+    held: BTreeMap<Seq, Delivery>,
     /// When a message of the room last arrived (`None`: it was only read from the database).
     last_active: Option<Instant>,
 }
@@ -188,7 +189,7 @@ impl Room {
         matches!(self.phase, Phase::LookingBack { .. } | Phase::Ordered { wait: Wait::Reading { .. }, .. })
     }
 
-    fn first_held(&self) -> Option<i64> {
+    fn first_held(&self) -> Option<Seq> {
         self.held.keys().next().copied()
     }
 }
@@ -196,9 +197,9 @@ impl Room {
 /// The ordering rules of every room this node has seen (a room absent from it is unknown: its
 /// next message is a first sight). Synchronous and clock-free: each input brings its time.
 pub(super) struct RoomOrders {
-    rooms: HashMap<i64, Room>,
+    rooms: HashMap<RoomId, Room>,
     /// Rooms with a gap, checked on every tick (some may be reading or gone since).
-    gaps: HashSet<i64>,
+    gaps: HashSet<RoomId>,
     last_sweep: Instant,
 }
 
@@ -221,8 +222,8 @@ impl RoomOrders {
         let room = match self.rooms.entry(room_id) {
             hash_map::Entry::Occupied(entry) => entry.into_mut(),
             // A room's first message: nothing can precede it.
-            hash_map::Entry::Vacant(entry) if seq == 1 => {
-                entry.insert(Room { phase: Phase::Ordered { next: 1, wait: Wait::Nothing }, held: BTreeMap::new(), last_active: None })
+            hash_map::Entry::Vacant(entry) if seq == Seq(1) => {
+                entry.insert(Room { phase: Phase::Ordered { next: Seq(1), wait: Wait::Nothing }, held: BTreeMap::new(), last_active: None })
             }
             hash_map::Entry::Vacant(entry) => {
                 // First sight: an earlier message may still be on its way from another node.
@@ -258,7 +259,7 @@ impl RoomOrders {
     }
 
     /// The answer to the read under way for `room_id`.
-    pub fn filled(&mut self, room_id: i64, result: Result<Vec<Delivery>, ReadFailed>, now: Now) -> Vec<Effect> {
+    pub fn filled(&mut self, room_id: RoomId, result: Result<Vec<Delivery>, ReadFailed>, now: Now) -> Vec<Effect> {
         let Some(room) = self.rooms.get_mut(&room_id) else { return Vec::new() };
         let (range, known_next, gap_since) = match &room.phase {
             Phase::LookingBack { reading } => (*reading, None, None),
@@ -363,12 +364,12 @@ impl RoomOrders {
     /// The rooms to catch up after an outage (see [`RoomOrders::catch_up`]): each is read from
     /// its next seq on, or everything since `since` when its next seq is not known. A room
     /// already reading is left to that read.
-    pub fn active_rooms(&mut self, rooms: Vec<i64>, since: NaiveDateTime) -> Vec<Effect> {
+    pub fn active_rooms(&mut self, rooms: Vec<RoomId>, since: NaiveDateTime) -> Vec<Effect> {
         let mut out = Out::default();
         for room_id in rooms {
             match self.rooms.entry(room_id) {
                 hash_map::Entry::Vacant(entry) => {
-                    let reading = FanoutRange { room_id, after: 0, before: None, since: Some(since), limit: FILL_LIMIT };
+                    let reading = FanoutRange { room_id, after: Seq::ZERO, before: None, since: Some(since), limit: FILL_LIMIT };
                     entry.insert(Room { phase: Phase::LookingBack { reading }, held: BTreeMap::new(), last_active: None });
                     out.fills.push(reading);
                 }
@@ -377,7 +378,7 @@ impl RoomOrders {
                     if matches!(wait, Wait::Reading { .. }) {
                         continue;
                     }
-                    let range = FanoutRange { room_id, after: (*next - 1).max(0), before: None, since: None, limit: FILL_LIMIT };
+                    let range = FanoutRange { room_id, after: (*next - 1).max(Seq::ZERO), before: None, since: None, limit: FILL_LIMIT };
                     *wait = Wait::Reading { range, gap_since: wait.gap_since() };
                     out.fills.push(range);
                 }
@@ -390,12 +391,12 @@ impl RoomOrders {
 /// Hands over the held messages that follow `next` without a gap, and says what the room waits
 /// for then; `gap_since` is the wait under way before.
 fn release(
-    room_id: i64,
-    next: &mut i64,
-    held: &mut BTreeMap<i64, Delivery>,
+    room_id: RoomId,
+    next: &mut Seq,
+    held: &mut BTreeMap<Seq, Delivery>,
     gap_since: Option<Instant>,
     now: Instant,
-    gaps: &mut HashSet<i64>,
+    gaps: &mut HashSet<RoomId>,
     released: &mut Vec<Delivery>,
 ) -> Wait {
     let before = *next;
@@ -430,9 +431,9 @@ impl Out {
 
 /// What may still be in flight below `held`, the first message seen of a room: the messages
 /// of the last few seconds (before `wall`) under it.
-fn look_back(room_id: i64, held: i64, wall: NaiveDateTime) -> FanoutRange {
+fn look_back(room_id: RoomId, held: Seq, wall: NaiveDateTime) -> FanoutRange {
     let since = wall - chrono::Duration::from_std(IN_FLIGHT_WINDOW).unwrap_or_default();
-    FanoutRange { room_id, after: (held - 1 - IN_FLIGHT_SEQS).max(0), before: Some(held), since: Some(since), limit: FILL_LIMIT }
+    FanoutRange { room_id, after: (held - 1 - IN_FLIGHT_SEQS).max(Seq::ZERO), before: Some(held), since: Some(since), limit: FILL_LIMIT }
 }
 
 /// The actor around [`RoomOrders`]: it reads the clock, runs the reads asked for, and hands
@@ -480,7 +481,7 @@ impl SequencerActor {
             Input::Local(deliveries) | Input::Remote(deliveries) => self.orders.arrive(deliveries, now),
             Input::Filled { room_id, result } => {
                 let result = result.map_err(|error| {
-                    tracing::warn!(room_id, error = format!("{error:?}"), "reading missed messages failed; retrying");
+                    tracing::warn!(room_id = %room_id, error = format!("{error:?}"), "reading missed messages failed; retrying");
                     ReadFailed
                 });
                 self.orders.filled(room_id, result, now)
@@ -515,7 +516,7 @@ impl SequencerActor {
 
     /// Finds the rooms with messages since `since` in the background; with `known`, they come
     /// back as `ActiveRooms`.
-    fn find_active_rooms(&self, since: NaiveDateTime, known: Vec<i64>) {
+    fn find_active_rooms(&self, since: NaiveDateTime, known: Vec<RoomId>) {
         let (db, tx) = (self.db.clone(), self.tx.clone());
         tokio::spawn(async move {
             match db.run(move |conn| messages::rooms_active_since(conn, since)).await {
@@ -535,7 +536,7 @@ impl SequencerActor {
 async fn read_range(db: &Db, online: &OnlineUsers, range: FanoutRange) -> ApiResult<Vec<Delivery>> {
     let messages::FanoutRows { messages: list, members, senders } = db.run(move |conn| messages::for_fanout(conn, &range)).await?;
     let online = online.among(senders.keys().copied());
-    let members: Arc<[i64]> = members.into();
+    let members: Arc<[UserId]> = members.into();
     Ok(list
         .into_iter()
         .filter_map(|message| MessageView::assemble(message, &senders, &online))
@@ -548,7 +549,8 @@ mod tests {
     use super::*;
     use crate::realtime::delivery::SessionId;
 
-    const ROOM: i64 = 3;
+    const ROOM: RoomId = RoomId(3);
+    const OTHER_ROOM: RoomId = RoomId(4);
     /// The connection that sent the messages stored here, in tests.
     const SENDER: SessionId = 42;
 
@@ -573,9 +575,9 @@ mod tests {
         message_in(ROOM, seq)
     }
 
-    fn message_in(room_id: i64, seq: i64) -> Delivery {
-        let frames = MessageFrames::encoded(room_id, seq, format!("m{seq}").into(), format!("c{seq}").into());
-        Delivery { members: Arc::from([1, 2]), frames: Arc::new(frames), origin: None }
+    fn message_in(room_id: RoomId, seq: i64) -> Delivery {
+        let frames = MessageFrames::encoded(room_id, Seq(seq), format!("m{seq}").into(), format!("c{seq}").into());
+        Delivery { members: Arc::from([UserId(1), UserId(2)]), frames: Arc::new(frames), origin: None }
     }
 
     /// A message stored here, carrying its sender's ack.
@@ -589,7 +591,7 @@ mod tests {
 
     /// The seqs released, in order.
     fn released(effects: &[Effect]) -> Vec<i64> {
-        released_deliveries(effects).iter().map(|delivery| delivery.frames.seq).collect()
+        released_deliveries(effects).iter().map(|delivery| delivery.frames.seq.get()).collect()
     }
 
     fn released_deliveries(effects: &[Effect]) -> Vec<&Delivery> {
@@ -603,14 +605,14 @@ mod tests {
     }
 
     /// A read asked for, as (room, after, before, since, limit).
-    type Read = (i64, i64, Option<i64>, Option<NaiveDateTime>, i64);
+    type Read = (RoomId, i64, Option<i64>, Option<NaiveDateTime>, i64);
 
     /// The reads asked for.
     fn fills(effects: &[Effect]) -> Vec<Read> {
         effects
             .iter()
             .filter_map(|effect| match effect {
-                Effect::Fill(range) => Some((range.room_id, range.after, range.before, range.since, range.limit)),
+                Effect::Fill(range) => Some((range.room_id, range.after.get(), range.before.map(Seq::get), range.since, range.limit)),
                 _ => None,
             })
             .collect()
@@ -655,7 +657,7 @@ mod tests {
         assert!(orders.arrive(vec![message(3), sent_here(3), message(3)], clock.at(1)).is_empty());
         let effects = orders.arrive(vec![message(2), message(2)], clock.at(2));
         let deliveries = released_deliveries(&effects);
-        assert_eq!(deliveries.iter().map(|d| (d.frames.seq, d.origin)).collect::<Vec<_>>(), [(2, None), (3, Some(SENDER))]);
+        assert_eq!(deliveries.iter().map(|d| (d.frames.seq.get(), d.origin)).collect::<Vec<_>>(), [(2, None), (3, Some(SENDER))]);
         // A copy of what was handed over, without an ack, is dropped.
         assert!(orders.arrive(messages([2, 3]), clock.at(3)).is_empty());
     }
@@ -667,7 +669,7 @@ mod tests {
         let effects = orders.arrive(vec![sent_here(2)], clock.at(1));
         let deliveries = released_deliveries(&effects);
         assert_eq!(deliveries.len(), 1);
-        assert_eq!((deliveries[0].frames.seq, deliveries[0].origin), (2, Some(SENDER)));
+        assert_eq!((deliveries[0].frames.seq.get(), deliveries[0].origin), (2, Some(SENDER)));
         assert!(deliveries[0].members.is_empty(), "the members had it already");
     }
 
@@ -740,12 +742,12 @@ mod tests {
         let since = wall_minus(now, IN_FLIGHT_WINDOW);
         assert_eq!(fills(&effects), [(ROOM, 9000 - 1 - IN_FLIGHT_SEQS, Some(9000), Some(since), FILL_LIMIT)]);
         // Low seqs look back from the room's start.
-        assert_eq!(fills(&orders.arrive(vec![message_in(ROOM + 1, 7)], now)), [(ROOM + 1, 0, Some(7), Some(since), FILL_LIMIT)]);
+        assert_eq!(fills(&orders.arrive(vec![message_in(OTHER_ROOM, 7)], now)), [(OTHER_ROOM, 0, Some(7), Some(since), FILL_LIMIT)]);
         // What arrives during the look-back waits for it.
         assert!(orders.arrive(messages([9001]), clock.at(1)).is_empty());
         assert_eq!(released(&orders.filled(ROOM, Ok(messages([8998, 8999])), clock.at(2))), [8998, 8999, 9000, 9001]);
         // Nothing in flight: the first message seen is the first handed over.
-        assert_eq!(released(&orders.filled(ROOM + 1, Ok(Vec::new()), clock.at(2))), [7]);
+        assert_eq!(released(&orders.filled(OTHER_ROOM, Ok(Vec::new()), clock.at(2))), [7]);
     }
 
     #[test]
@@ -795,7 +797,7 @@ mod tests {
         let since = wall_minus(now, missed + IN_FLIGHT_WINDOW);
         assert!(matches!(effects.as_slice(), [Effect::FindActiveRooms { since: s, known }] if *s == since && known == &[ROOM]));
         // The room ordered here reads from its next seq; one not seen here reads all since then.
-        let other = ROOM + 1;
+        let other = OTHER_ROOM;
         let effects = orders.active_rooms(vec![ROOM, other], since);
         assert_eq!(fills(&effects), [(ROOM, 4, None, None, FILL_LIMIT), (other, 0, None, Some(since), FILL_LIMIT)]);
         // A room already reading is left to that read.

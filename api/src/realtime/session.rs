@@ -26,6 +26,7 @@ use crate::auth::AuthUser;
 use crate::db;
 use crate::domain::{ClientId, MessageBody, SendRequest, SyncCursors};
 use crate::error::{ApiError, ApiResult, Reason};
+use crate::ids::{RoomId, Seq};
 use crate::ratelimit::LocalLimit;
 use crate::services::{messages, rooms};
 use crate::state::{AppState, State};
@@ -93,13 +94,13 @@ struct SessionActor {
     mode: Mode,
     outbox: Outbox,
     /// The highest seq sent per room: a message at or below it is not sent again.
-    delivered: FxHashMap<i64, i64>,
+    delivered: FxHashMap<RoomId, Seq>,
     /// Live messages held until the client's first frame; `None` once released.
     held: Option<Vec<Outbound>>,
     hold_limit: usize,
     sends_in_flight: Arc<Semaphore>,
     send_rate: LocalLimit,
-    typing_sent: FxHashMap<i64, Instant>,
+    typing_sent: FxHashMap<RoomId, Instant>,
     last_seen: Instant,
 }
 
@@ -243,12 +244,12 @@ impl SessionActor {
         match outbound {
             // An ack is always written: the sender is waiting for it, whatever it has seen.
             Outbound::Message { room_id, seq, frame, ack: true } => {
-                let sent = self.delivered.entry(room_id).or_insert(0);
+                let sent = self.delivered.entry(room_id).or_insert(Seq::ZERO);
                 *sent = (*sent).max(seq);
                 socket.text(frame).await
             }
             Outbound::Message { room_id, seq, frame, ack: false } => {
-                let sent = self.delivered.entry(room_id).or_insert(0);
+                let sent = self.delivered.entry(room_id).or_insert(Seq::ZERO);
                 if seq <= *sent {
                     return Ok(());
                 }
@@ -301,7 +302,7 @@ impl SessionActor {
 
     /// Hands a send to the writer, within this connection's rate and allowance of sends in
     /// flight.
-    fn submit(&mut self, room_id: i64, body: String, client_id: ApiResult<ClientId>) -> Result<(), ApiError> {
+    fn submit(&mut self, room_id: RoomId, body: String, client_id: ApiResult<ClientId>) -> Result<(), ApiError> {
         let body = MessageBody::parse(body)?;
         let client_id = client_id?;
         self.send_rate.check()?;
@@ -312,7 +313,7 @@ impl SessionActor {
 
     /// Passes a typing notice to the room's other members, at most once a second per room
     /// (counted before any database work, so refused notices are throttled too).
-    async fn typing(&mut self, room_id: i64) -> Result<(), ApiError> {
+    async fn typing(&mut self, room_id: RoomId) -> Result<(), ApiError> {
         let now = Instant::now();
         if self.typing_sent.get(&room_id).is_some_and(|at| now.duration_since(*at) < TYPING_INTERVAL) {
             return Ok(());
@@ -347,11 +348,11 @@ impl SessionActor {
         for room in found {
             // The client has everything up to its cursor: a live copy of it is not sent again.
             let cursor = parsed.get(room.room_id);
-            let sent = self.delivered.entry(room.room_id).or_insert(0);
+            let sent = self.delivered.entry(room.room_id).or_insert(Seq::ZERO);
             *sent = (*sent).max(cursor);
             let mut last = parsed.get(room.room_id);
             for message in &room.messages {
-                let sent = self.delivered.entry(room.room_id).or_insert(0);
+                let sent = self.delivered.entry(room.room_id).or_insert(Seq::ZERO);
                 if message.seq > *sent {
                     *sent = message.seq;
                     socket.text(MessageFrames::encode_message(message)).await?;
@@ -367,7 +368,7 @@ impl SessionActor {
     }
 
     /// `/ws/chat/{room_id}/`: `{"message": "…"}` in, the Channels shape out.
-    async fn handle_channels(&mut self, socket: &mut Socket, room_id: i64, text: &str) -> Result<(), Closed> {
+    async fn handle_channels(&mut self, socket: &mut Socket, room_id: RoomId, text: &str) -> Result<(), Closed> {
         let submitted = serde_json::from_str::<ChannelsInbound>(text)
             .map_err(|e| ApiError::invalid(format!("expected {{\"message\": \"…\"}}: {e}")))
             .and_then(|inbound| {

@@ -147,7 +147,7 @@ fn store(db: &Db, registry: &RegistryHandle, stats: &Arc<Metrics>, jobs: Vec<Job
 /// Answers a job whose storing failed: a database that is unavailable is worth a retry with
 /// the same client id; anything else is final.
 fn fail(job: Job, error: ApiError) {
-    tracing::error!(error = format!("{error:?}"), room_id = job.request.room_id, "storing a message failed");
+    tracing::error!(error = format!("{error:?}"), room_id = %job.request.room_id, "storing a message failed");
     let answer = match error {
         ApiError::Unavailable(_) => {
             ApiError::Unavailable(anyhow::anyhow!("the message could not be stored; retry with the same client_id"))

@@ -10,6 +10,7 @@ use crate::domain::{self, EmailAddress, Password, Username};
 use crate::dto::{Empty, UserProfile};
 use crate::error::{ApiResult, ErrorBody, Validator};
 use crate::extract::{ClientAddress, JsonBody};
+use crate::ids::UserId;
 use crate::ratelimit;
 use crate::services::accounts::{self, ProfileChanges, Registration};
 use crate::state::AppState;
@@ -317,7 +318,7 @@ pub async fn reset_password(
     state.limits.check(ratelimit::EMAIL_LINKS_PER_ADDRESS, &address.0).await?;
     let (uid, token) = path.into_inner();
     let new = parse_new_password(&body.0.password, &body.0.password2)?;
-    accounts::reset_password(&state, uid, token, new, &address.0).await?;
+    accounts::reset_password(&state, UserId(uid), token, new, &address.0).await?;
     Ok(web::Json(Empty {}))
 }
 
@@ -338,7 +339,7 @@ pub async fn reset_password(
 pub async fn verify_email(state: State, address: ClientAddress, path: web::Path<(i64, String)>) -> ApiResult<web::Json<Empty>> {
     state.limits.check(ratelimit::EMAIL_LINKS_PER_ADDRESS, &address.0).await?;
     let (uid, token) = path.into_inner();
-    accounts::verify_email(&state, uid, token).await?;
+    accounts::verify_email(&state, UserId(uid), token).await?;
     Ok(web::Json(Empty {}))
 }
 

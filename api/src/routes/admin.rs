@@ -7,6 +7,7 @@ use utoipa::IntoParams;
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::AdminUser;
+use crate::ids::UserId;
 use crate::services::admin::{self, AdminUserView, AuditEntry};
 use crate::state::AppState;
 
@@ -68,7 +69,7 @@ pub async fn list_users(state: State, _admin: AdminUser, page: web::Query<AdminP
 )]
 #[post("/api/admin/users/{id}/deactivate/")]
 pub async fn deactivate_user(state: State, admin: AdminUser, id: web::Path<i64>) -> ApiResult<web::Json<AdminUserView>> {
-    Ok(web::Json(admin::set_active(&state, admin.0.id, id.into_inner(), false).await?))
+    Ok(web::Json(admin::set_active(&state, admin.0.id, UserId(id.into_inner()), false).await?))
 }
 
 /// Reactivate an account.
@@ -84,7 +85,7 @@ pub async fn deactivate_user(state: State, admin: AdminUser, id: web::Path<i64>)
 )]
 #[post("/api/admin/users/{id}/activate/")]
 pub async fn activate_user(state: State, admin: AdminUser, id: web::Path<i64>) -> ApiResult<web::Json<AdminUserView>> {
-    Ok(web::Json(admin::set_active(&state, admin.0.id, id.into_inner(), true).await?))
+    Ok(web::Json(admin::set_active(&state, admin.0.id, UserId(id.into_inner()), true).await?))
 }
 
 /// The audit log, newest first: logins, failed logins, password resets and changes, blocks,

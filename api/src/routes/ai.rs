@@ -10,6 +10,7 @@ use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::AdminUser;
 use crate::extract::JsonBody;
+use crate::ids::UserId;
 use crate::services::assistant::{self as ai, HistoryQuery};
 use crate::state::AppState;
 
@@ -166,6 +167,7 @@ pub async fn chat_ai_conversations(state: State, caller: AuthUser) -> ApiResult<
 #[post("/api/admin/ai-tokens/")]
 pub async fn grant_ai_tokens(state: State, admin: AdminUser, body: JsonBody<GrantRequest>) -> ApiResult<web::Json<Balance>> {
     let GrantRequest { user_id, tokens } = body.0;
+    let user_id = UserId(user_id);
     if !(1..=100_000_000).contains(&tokens) {
         return Err(ApiError::invalid_field("tokens", "must be between 1 and 100,000,000"));
     }

@@ -8,6 +8,7 @@ use crate::auth::AuthUser;
 use crate::dto::{Empty, FoundUser, FriendRequestLists, FriendRequestView, UserPublic};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::JsonBody;
+use crate::ids::UserId;
 use crate::services::contacts::{self, Answer, Search};
 use crate::state::AppState;
 
@@ -116,7 +117,7 @@ pub struct AddFoundParams {
 )]
 #[post("/api/contact/friend-request/")]
 pub async fn send_friend_request(state: State, caller: AuthUser, body: JsonBody<FriendRequestCreate>) -> ApiResult<HttpResponse> {
-    let request = contacts::send_request(&state, caller.id, body.0.receiver_id).await?;
+    let request = contacts::send_request(&state, caller.id, UserId(body.0.receiver_id)).await?;
     Ok(HttpResponse::Created().json(request))
 }
 
@@ -199,7 +200,7 @@ pub async fn list_friends(state: State, caller: AuthUser) -> ApiResult<web::Json
 )]
 #[delete("/api/contact/friends/{friend_id}/")]
 pub async fn remove_friend(state: State, caller: AuthUser, friend_id: web::Path<i64>) -> ApiResult<HttpResponse> {
-    contacts::remove_friend(&state, caller.id, friend_id.into_inner()).await?;
+    contacts::remove_friend(&state, caller.id, UserId(friend_id.into_inner())).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -217,7 +218,7 @@ pub async fn remove_friend(state: State, caller: AuthUser, friend_id: web::Path<
 )]
 #[post("/api/contact/block-user/")]
 pub async fn block_user(state: State, caller: AuthUser, body: JsonBody<BlockRequest>) -> ApiResult<HttpResponse> {
-    let blocked = contacts::block(&state, caller.id, body.0.block_user_id).await?;
+    let blocked = contacts::block(&state, caller.id, UserId(body.0.block_user_id)).await?;
     Ok(HttpResponse::Created().json(blocked))
 }
 
@@ -245,7 +246,7 @@ pub async fn list_blocked_users(state: State, caller: AuthUser) -> ApiResult<web
 #[post("/api/contact/block-requests/respond/")]
 pub async fn respond_block(state: State, caller: AuthUser, body: JsonBody<BlockRespondRequest>) -> ApiResult<web::Json<Empty>> {
     let BlockRespondRequest { user_id, action: BlockAction::Unblock } = body.0;
-    contacts::unblock(&state, caller.id, user_id).await?;
+    contacts::unblock(&state, caller.id, UserId(user_id)).await?;
     Ok(web::Json(Empty {}))
 }
 
@@ -288,6 +289,6 @@ pub async fn add_found_friend(
     _params: web::Query<AddFoundParams>,
     body: JsonBody<FriendRequestCreate>,
 ) -> ApiResult<HttpResponse> {
-    let request = contacts::send_request(&state, caller.id, body.0.receiver_id).await?;
+    let request = contacts::send_request(&state, caller.id, UserId(body.0.receiver_id)).await?;
     Ok(HttpResponse::Created().json(request))
 }

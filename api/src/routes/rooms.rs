@@ -10,6 +10,7 @@ use crate::domain::{ClientId, GroupName, MessageBody};
 use crate::dto::{Empty, MessagePage, MessageView, RoomView};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::JsonBody;
+use crate::ids::{RoomId, Seq, UserId};
 use crate::services::messages;
 use crate::services::rooms;
 use crate::state::AppState;
@@ -78,8 +79,8 @@ impl HistoryParams {
         }
         let cursor = match (self.before, self.after) {
             (Some(_), Some(_)) => return Err(ApiError::invalid("give either before or after, not both")),
-            (Some(before), None) => Cursor::Before(before),
-            (None, Some(after)) if after >= 0 => Cursor::After(after),
+            (Some(before), None) => Cursor::Before(Seq(before)),
+            (None, Some(after)) if after >= 0 => Cursor::After(Seq(after)),
             (None, Some(_)) => return Err(ApiError::invalid_field("after", "must not be negative")),
             (None, None) => Cursor::Latest,
         };
@@ -101,7 +102,7 @@ impl HistoryParams {
 )]
 #[post("/api/contact/chat-room/private/")]
 pub async fn open_private_room(state: State, caller: AuthUser, body: JsonBody<PrivateRoomRequest>) -> ApiResult<HttpResponse> {
-    let (room, created) = rooms::open_private(&state, caller.id, body.0.user2_id).await?;
+    let (room, created) = rooms::open_private(&state, caller.id, UserId(body.0.user2_id)).await?;
     Ok(if created { HttpResponse::Created().json(room) } else { HttpResponse::Ok().json(room) })
 }
 
@@ -122,7 +123,7 @@ pub async fn open_private_room(state: State, caller: AuthUser, body: JsonBody<Pr
 pub async fn create_group(state: State, caller: AuthUser, body: JsonBody<GroupCreateRequest>) -> ApiResult<HttpResponse> {
     let GroupCreateRequest { name, member_ids } = body.0;
     let name = GroupName::parse(&name).map_err(|m| ApiError::invalid_field("name", m))?;
-    let room = rooms::create_group(&state, caller.id, name, member_ids).await?;
+    let room = rooms::create_group(&state, caller.id, name, member_ids.into_iter().map(UserId).collect()).await?;
     Ok(HttpResponse::Created().json(room))
 }
 
@@ -141,7 +142,7 @@ pub async fn create_group(state: State, caller: AuthUser, body: JsonBody<GroupCr
 )]
 #[post("/api/contact/chat-room/group/invite/")]
 pub async fn invite_to_group(state: State, caller: AuthUser, body: JsonBody<GroupInviteRequest>) -> ApiResult<web::Json<RoomView>> {
-    Ok(web::Json(rooms::invite(&state, caller.id, body.0.group_id, body.0.user_id).await?))
+    Ok(web::Json(rooms::invite(&state, caller.id, RoomId(body.0.group_id), UserId(body.0.user_id)).await?))
 }
 
 /// Leave a group; an owner hands it to the longest-standing member.
@@ -158,7 +159,7 @@ pub async fn invite_to_group(state: State, caller: AuthUser, body: JsonBody<Grou
 )]
 #[post("/api/contact/chat-room/group/{id}/leave/")]
 pub async fn leave_group(state: State, caller: AuthUser, id: web::Path<i64>) -> ApiResult<web::Json<Empty>> {
-    rooms::leave(&state, caller.id, id.into_inner()).await?;
+    rooms::leave(&state, caller.id, RoomId(id.into_inner())).await?;
     Ok(web::Json(Empty {}))
 }
 
@@ -196,7 +197,7 @@ pub async fn room_history(
     params: web::Query<HistoryParams>,
 ) -> ApiResult<web::Json<MessagePage>> {
     let (cursor, limit) = params.into_inner().parse()?;
-    Ok(web::Json(messages::history_page(&state, caller.id, room_id.into_inner(), cursor, limit).await?))
+    Ok(web::Json(messages::history_page(&state, caller.id, RoomId(room_id.into_inner()), cursor, limit).await?))
 }
 
 /// Send a message (the same path as a WebSocket `send`); answered once it is stored.
@@ -225,7 +226,7 @@ pub async fn send_message(
     let SendMessageRequest { body, client_id } = body.0;
     let client_id = client_id.unwrap_or_else(|| format!("http-{}", crate::auth::sessions::random_token(12)));
     let (body, client_id) = (MessageBody::parse(body)?, ClientId::parse(client_id)?);
-    let message = messages::send(&state, caller.id, room_id.into_inner(), body, client_id).await?;
+    let message = messages::send(&state, caller.id, RoomId(room_id.into_inner()), body, client_id).await?;
     Ok(HttpResponse::Created().json(message))
 }
 
@@ -249,6 +250,6 @@ pub async fn mark_read(
     room_id: web::Path<i64>,
     body: JsonBody<ReadRequest>,
 ) -> ApiResult<web::Json<Empty>> {
-    messages::read(&state, caller.id, room_id.into_inner(), body.0.seq).await?;
+    messages::read(&state, caller.id, RoomId(room_id.into_inner()), Seq(body.0.seq)).await?;
     Ok(web::Json(Empty {}))
 }

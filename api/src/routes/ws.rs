@@ -9,6 +9,7 @@ use utoipa::IntoParams;
 use crate::auth::{AuthUser, authenticate};
 use crate::error::{ApiError, ApiResult, ErrorBody, Reason};
 use crate::extract::bearer_token;
+use crate::ids::RoomId;
 use crate::realtime::Realtime;
 use crate::realtime::registry::Mode;
 use crate::realtime::session;
@@ -103,7 +104,7 @@ pub async fn channels_socket(
     params: web::Query<SocketParams>,
 ) -> ApiResult<HttpResponse> {
     let user = authenticate_upgrade(&state, &req, params.into_inner()).await?;
-    let (room_id, user_id) = (room_id.into_inner(), user.id);
+    let (room_id, user_id) = (RoomId(room_id.into_inner()), user.id);
     state.db.run(move |conn| access::room_for(conn, room_id, user_id, RoomAct::Read)).await?;
     upgrade(state, &realtime, &req, body, user, Mode::ChannelsRoom(room_id)).await
 }

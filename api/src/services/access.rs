@@ -8,6 +8,7 @@ use crate::db::models::Room;
 use crate::db::{self, DbConn};
 use crate::domain::RoomKind;
 use crate::error::{ApiError, ApiResult, Reason};
+use crate::ids::{RoomId, UserId};
 
 /// What one may do inside a room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,19 +30,19 @@ pub enum RoomAct {
 /// What the policy needs to know of a room, read once (a batch of sends asks many times).
 #[derive(Debug, Clone)]
 pub struct RoomFacts {
-    pub id: i64,
+    pub id: RoomId,
     pub kind: RoomKind,
-    pub members: Arc<[i64]>,
+    pub members: Arc<[UserId]>,
 }
 
 impl RoomFacts {
     /// The facts of `room_id`, or `None` when there is no such room.
-    pub fn load(conn: &mut DbConn, room_id: i64) -> ApiResult<Option<RoomFacts>> {
+    pub fn load(conn: &mut DbConn, room_id: RoomId) -> ApiResult<Option<RoomFacts>> {
         let Some(kind) = db::rooms::kind(conn, room_id)? else { return Ok(None) };
         Ok(Some(RoomFacts { id: room_id, kind, members: db::members::ids(conn, room_id)?.into() }))
     }
 
-    pub fn is_member(&self, user: i64) -> bool {
+    pub fn is_member(&self, user: UserId) -> bool {
         self.members.contains(&user)
     }
 }
@@ -63,7 +64,7 @@ const NOT_MEMBER: Refusal = Refusal { reason: Reason::NotMember, message: "you a
 const BLOCKED_IN_PRIVATE: Refusal = Refusal { reason: Reason::Blocked, message: "you cannot message this user" };
 
 /// Why `user` may not do `act` in the room, if anything stops them.
-pub fn refusal(conn: &mut DbConn, room: &RoomFacts, user: i64, act: RoomAct) -> ApiResult<Option<Refusal>> {
+pub fn refusal(conn: &mut DbConn, room: &RoomFacts, user: UserId, act: RoomAct) -> ApiResult<Option<Refusal>> {
     if !room.is_member(user) {
         return Ok(Some(NOT_MEMBER));
     }
@@ -83,7 +84,7 @@ pub fn refusal(conn: &mut DbConn, room: &RoomFacts, user: i64, act: RoomAct) -> 
 }
 
 /// `Ok` when `user` may do `act` in the room; 403 with the reason otherwise.
-pub fn require(conn: &mut DbConn, room: &RoomFacts, user: i64, act: RoomAct) -> ApiResult<()> {
+pub fn require(conn: &mut DbConn, room: &RoomFacts, user: UserId, act: RoomAct) -> ApiResult<()> {
     match refusal(conn, room, user, act)? {
         Some(refusal) => Err(refusal.into()),
         None => Ok(()),
@@ -92,7 +93,7 @@ pub fn require(conn: &mut DbConn, room: &RoomFacts, user: i64, act: RoomAct) -> 
 
 /// The room's row, if `user` may do `act` in it: 404 when there is no such room, 403 with the
 /// reason otherwise (400 for an invitation into a private room).
-pub fn room_for(conn: &mut DbConn, room_id: i64, user: i64, act: RoomAct) -> ApiResult<Room> {
+pub fn room_for(conn: &mut DbConn, room_id: RoomId, user: UserId, act: RoomAct) -> ApiResult<Room> {
     let room = db::rooms::find(conn, room_id)?.ok_or_else(|| ApiError::NotFound("room not found".into()))?;
     match act {
         // Membership is all these ask: one point look-up, not the member list.
@@ -114,7 +115,7 @@ pub fn room_for(conn: &mut DbConn, room_id: i64, user: i64, act: RoomAct) -> Api
 
 /// The room's facts, if `user` may do `act` in it: 404 when there is no such room, 403 with the
 /// reason otherwise.
-pub fn facts_for(conn: &mut DbConn, room_id: i64, user: i64, act: RoomAct) -> ApiResult<RoomFacts> {
+pub fn facts_for(conn: &mut DbConn, room_id: RoomId, user: UserId, act: RoomAct) -> ApiResult<RoomFacts> {
     let room = RoomFacts::load(conn, room_id)?.ok_or_else(|| ApiError::NotFound("room not found".into()))?;
     require(conn, &room, user, act)?;
     Ok(room)
@@ -122,7 +123,7 @@ pub fn facts_for(conn: &mut DbConn, room_id: i64, user: i64, act: RoomAct) -> Ap
 
 /// Who may see `user`'s read receipt in the room: every member, but in a private room no one
 /// across a block.
-pub fn receipt_audience(conn: &mut DbConn, room: &RoomFacts, user: i64) -> ApiResult<Vec<i64>> {
+pub fn receipt_audience(conn: &mut DbConn, room: &RoomFacts, user: UserId) -> ApiResult<Vec<UserId>> {
     if room.kind != RoomKind::Private {
         return Ok(room.members.to_vec());
     }
@@ -137,7 +138,7 @@ pub fn receipt_audience(conn: &mut DbConn, room: &RoomFacts, user: i64) -> ApiRe
 
 /// Whether `actor` may bring `target` into a room (a group, or a private room with them): an
 /// active user (404 otherwise), no block between them, and friends.
-pub fn may_add(conn: &mut DbConn, actor: i64, target: i64) -> ApiResult<()> {
+pub fn may_add(conn: &mut DbConn, actor: UserId, target: UserId) -> ApiResult<()> {
     if !db::users::active_exists(conn, target)? {
         return Err(ApiError::NotFound(format!("user {target} not found")));
     }
@@ -152,7 +153,7 @@ pub fn may_add(conn: &mut DbConn, actor: i64, target: i64) -> ApiResult<()> {
 
 /// Whether `caller` may open a private room with `other`: the same rule as [`may_add`], told
 /// in the words of a private chat.
-pub fn may_open_private(conn: &mut DbConn, caller: i64, other: i64) -> ApiResult<()> {
+pub fn may_open_private(conn: &mut DbConn, caller: UserId, other: UserId) -> ApiResult<()> {
     if !db::users::active_exists(conn, other)? {
         return Err(ApiError::NotFound("user not found".into()));
     }
@@ -170,6 +171,7 @@ mod tests {
     use diesel::connection::SimpleConnection;
 
     use super::*;
+    use crate::ids::{RoomId as R, UserId as U};
 
     /// ann (1) and bob (2) share private room 1 and group 2 with cat (3); bob blocked ann; dan (4)
     /// is in neither.
@@ -209,44 +211,44 @@ mod tests {
         let (_dir, db) = world();
         let mut conn = db.get().unwrap();
         for (user, act) in [(1, RoomAct::Send), (2, RoomAct::Send), (1, RoomAct::Typing), (2, RoomAct::Typing)] {
-            assert_eq!(reason(room_for(&mut conn, 1, user, act)), Some(Reason::Blocked), "user {user} {act:?}");
+            assert_eq!(reason(room_for(&mut conn, R(1), U(user), act)), Some(Reason::Blocked), "user {user} {act:?}");
         }
         for act in [RoomAct::Read, RoomAct::MarkRead] {
-            assert_eq!(reason(room_for(&mut conn, 1, 1, act)), None, "{act:?} stays allowed");
+            assert_eq!(reason(room_for(&mut conn, R(1), U(1), act)), None, "{act:?} stays allowed");
         }
-        let private = RoomFacts::load(&mut conn, 1).unwrap().unwrap();
-        assert_eq!(receipt_audience(&mut conn, &private, 1).unwrap(), [1], "no receipt crosses the block");
+        let private = RoomFacts::load(&mut conn, R(1)).unwrap().unwrap();
+        assert_eq!(receipt_audience(&mut conn, &private, U(1)).unwrap(), [U(1)], "no receipt crosses the block");
     }
 
     #[test]
     fn in_a_group_a_block_does_not_silence_anyone_and_strangers_are_not_members() {
         let (_dir, db) = world();
         let mut conn = db.get().unwrap();
-        assert_eq!(reason(room_for(&mut conn, 2, 1, RoomAct::Send)), None);
-        assert_eq!(reason(facts_for(&mut conn, 2, 2, RoomAct::Typing)), None);
+        assert_eq!(reason(room_for(&mut conn, R(2), U(1), RoomAct::Send)), None);
+        assert_eq!(reason(facts_for(&mut conn, R(2), U(2), RoomAct::Typing)), None);
         for act in [RoomAct::Read, RoomAct::Send, RoomAct::Typing, RoomAct::MarkRead, RoomAct::Invite, RoomAct::Leave] {
-            assert_eq!(reason(room_for(&mut conn, 2, 4, act)), Some(Reason::NotMember), "{act:?}");
+            assert_eq!(reason(room_for(&mut conn, R(2), U(4), act)), Some(Reason::NotMember), "{act:?}");
         }
-        let group = RoomFacts::load(&mut conn, 2).unwrap().unwrap();
-        assert_eq!(receipt_audience(&mut conn, &group, 1).unwrap(), [1, 2, 3]);
-        assert!(matches!(room_for(&mut conn, 99, 1, RoomAct::Read), Err(ApiError::NotFound(_))));
+        let group = RoomFacts::load(&mut conn, R(2)).unwrap().unwrap();
+        assert_eq!(receipt_audience(&mut conn, &group, U(1)).unwrap(), [U(1), U(2), U(3)]);
+        assert!(matches!(room_for(&mut conn, R(99), U(1), RoomAct::Read), Err(ApiError::NotFound(_))));
     }
 
     #[test]
     fn invitations_go_to_groups_and_bring_only_friends_across_no_block() {
         let (_dir, db) = world();
         let mut conn = db.get().unwrap();
-        assert!(matches!(room_for(&mut conn, 1, 1, RoomAct::Invite), Err(ApiError::Validation { .. })), "not into a private room");
-        assert!(room_for(&mut conn, 2, 3, RoomAct::Invite).is_ok(), "any member invites");
-        assert_eq!(reason(may_add(&mut conn, 1, 2)), Some(Reason::Blocked));
-        assert_eq!(reason(may_add(&mut conn, 1, 4)), Some(Reason::NotFriends));
-        assert!(matches!(may_add(&mut conn, 1, 99), Err(ApiError::NotFound(_))));
+        assert!(matches!(room_for(&mut conn, R(1), U(1), RoomAct::Invite), Err(ApiError::Validation { .. })), "not into a private room");
+        assert!(room_for(&mut conn, R(2), U(3), RoomAct::Invite).is_ok(), "any member invites");
+        assert_eq!(reason(may_add(&mut conn, U(1), U(2))), Some(Reason::Blocked));
+        assert_eq!(reason(may_add(&mut conn, U(1), U(4))), Some(Reason::NotFriends));
+        assert!(matches!(may_add(&mut conn, U(1), U(99)), Err(ApiError::NotFound(_))));
         conn.batch_execute(
             "INSERT INTO friendships (user_id, friend_id, created_at) VALUES (1, 4, '2026-01-01 00:00:00'), (4, 1, '2026-01-01 00:00:00')",
         )
         .unwrap();
-        assert_eq!(reason(may_add(&mut conn, 1, 4)), None);
-        assert_eq!(reason(may_open_private(&mut conn, 4, 1)), None);
-        assert_eq!(reason(may_open_private(&mut conn, 2, 1)), Some(Reason::Blocked));
+        assert_eq!(reason(may_add(&mut conn, U(1), U(4))), None);
+        assert_eq!(reason(may_open_private(&mut conn, U(4), U(1))), None);
+        assert_eq!(reason(may_open_private(&mut conn, U(2), U(1))), Some(Reason::Blocked));
     }
 }

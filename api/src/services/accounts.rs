@@ -13,6 +13,7 @@ pub use crate::db::users::ProfileChanges;
 use crate::db::{self, DbConn, write_tx};
 use crate::domain::{EmailAddress, Password, Username, search_key};
 use crate::error::{ApiError, ApiResult, Reason};
+use crate::ids::UserId;
 use crate::mail;
 use crate::ports::DomainEvent;
 use crate::services::audit::{self, Event};
@@ -42,14 +43,14 @@ async fn verify_off_executor(password: String, hash: String) -> ApiResult<bool> 
 }
 
 /// Stores a new one-time token for `user_id` and returns the raw token for the mail link.
-fn issue_one_time_token(conn: &mut DbConn, user_id: i64, purpose: Purpose, ttl: std::time::Duration) -> ApiResult<String> {
+fn issue_one_time_token(conn: &mut DbConn, user_id: UserId, purpose: Purpose, ttl: std::time::Duration) -> ApiResult<String> {
     let raw = random_token(32);
     db::one_time_tokens::insert(conn, user_id, purpose, &token_hash(&raw), ttl)?;
     Ok(raw)
 }
 
 /// A one-time token of `user_id` for `purpose`: its id, whether it was used, whether it expired.
-fn find_one_time_token(conn: &mut DbConn, user_id: i64, purpose: Purpose, raw: &str) -> ApiResult<Option<(i64, bool, bool)>> {
+fn find_one_time_token(conn: &mut DbConn, user_id: UserId, purpose: Purpose, raw: &str) -> ApiResult<Option<(i64, bool, bool)>> {
     let now = db::now();
     let row = db::one_time_tokens::find(conn, user_id, purpose, &token_hash(raw))?;
     Ok(row.map(|token| (token.id, token.used_at.is_some(), token.expires_at <= now)))
@@ -101,7 +102,7 @@ pub async fn register(state: &State, registration: Registration) -> ApiResult<(U
             })
         })
         .await?;
-    tracing::info!(user_id = user.id, "user registered");
+    tracing::info!(user_id = %user.id, "user registered");
     send_verification(state, &user, &verify_token);
     Ok((user, tokens))
 }
@@ -136,7 +137,7 @@ pub async fn login(state: &State, email: &str, password: String, address: &str) 
     let st = state.clone();
     let user_id = user.id;
     let tokens = state.db.run(move |conn| sessions::start(conn, &st.keys, user_id)).await?;
-    tracing::info!(user_id, "user logged in");
+    tracing::info!(user_id = %user_id, "user logged in");
     audit::record(
         state,
         Event { action: "login", actor: Some(user_id), subject: Some(user_id), address: Some(address), detail: String::new() },
@@ -147,7 +148,7 @@ pub async fn login(state: &State, email: &str, password: String, address: &str) 
 
 /// After login sessions of `user_id` were revoked (and committed): cached token checks stop
 /// counting, and their sockets close on every node — `only` that session, or all but `keep`.
-pub fn sessions_ended(state: &State, user_id: i64, only: Option<String>, keep: Option<String>) {
+pub fn sessions_ended(state: &State, user_id: UserId, only: Option<String>, keep: Option<String>) {
     state.trust.revoked();
     state.live.announce(DomainEvent::SessionsRevoked { user_id, only, keep });
 }
@@ -180,12 +181,12 @@ pub async fn logout(state: &State, caller: &AuthUser, refresh_token: &str) -> Ap
     Ok(())
 }
 
-pub async fn profile(state: &State, user_id: i64) -> ApiResult<User> {
+pub async fn profile(state: &State, user_id: UserId) -> ApiResult<User> {
     state.db.run(move |conn| db::users::get(conn, user_id)).await
 }
 
 /// Applies `changes` to the caller's profile; a taken username is a conflict.
-pub async fn update_profile(state: &State, user_id: i64, changes: ProfileChanges) -> ApiResult<User> {
+pub async fn update_profile(state: &State, user_id: UserId, changes: ProfileChanges) -> ApiResult<User> {
     state
         .db
         .run(move |conn| {
@@ -228,7 +229,7 @@ pub async fn change_password(state: &State, caller: &AuthUser, current: String, 
         })
         .await?;
     sessions_ended(state, caller.id, None, Some(caller.session_id.clone()));
-    tracing::info!(user_id, "password changed");
+    tracing::info!(user_id = %user_id, "password changed");
     audit::record(
         state,
         Event { action: "password_changed", actor: Some(user_id), subject: Some(user_id), address: None, detail: String::new() },
@@ -253,13 +254,13 @@ pub async fn send_reset_email(state: &State, email: EmailAddress, address: &str)
     if let Some((user, raw)) = issued {
         // Answered the same either way: a limited account simply gets no further mail.
         if state.limits.check(crate::ratelimit::RESET_MAIL_PER_ACCOUNT, &user.id.to_string()).await.is_err() {
-            tracing::warn!(user_id = user.id, "reset mail limit reached; no mail sent");
+            tracing::warn!(user_id = %user.id, "reset mail limit reached; no mail sent");
             return Ok(());
         }
         let link = state.mailer.link(&format!("/reset-password/{}/{}", user.id, raw));
         let minutes = state.config.reset_token_ttl.as_secs().div_ceil(60);
         state.mailer.send(mail::reset_mail(&user.email, &user.username, &link, minutes));
-        tracing::info!(user_id = user.id, "password reset mail queued");
+        tracing::info!(user_id = %user.id, "password reset mail queued");
         audit::record(
             state,
             Event {
@@ -277,7 +278,7 @@ pub async fn send_reset_email(state: &State, email: EmailAddress, address: &str)
 
 /// Sets a new password from a reset link. The token is single-use; every session is revoked,
 /// and the email counts as verified (the link proved the user reads it).
-pub async fn reset_password(state: &State, user_id: i64, raw_token: String, password: Password, address: &str) -> ApiResult<()> {
+pub async fn reset_password(state: &State, user_id: UserId, raw_token: String, password: Password, address: &str) -> ApiResult<()> {
     let check_token = raw_token.clone();
     let token = state.db.run(move |conn| find_one_time_token(conn, user_id, Purpose::ResetPassword, &check_token)).await?;
     let token_id = match token {
@@ -300,7 +301,7 @@ pub async fn reset_password(state: &State, user_id: i64, raw_token: String, pass
         })
         .await?;
     sessions_ended(state, user_id, None, None);
-    tracing::info!(user_id, "password reset");
+    tracing::info!(user_id = %user_id, "password reset");
     audit::record(
         state,
         Event { action: "password_reset", actor: Some(user_id), subject: Some(user_id), address: Some(address), detail: String::new() },
@@ -311,7 +312,7 @@ pub async fn reset_password(state: &State, user_id: i64, raw_token: String, pass
 
 /// Confirms the email address from a verification link. Opening a valid link again after the
 /// address is verified succeeds.
-pub async fn verify_email(state: &State, user_id: i64, raw_token: String) -> ApiResult<()> {
+pub async fn verify_email(state: &State, user_id: UserId, raw_token: String) -> ApiResult<()> {
     state
         .db
         .run(move |conn| {
@@ -333,7 +334,7 @@ pub async fn verify_email(state: &State, user_id: i64, raw_token: String) -> Api
 }
 
 /// Mails a fresh verification link to the caller, unless the address is already verified.
-pub async fn resend_verification(state: &State, user_id: i64) -> ApiResult<()> {
+pub async fn resend_verification(state: &State, user_id: UserId) -> ApiResult<()> {
     let st = state.clone();
     let issued = state
         .db
@@ -353,7 +354,7 @@ pub async fn resend_verification(state: &State, user_id: i64) -> ApiResult<()> {
 }
 
 /// Creates an administrator (the `createsuperuser` command). Synchronous: no server runs.
-pub fn create_superuser(conn: &mut DbConn, username: &Username, email: &EmailAddress, password: &Password, cost: u32) -> ApiResult<i64> {
+pub fn create_superuser(conn: &mut DbConn, username: &Username, email: &EmailAddress, password: &Password, cost: u32) -> ApiResult<UserId> {
     let password_hash = hash_password(password.expose(), cost)?;
     write_tx(conn, |conn| {
         let new_user = NewUser {

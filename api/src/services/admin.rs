@@ -10,6 +10,7 @@ use crate::db::sessions::RevokeReason;
 use crate::db::{self, write_tx};
 use crate::dto::utc;
 use crate::error::{ApiError, ApiResult};
+use crate::ids::UserId;
 use crate::services::accounts::sessions_ended;
 use crate::services::audit::Event;
 use crate::state::State;
@@ -31,7 +32,7 @@ pub struct AdminUserView {
 impl From<User> for AdminUserView {
     fn from(u: User) -> Self {
         AdminUserView {
-            id: u.id,
+            id: u.id.get(),
             username: u.username,
             email: u.email,
             first_name: u.first_name,
@@ -72,7 +73,7 @@ pub async fn list_users(state: &State, query: Option<String>, limit: i64, offset
 
 /// Deactivates or reactivates an account. Deactivation ends every session at once (tokens
 /// and open sockets). Administrators cannot deactivate themselves.
-pub async fn set_active(state: &State, admin: i64, user_id: i64, active: bool) -> ApiResult<AdminUserView> {
+pub async fn set_active(state: &State, admin: UserId, user_id: UserId, active: bool) -> ApiResult<AdminUserView> {
     if admin == user_id && !active {
         return Err(ApiError::Conflict("administrators cannot deactivate themselves".into()));
     }

@@ -16,10 +16,11 @@ use crate::ai::{AiConversation, AiHistoryEntry, AiReply, Ask, Assistant, estimat
 use crate::db::{self, DbConn, write_tx};
 use crate::dto::utc;
 use crate::error::{ApiError, ApiResult};
+use crate::ids::UserId;
 use crate::state::State;
 
 /// The recent turns of a conversation the caller owns, newest last (404 if not theirs).
-fn context(conn: &mut DbConn, user_id: i64, conversation_id: Option<i64>) -> ApiResult<Vec<(String, String)>> {
+fn context(conn: &mut DbConn, user_id: UserId, conversation_id: Option<i64>) -> ApiResult<Vec<(String, String)>> {
     let Some(conversation_id) = conversation_id else { return Ok(Vec::new()) };
     if db::ai_conversations::owner(conn, conversation_id)? != Some(user_id) {
         return Err(ApiError::NotFound("conversation not found".into()));
@@ -146,7 +147,7 @@ async fn refund(state: &State, prepared: &Prepared, reason: String) -> ApiError 
     if let Err(error) = state.db.run(move |conn| balance::settle(conn, user_id, reservation, 0, stale)).await {
         tracing::error!(error = format!("{error:?}"), "releasing an AI reservation failed");
     }
-    tracing::warn!(user_id, reason, "AI provider call failed");
+    tracing::warn!(user_id = %user_id, reason, "AI provider call failed");
     ApiError::AiUnavailable(format!("the AI provider could not answer: {reason}"))
 }
 
@@ -249,7 +250,7 @@ pub async fn ask_stream(state: &State, ask: Ask) -> ApiResult<mpsc::Receiver<Byt
                 // Without the provider's count (a cut-short stream has none), estimate.
                 let tokens = usage.unwrap_or_else(|| prepared.prompt_tokens + estimate_tokens(&reply));
                 if gone {
-                    tracing::info!(user_id = prepared.ask.user_id, tokens, "AI stream stopped: the client disconnected");
+                    tracing::info!(user_id = %prepared.ask.user_id, tokens, "AI stream stopped: the client disconnected");
                 }
                 match finish(&state, prepared, reply, tokens).await {
                     Ok(done) => {
@@ -266,13 +267,13 @@ pub async fn ask_stream(state: &State, ask: Ask) -> ApiResult<mpsc::Receiver<Byt
 }
 
 /// The caller's balance.
-pub async fn token_balance(state: &State, user_id: i64) -> ApiResult<Balance> {
+pub async fn token_balance(state: &State, user_id: UserId) -> ApiResult<Balance> {
     let (grant, stale) = (state.ai.grant, state.ai.stale_before());
     state.db.run(move |conn| balance::balance(conn, user_id, grant, stale)).await
 }
 
 /// Adds tokens to a user's grant (admin).
-pub async fn grant_tokens(state: &State, user_id: i64, tokens: i64) -> ApiResult<Balance> {
+pub async fn grant_tokens(state: &State, user_id: UserId, tokens: i64) -> ApiResult<Balance> {
     let (grant, stale) = (state.ai.grant, state.ai.stale_before());
     state
         .db
@@ -293,7 +294,7 @@ pub struct HistoryQuery {
     pub offset: i64,
 }
 
-pub async fn history(state: &State, user_id: i64, query: HistoryQuery) -> ApiResult<Vec<AiHistoryEntry>> {
+pub async fn history(state: &State, user_id: UserId, query: HistoryQuery) -> ApiResult<Vec<AiHistoryEntry>> {
     state
         .db
         .run(move |conn| {
@@ -319,7 +320,7 @@ pub async fn history(state: &State, user_id: i64, query: HistoryQuery) -> ApiRes
 }
 
 /// The caller's conversations, most recently used first.
-pub async fn conversations(state: &State, user_id: i64) -> ApiResult<Vec<AiConversation>> {
+pub async fn conversations(state: &State, user_id: UserId) -> ApiResult<Vec<AiConversation>> {
     state
         .db
         .run(move |conn| {

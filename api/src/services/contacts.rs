@@ -10,6 +10,7 @@ use crate::domain::RequestStatus;
 use crate::domain::{EmailAddress, search_key};
 use crate::dto::{FoundUser, FriendRequestLists, FriendRequestView, Relation, UserPublic, utc};
 use crate::error::{ApiError, ApiResult, Reason};
+use crate::ids::UserId;
 use crate::ports::DomainEvent;
 use crate::services::presence::fill_online;
 use crate::state::State;
@@ -30,14 +31,14 @@ pub struct Search {
 }
 
 /// Tells both users' connections (on every node) that their friendship began or ended.
-fn announce_friendship(state: &State, a: i64, b: i64, friends: bool) {
+fn announce_friendship(state: &State, a: UserId, b: UserId, friends: bool) {
     state.live.announce(DomainEvent::FriendshipChanged { a, b, friends });
 }
 
 fn views(conn: &mut DbConn, requests: Vec<FriendRequest>) -> ApiResult<Vec<FriendRequestView>> {
-    let ids: Vec<i64> = requests.iter().flat_map(|r| [r.sender_id, r.receiver_id]).collect();
+    let ids: Vec<UserId> = requests.iter().flat_map(|r| [r.sender_id, r.receiver_id]).collect();
     let rows = db::users::public_rows(conn, &ids)?;
-    let public = |id: i64| {
+    let public = |id: UserId| {
         rows.get(&id)
             .cloned()
             .map(|row| UserPublic::new(row, false))
@@ -63,7 +64,7 @@ fn view(conn: &mut DbConn, request: FriendRequest) -> ApiResult<FriendRequestVie
 
 /// Sends a friend request from `caller` to `receiver_id`. If the receiver already asked the
 /// caller, that request is accepted instead and both become friends.
-pub async fn send_request(state: &State, caller: i64, receiver_id: i64) -> ApiResult<FriendRequestView> {
+pub async fn send_request(state: &State, caller: UserId, receiver_id: UserId) -> ApiResult<FriendRequestView> {
     if caller == receiver_id {
         return Err(ApiError::invalid_field("receiver_id", "you cannot send a friend request to yourself"));
     }
@@ -109,7 +110,7 @@ fn with_presence(state: &State, mut view: FriendRequestView) -> FriendRequestVie
 }
 
 /// Pending requests the caller received and sent, newest first.
-pub async fn pending_requests(state: &State, caller: i64) -> ApiResult<FriendRequestLists> {
+pub async fn pending_requests(state: &State, caller: UserId) -> ApiResult<FriendRequestLists> {
     let mut lists = state
         .db
         .run(move |conn| {
@@ -124,7 +125,7 @@ pub async fn pending_requests(state: &State, caller: i64) -> ApiResult<FriendReq
 
 /// The receiver accepts or rejects a pending request. Only the receiver may answer; a request
 /// answered already is a conflict.
-pub async fn answer_request(state: &State, caller: i64, request_id: i64, answer: Answer) -> ApiResult<FriendRequestView> {
+pub async fn answer_request(state: &State, caller: UserId, request_id: i64, answer: Answer) -> ApiResult<FriendRequestView> {
     let view = state
         .db
         .run(move |conn| {
@@ -164,7 +165,7 @@ pub async fn answer_request(state: &State, caller: i64, request_id: i64, answer:
 }
 
 /// The sender withdraws a pending request.
-pub async fn cancel_request(state: &State, caller: i64, request_id: i64) -> ApiResult<()> {
+pub async fn cancel_request(state: &State, caller: UserId, request_id: i64) -> ApiResult<()> {
     state
         .db
         .run(move |conn| {
@@ -188,7 +189,7 @@ pub async fn cancel_request(state: &State, caller: i64, request_id: i64) -> ApiR
 }
 
 /// The caller's friends, by username.
-pub async fn friends(state: &State, caller: i64) -> ApiResult<Vec<UserPublic>> {
+pub async fn friends(state: &State, caller: UserId) -> ApiResult<Vec<UserPublic>> {
     let rows: Vec<PublicUserRow> = state.db.run(move |conn| db::contacts::friends_by_username(conn, caller)).await?;
     Ok(public_with_presence(state, rows))
 }
@@ -200,7 +201,7 @@ fn public_with_presence(state: &State, rows: Vec<PublicUserRow>) -> Vec<UserPubl
 }
 
 /// Ends a friendship, for both sides.
-pub async fn remove_friend(state: &State, caller: i64, friend_id: i64) -> ApiResult<()> {
+pub async fn remove_friend(state: &State, caller: UserId, friend_id: UserId) -> ApiResult<()> {
     state
         .db
         .run(move |conn| {
@@ -218,7 +219,7 @@ pub async fn remove_friend(state: &State, caller: i64, friend_id: i64) -> ApiRes
 }
 
 /// Blocks `target`: ends the friendship and cancels pending requests both ways.
-pub async fn block(state: &State, caller: i64, target: i64) -> ApiResult<UserPublic> {
+pub async fn block(state: &State, caller: UserId, target: UserId) -> ApiResult<UserPublic> {
     if caller == target {
         return Err(ApiError::invalid_field("block_user_id", "you cannot block yourself"));
     }
@@ -247,12 +248,12 @@ pub async fn block(state: &State, caller: i64, target: i64) -> ApiResult<UserPub
 }
 
 /// Users the caller blocked, by username.
-pub async fn blocked_users(state: &State, caller: i64) -> ApiResult<Vec<UserPublic>> {
+pub async fn blocked_users(state: &State, caller: UserId) -> ApiResult<Vec<UserPublic>> {
     let rows = state.db.run(move |conn| db::contacts::blocked_by(conn, caller)).await?;
     Ok(public_with_presence(state, rows))
 }
 
-pub async fn unblock(state: &State, caller: i64, target: i64) -> ApiResult<()> {
+pub async fn unblock(state: &State, caller: UserId, target: UserId) -> ApiResult<()> {
     let removed = state.db.run(move |conn| db::contacts::delete_block(conn, caller, target)).await?;
     if removed == 0 {
         return Err(ApiError::NotFound("you have not blocked this user".into()));
@@ -273,7 +274,7 @@ pub fn prefix_upper_bound(prefix: &str) -> Option<String> {
 /// People matching `search`: the exact email first, then username, first-name and last-name
 /// prefix matches, each in name order, without repeats. Every list is an index range bounded
 /// by `offset + limit`, so the cost does not grow with the number of users.
-pub async fn find_people(state: &State, caller: i64, search: Search) -> ApiResult<Vec<FoundUser>> {
+pub async fn find_people(state: &State, caller: UserId, search: Search) -> ApiResult<Vec<FoundUser>> {
     let mut found: Vec<FoundUser> = state
         .db
         .run(move |conn| {
@@ -282,7 +283,7 @@ pub async fn find_people(state: &State, caller: i64, search: Search) -> ApiResul
                 return Ok(Vec::new());
             };
             let wanted = search.offset + search.limit;
-            let mut ordered: Vec<i64> = Vec::new();
+            let mut ordered: Vec<UserId> = Vec::new();
             let mut seen = HashSet::new();
             if let Ok(email) = EmailAddress::parse(&search.text) {
                 let exact = db::users::active_id_by_email_except(conn, email.as_str(), caller)?;
@@ -298,7 +299,7 @@ pub async fn find_people(state: &State, caller: i64, search: Search) -> ApiResul
                     }
                 }
             }
-            let page: Vec<i64> = ordered.into_iter().skip(search.offset as usize).take(search.limit as usize).collect();
+            let page: Vec<UserId> = ordered.into_iter().skip(search.offset as usize).take(search.limit as usize).collect();
             let mut rows = db::users::public_rows(conn, &page)?;
             let relations = relations(conn, caller, &page)?;
             Ok(page
@@ -323,7 +324,7 @@ pub async fn find_people(state: &State, caller: i64, search: Search) -> ApiResul
 }
 
 /// How each of `ids` relates to `caller` (absent: no relation).
-fn relations(conn: &mut DbConn, caller: i64, ids: &[i64]) -> ApiResult<HashMap<i64, Relation>> {
+fn relations(conn: &mut DbConn, caller: UserId, ids: &[UserId]) -> ApiResult<HashMap<UserId, Relation>> {
     let mut relations = HashMap::new();
     let sent = db::friend_requests::pending_sent_to_any(conn, caller, ids)?;
     let received = db::friend_requests::pending_received_from_any(conn, caller, ids)?;

@@ -13,6 +13,7 @@ use crate::db::{self, DbConn, write_tx};
 use crate::domain::{ClientId, MessageBody, SendRequest, SyncCursors};
 use crate::dto::{MessagePage, MessageView};
 use crate::error::{ApiError, ApiResult};
+use crate::ids::{RoomId, Seq, UserId};
 use crate::ports::DomainEvent;
 use crate::services::access::{self, Refusal, RoomAct, RoomFacts};
 use crate::state::State;
@@ -37,8 +38,8 @@ pub enum Outcome {
 #[derive(Debug)]
 pub struct StoredBatch {
     pub outcomes: Vec<Outcome>,
-    pub members: HashMap<i64, Arc<[i64]>>,
-    pub senders: HashMap<i64, PublicUserRow>,
+    pub members: HashMap<RoomId, Arc<[UserId]>>,
+    pub senders: HashMap<UserId, PublicUserRow>,
 }
 
 /// Stores every acceptable request of the batch in one transaction (group commit), in four
@@ -57,7 +58,7 @@ pub fn store_batch(conn: &mut DbConn, requests: &[SendRequest]) -> ApiResult<Sto
         seqs.give_back_unused(conn)?;
         let outcomes = settle(requests, verdicts, inserted, now)?;
 
-        let sender_ids: Vec<i64> = requests.iter().map(|r| r.sender_id).collect::<HashSet<_>>().into_iter().collect();
+        let sender_ids: Vec<UserId> = requests.iter().map(|r| r.sender_id).collect::<HashSet<_>>().into_iter().collect();
         let senders = db::users::public_rows(conn, &sender_ids)?;
         let members = rooms.into_iter().filter_map(|(room, facts)| Some((room, facts?.members))).collect();
         Ok(StoredBatch { outcomes, members, senders })
@@ -80,14 +81,14 @@ enum Verdict {
 /// The verdicts of a batch, and the rooms it names as the policy saw them (`None`: no such room).
 struct Screened {
     verdicts: Vec<Verdict>,
-    rooms: FxHashMap<i64, Option<RoomFacts>>,
+    rooms: FxHashMap<RoomId, Option<RoomFacts>>,
 }
 
 /// Phase one: each room is read once and each (room, sender) asked of the policy once.
 fn screen(conn: &mut DbConn, requests: &[SendRequest]) -> ApiResult<Screened> {
-    let mut rooms: FxHashMap<i64, Option<RoomFacts>> = FxHashMap::default();
-    let mut refusals: FxHashMap<(i64, i64), Option<Refusal>> = FxHashMap::default();
-    let mut first_in_batch: FxHashMap<(i64, i64, &str), usize> = FxHashMap::default();
+    let mut rooms: FxHashMap<RoomId, Option<RoomFacts>> = FxHashMap::default();
+    let mut refusals: FxHashMap<(RoomId, UserId), Option<Refusal>> = FxHashMap::default();
+    let mut first_in_batch: FxHashMap<(RoomId, UserId, &str), usize> = FxHashMap::default();
     let stored_before = db::messages::stored_before(conn, requests)?;
     let mut verdicts = Vec::with_capacity(requests.len());
     for (index, request) in requests.iter().enumerate() {
@@ -160,10 +161,10 @@ fn settle(
 
 /// Moves `user`'s read receipt in `room_id` up to `seq` (never down). Returns who may see the
 /// receipt and whether it moved.
-pub fn mark_read(conn: &mut DbConn, room_id: i64, user: i64, seq: i64) -> ApiResult<(Vec<i64>, bool)> {
+pub fn mark_read(conn: &mut DbConn, room_id: RoomId, user: UserId, seq: Seq) -> ApiResult<(Vec<UserId>, bool)> {
     write_tx(conn, |conn| {
         let room = access::room_for(conn, room_id, user, RoomAct::MarkRead)?;
-        if seq < 0 || seq > room.last_seq {
+        if seq < Seq::ZERO || seq > room.last_seq {
             return Err(ApiError::invalid_field("seq", format!("must be between 0 and the room's last seq ({})", room.last_seq)));
         }
         let moved = db::members::raise_read_receipt(conn, room_id, user, seq)?;
@@ -173,18 +174,18 @@ pub fn mark_read(conn: &mut DbConn, room_id: i64, user: i64, seq: i64) -> ApiRes
 }
 
 /// Views of stored messages with their senders (online flags from the real-time layer).
-async fn message_views(state: &State, list: Vec<Message>, senders: HashMap<i64, PublicUserRow>) -> Vec<MessageView> {
+async fn message_views(state: &State, list: Vec<Message>, senders: HashMap<UserId, PublicUserRow>) -> Vec<MessageView> {
     let online = state.live.online(&mut senders.keys().copied());
     list.into_iter().filter_map(|m| MessageView::assemble(m, &senders, &online)).collect()
 }
 
 /// Stores a message sent over REST, through the same writer as WebSocket sends.
-pub async fn send(state: &State, caller: i64, room_id: i64, body: MessageBody, client_id: ClientId) -> ApiResult<MessageView> {
+pub async fn send(state: &State, caller: UserId, room_id: RoomId, body: MessageBody, client_id: ClientId) -> ApiResult<MessageView> {
     state.live.store_message(SendRequest { room_id, sender_id: caller, body, client_id }).await
 }
 
 /// A page of a room's history for a member.
-pub async fn history_page(state: &State, caller: i64, room_id: i64, cursor: Cursor, limit: i64) -> ApiResult<MessagePage> {
+pub async fn history_page(state: &State, caller: UserId, room_id: RoomId, cursor: Cursor, limit: i64) -> ApiResult<MessagePage> {
     let (list, has_more, senders) = state
         .db
         .run(move |conn| {
@@ -199,7 +200,7 @@ pub async fn history_page(state: &State, caller: i64, room_id: i64, cursor: Curs
 
 /// Moves the caller's read receipt and tells the room's members (the caller's other devices
 /// too) when it moved.
-pub async fn read(state: &State, caller: i64, room_id: i64, seq: i64) -> ApiResult<()> {
+pub async fn read(state: &State, caller: UserId, room_id: RoomId, seq: Seq) -> ApiResult<()> {
     let (audience, moved) = state.db.run(move |conn| mark_read(conn, room_id, caller, seq)).await?;
     if moved {
         state.live.announce(DomainEvent::ReadMoved { room_id, user_id: caller, seq, audience });
@@ -209,7 +210,7 @@ pub async fn read(state: &State, caller: i64, room_id: i64, seq: i64) -> ApiResu
 
 /// What a `sync` found for one room.
 pub struct SyncedRoom {
-    pub room_id: i64,
+    pub room_id: RoomId,
     pub messages: Vec<MessageView>,
     pub has_more: bool,
 }
@@ -217,11 +218,11 @@ pub struct SyncedRoom {
 /// Every message after each cursor, for the rooms of `cursors` the caller belongs to: up to
 /// [`SYNC_MAX_PER_ROOM`] per room and [`SYNC_MAX_TOTAL`] in all (rooms cut short are marked
 /// `has_more`). Rooms the caller is not in are returned separately.
-pub async fn sync(state: &State, caller: i64, cursors: SyncCursors) -> ApiResult<(Vec<SyncedRoom>, Vec<i64>)> {
+pub async fn sync(state: &State, caller: UserId, cursors: SyncCursors) -> ApiResult<(Vec<SyncedRoom>, Vec<RoomId>)> {
     let (found, refused, senders) = state
         .db
         .run(move |conn| {
-            let ids: Vec<i64> = cursors.iter().map(|(room, _)| room).collect();
+            let ids: Vec<RoomId> = cursors.iter().map(|(room, _)| room).collect();
             let member_of = db::members::rooms_among(conn, caller, &ids)?;
             let mut found = Vec::new();
             let mut refused = Vec::new();
@@ -252,7 +253,7 @@ pub async fn sync(state: &State, caller: i64, cursors: SyncCursors) -> ApiResult
         order.push((room_id, has_more));
         all.extend(list);
     }
-    let mut by_room: HashMap<i64, Vec<MessageView>> = HashMap::new();
+    let mut by_room: HashMap<RoomId, Vec<MessageView>> = HashMap::new();
     for view in message_views(state, all, senders).await {
         by_room.entry(view.room_id).or_default().push(view);
     }
@@ -273,8 +274,9 @@ mod tests {
     use diesel::prelude::*;
 
     fn send(sender_id: i64, client_id: &str, body: &str) -> SendRequest {
+        let sender_id = UserId(sender_id);
         SendRequest {
-            room_id: 1,
+            room_id: RoomId(1),
             sender_id,
             body: MessageBody::parse(body.into()).unwrap(),
             client_id: ClientId::parse(client_id.into()).unwrap(),
@@ -283,7 +285,7 @@ mod tests {
 
     fn stored_seq(outcome: &Outcome) -> i64 {
         match outcome {
-            Outcome::Stored(message) => message.seq,
+            Outcome::Stored(message) => message.seq.get(),
             other => panic!("expected a stored message, got {other:?}"),
         }
     }
@@ -315,11 +317,11 @@ mod tests {
         .unwrap();
         assert_eq!(stored_seq(&batch.outcomes[0]), 2);
         match &batch.outcomes[1] {
-            Outcome::Duplicate(message) => assert_eq!((message.seq, message.body.as_str()), (1, "first")),
+            Outcome::Duplicate(message) => assert_eq!((message.seq, message.body.as_str()), (Seq(1), "first")),
             other => panic!("the retry must return the stored message, got {other:?}"),
         }
         assert_eq!(stored_seq(&batch.outcomes[2]), 3, "the retry's seq goes to the next new send");
-        assert!(matches!(&batch.outcomes[3], Outcome::Duplicate(m) if m.seq == 3));
+        assert!(matches!(&batch.outcomes[3], Outcome::Duplicate(m) if m.seq == Seq(3)));
 
         let last_seq: i64 = rooms::table.find(1).select(rooms::last_seq).first(&mut *conn).unwrap();
         assert_eq!(last_seq, 3, "the seq reserved for the retry was given back");
@@ -332,7 +334,7 @@ mod tests {
         let answered_ids: Vec<(i64, i64)> = answered
             .iter()
             .map(|o| match o {
-                Outcome::Stored(m) => (m.seq, m.id),
+                Outcome::Stored(m) => (m.seq.get(), m.id),
                 other => panic!("{other:?}"),
             })
             .collect();
@@ -354,9 +356,9 @@ mod tests {
         let mut expected_seq = 5;
         for (n, outcome) in big.outcomes.iter().enumerate() {
             match outcome {
-                Outcome::Duplicate(message) => assert_eq!((n, message.seq), (ROWS_PER_INSERT + 3, 1)),
+                Outcome::Duplicate(message) => assert_eq!((n, message.seq), (ROWS_PER_INSERT + 3, Seq(1))),
                 Outcome::Stored(message) => {
-                    assert_eq!(message.seq, expected_seq, "send {n}");
+                    assert_eq!(message.seq.get(), expected_seq, "send {n}");
                     expected_seq += 1;
                 }
                 other => panic!("{other:?}"),
@@ -366,7 +368,7 @@ mod tests {
         assert_eq!(stored.len() as i64, expected_seq - 1, "every seq stored once, without gaps");
         for outcome in &big.outcomes {
             if let Outcome::Stored(message) = outcome {
-                assert!(stored.contains(&(message.seq, message.id)), "{message:?} has the id it was stored with");
+                assert!(stored.contains(&(message.seq.get(), message.id)), "{message:?} has the id it was stored with");
             }
         }
     }

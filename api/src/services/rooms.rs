@@ -8,6 +8,7 @@ use crate::db::{self, DbConn, write_tx, write_tx_retrying_conflicts};
 use crate::domain::{GroupName, MemberRole, RoomKind};
 use crate::dto::{MessageView, RoomView, UserPublic, utc};
 use crate::error::{ApiError, ApiResult, Reason};
+use crate::ids::{RoomId, Seq, UserId};
 use crate::ports::DomainEvent;
 use crate::services::access::{self, RoomAct};
 use crate::services::presence::fill_online;
@@ -19,26 +20,26 @@ pub const GROUP_MAX_MEMBERS: usize = 256;
 pub const GROUPS_OWNED_MAX: i64 = 100;
 
 /// Adds a member and logs who added them.
-fn add_member(conn: &mut DbConn, room_id: i64, user_id: i64, role: MemberRole, actor: i64) -> ApiResult<()> {
+fn add_member(conn: &mut DbConn, room_id: RoomId, user_id: UserId, role: MemberRole, actor: UserId) -> ApiResult<()> {
     db::members::add(conn, room_id, user_id, role)?;
     db::room_events::append(conn, room_id, Some(actor), "member_added", Some(user_id))
 }
 
 /// Each member's view of rooms: members, last message, unread count and read receipt, for
 /// `viewers` (every member when `None`). Online flags are left false; see [`fill_online`].
-fn views(conn: &mut DbConn, room_list: &[Room], viewers: Option<i64>) -> ApiResult<Vec<(i64, RoomView)>> {
-    let ids: Vec<i64> = room_list.iter().map(|r| r.id).collect();
+fn views(conn: &mut DbConn, room_list: &[Room], viewers: Option<UserId>) -> ApiResult<Vec<(UserId, RoomView)>> {
+    let ids: Vec<RoomId> = room_list.iter().map(|r| r.id).collect();
     let member_rows = db::members::with_receipts(conn, &ids)?;
     let last_messages = db::messages::last_of_rooms(conn, &ids)?;
     let senders = db::users::public_rows(conn, &last_messages.iter().map(|m| m.sender_id).collect::<Vec<_>>())?;
     let unread = db::members::unread_counts(conn, &ids, viewers)?;
 
-    let mut members_of: HashMap<i64, Vec<(i64, PublicUserRow)>> = HashMap::new();
+    let mut members_of: HashMap<RoomId, Vec<(Seq, PublicUserRow)>> = HashMap::new();
     for (room_id, last_read, row) in member_rows {
         members_of.entry(room_id).or_default().push((last_read, row));
     }
     let nobody_online = HashSet::new();
-    let last_of: HashMap<i64, MessageView> = last_messages
+    let last_of: HashMap<RoomId, MessageView> = last_messages
         .into_iter()
         .filter_map(|message| MessageView::assemble(message, &senders, &nobody_online))
         .map(|view| (view.room_id, view))
@@ -74,12 +75,12 @@ fn views(conn: &mut DbConn, room_list: &[Room], viewers: Option<i64>) -> ApiResu
     Ok(result)
 }
 
-fn load_room(conn: &mut DbConn, room_id: i64) -> ApiResult<Room> {
+fn load_room(conn: &mut DbConn, room_id: RoomId) -> ApiResult<Room> {
     db::rooms::find(conn, room_id)?.ok_or_else(|| ApiError::NotFound("room not found".into()))
 }
 
 /// `viewer`'s view of one room.
-fn view_for(conn: &mut DbConn, room: &Room, viewer: i64) -> ApiResult<RoomView> {
+fn view_for(conn: &mut DbConn, room: &Room, viewer: UserId) -> ApiResult<RoomView> {
     views(conn, std::slice::from_ref(room), Some(viewer))?
         .pop()
         .map(|(_, view)| view)
@@ -87,7 +88,7 @@ fn view_for(conn: &mut DbConn, room: &Room, viewer: i64) -> ApiResult<RoomView> 
 }
 
 /// Tells every member of the room (on every node) how the room now looks to them.
-async fn announce_room(state: &State, room_id: i64) -> ApiResult<()> {
+async fn announce_room(state: &State, room_id: RoomId) -> ApiResult<()> {
     let views = state
         .db
         .run(move |conn| {
@@ -106,7 +107,7 @@ fn with_presence(state: &State, mut view: RoomView) -> RoomView {
 
 /// Opens the private room of `caller` and `other` (friends only, no block), creating it on
 /// first use. Returns the room and whether it was created.
-pub async fn open_private(state: &State, caller: i64, other: i64) -> ApiResult<(RoomView, bool)> {
+pub async fn open_private(state: &State, caller: UserId, other: UserId) -> ApiResult<(RoomView, bool)> {
     if caller == other {
         return Err(ApiError::invalid_field("user2_id", "you cannot open a private chat with yourself"));
     }
@@ -127,7 +128,7 @@ pub async fn open_private(state: &State, caller: i64, other: i64) -> ApiResult<(
                         name: "",
                         owner_id: None,
                         private_key: Some(&key),
-                        last_seq: 0,
+                        last_seq: Seq::ZERO,
                         last_activity_at: now,
                         created_at: now,
                     },
@@ -147,12 +148,12 @@ pub async fn open_private(state: &State, caller: i64, other: i64) -> ApiResult<(
 }
 
 /// Creates a group owned by `caller` with `member_ids` (friends of the caller) in it.
-pub async fn create_group(state: &State, caller: i64, name: GroupName, member_ids: Vec<i64>) -> ApiResult<RoomView> {
+pub async fn create_group(state: &State, caller: UserId, name: GroupName, member_ids: Vec<UserId>) -> ApiResult<RoomView> {
     if member_ids.len() > GROUP_MAX_MEMBERS * 4 {
         return Err(ApiError::invalid_field("member_ids", format!("a group has at most {GROUP_MAX_MEMBERS} members")));
     }
     let mut seen = HashSet::new();
-    let unique: Vec<i64> = member_ids.into_iter().filter(|id| *id != caller && seen.insert(*id)).collect();
+    let unique: Vec<UserId> = member_ids.into_iter().filter(|id| *id != caller && seen.insert(*id)).collect();
     if unique.len() + 1 > GROUP_MAX_MEMBERS {
         return Err(ApiError::invalid_field("member_ids", format!("a group has at most {GROUP_MAX_MEMBERS} members")));
     }
@@ -177,7 +178,7 @@ pub async fn create_group(state: &State, caller: i64, name: GroupName, member_id
                         name: name.as_str(),
                         owner_id: Some(caller),
                         private_key: None,
-                        last_seq: 0,
+                        last_seq: Seq::ZERO,
                         last_activity_at: now,
                         created_at: now,
                     },
@@ -197,7 +198,7 @@ pub async fn create_group(state: &State, caller: i64, name: GroupName, member_id
 }
 
 /// A member of a group adds a friend to it.
-pub async fn invite(state: &State, caller: i64, group_id: i64, user_id: i64) -> ApiResult<RoomView> {
+pub async fn invite(state: &State, caller: UserId, group_id: RoomId, user_id: UserId) -> ApiResult<RoomView> {
     let view = state
         .db
         .run(move |conn| {
@@ -223,7 +224,7 @@ pub async fn invite(state: &State, caller: i64, group_id: i64, user_id: i64) -> 
 
 /// The caller leaves a group. An owner who leaves hands the group to the longest-standing
 /// member. Private rooms cannot be left.
-pub async fn leave(state: &State, caller: i64, room_id: i64) -> ApiResult<()> {
+pub async fn leave(state: &State, caller: UserId, room_id: RoomId) -> ApiResult<()> {
     let remaining = state
         .db
         .run(move |conn| {
@@ -255,7 +256,7 @@ pub async fn leave(state: &State, caller: i64, room_id: i64) -> ApiResult<()> {
 }
 
 /// The caller's rooms, newest activity first.
-pub async fn list(state: &State, caller: i64) -> ApiResult<Vec<RoomView>> {
+pub async fn list(state: &State, caller: UserId) -> ApiResult<Vec<RoomView>> {
     let mut list: Vec<RoomView> = state
         .db
         .run(move |conn| {
@@ -268,6 +269,6 @@ pub async fn list(state: &State, caller: i64) -> ApiResult<Vec<RoomView>> {
 }
 
 /// The members of a room who hear that the caller is typing (refused as a send would be).
-pub async fn typing_audience(state: &State, caller: i64, room_id: i64) -> ApiResult<Vec<i64>> {
+pub async fn typing_audience(state: &State, caller: UserId, room_id: RoomId) -> ApiResult<Vec<UserId>> {
     state.db.run(move |conn| Ok(access::facts_for(conn, room_id, caller, RoomAct::Typing)?.members.to_vec())).await
 }
