@@ -17,7 +17,7 @@ pub fn utc(time: NaiveDateTime) -> DateTime<Utc> {
 
 /// Serialises a time as chrono's own serde does (RFC 3339, `Z`, as many fraction digits as
 /// needed), but through one string: chrono's `collect_str` writes it in pieces, each escaped on
-/// its own, which made it most of the cost of serialising a message.
+/// its own, which costs more than the rest of a message.
 pub fn rfc3339<S: serde::Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.serialize_str(&at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
 }

@@ -113,8 +113,7 @@ pub fn build(config: Config) -> anyhow::Result<(Server, SocketAddr, Realtime)> {
     .tcp_nodelay(true)
     // Database work is all the workers block on (password hashing has its own threads): a few
     // threads per worker keep the connection pool busy without waking threads that would only
-    // queue for a connection. Measured with `chat-bench rest`: 16k req/s with the default
-    // (512 / workers), 20k with 3.
+    // queue for a connection (BENCHMARKS.md has the figures).
     .worker_max_blocking_threads(BLOCKING_THREADS_PER_WORKER)
     // Shutdown is ordered by `run`: sockets first, then the writer, then HTTP.
     .disable_signals()

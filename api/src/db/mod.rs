@@ -63,14 +63,12 @@ macro_rules! on_backend {
 /// - Multi-thread mode instead of serialized: SQLite then takes no mutex on every call into a
 ///   connection (each `sqlite3_step`, each column read). A pooled connection is only ever used
 ///   by one thread at a time, which is all that mode asks. With memory statistics off, every
-///   allocation SQLite makes skips a global mutex too. Both mutexes together were a tenth of
-///   the server's CPU reading the friends list (`perf record`).
+///   allocation SQLite makes skips a global mutex too (figures: BENCHMARKS.md).
 /// - The query planner stability guarantee (QPSG) in every connection. The bundled SQLite is
 ///   built with STAT4, under which a prepared statement comparing a bound parameter with an
 ///   indexed column is compiled again whenever that parameter's value changes: diesel kept its
-///   prepared statements, but SQLite re-parsed and re-planned them on nearly every use (half
-///   the instructions of storing a batch, measured with callgrind). Plans could not differ
-///   anyway: nothing here runs ANALYZE, so there are no statistics to plan by.
+///   prepared statements, but SQLite re-parsed and re-planned them on nearly every use. Plans
+///   could not differ anyway: nothing here runs ANALYZE, so there are no statistics to plan by.
 fn configure_sqlite() {
     use libsqlite3_sys as ffi;
     use std::os::raw::{c_char, c_int};
@@ -143,8 +141,7 @@ impl r2d2::ManageConnection for ConnectionManager {
                 // it is acknowledged (the message writer batches, so the fsync is shared).
                 // temp_store MEMORY keeps statement journals in memory: a statement that may
                 // change several rows journals the pages it changes, and past 64 KiB SQLite
-                // spilled that journal to a temporary file (a tenth of the server's CPU when
-                // message batches were multi-row inserts).
+                // would spill that journal to a temporary file.
                 conn.batch_execute(
                     "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
                      PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;",

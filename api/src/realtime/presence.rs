@@ -20,8 +20,8 @@ pub const NODE_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// The users online anywhere (on this node or, with Redis, on another), as the registry last
 /// decided. Only the registry writes it, at the moment it tells the user's friends; readers
-/// take a read lock for one look-up each, where a question to the actor cost two thread
-/// wake-ups (a tenth of the server's CPU serving the friends list).
+/// take a read lock for one look-up each, where a question to the actor would cost two
+/// thread wake-ups on every list of users.
 #[derive(Default)]
 pub struct OnlineUsers(RwLock<FxHashSet<UserId>>);
 
