@@ -2,6 +2,10 @@
 //! flight. Every body carries its send time, so each delivery gives an end-to-end latency; every
 //! connection records what it received, so loss and duplication are counted exactly.
 //! The same driver runs against `chat-api` and against the bare relay (the machine's ceiling).
+//!
+//! A window slot frees when the send is acknowledged (`Gate::Ack`: the sender only waits for
+//! storage), or when the message reaches the next member of its room (`Gate::Delivery`: as in a
+//! conversation, where people answer what reached them).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -26,6 +30,45 @@ pub struct Load {
     pub duration: Duration,
     /// Sends per second across all senders; 0 sends as fast as the windows allow.
     pub rate: f64,
+    /// What frees a slot of a sender's window.
+    pub gate: Gate,
+}
+
+/// What frees a slot of a sender's window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gate {
+    /// The sender's `ack` (the message is stored).
+    Ack,
+    /// The message's arrival at the next member of its room.
+    Delivery,
+}
+
+impl std::str::FromStr for Gate {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Gate, String> {
+        match text {
+            "ack" => Ok(Gate::Ack),
+            "delivery" => Ok(Gate::Delivery),
+            other => Err(format!("--gate is ack or delivery, not {other:?}")),
+        }
+    }
+}
+
+impl Load {
+    /// The connection of sender `index`: senders are spread over the rooms, one per member
+    /// slot, in order.
+    fn sender_connection(&self, index: usize) -> usize {
+        let room = index % self.rooms;
+        let member = (index / self.rooms) % self.members;
+        room * self.members + member
+    }
+
+    /// The connection whose receipt of sender `index`'s message frees its slot (delivery gate).
+    fn next_member_connection(&self, index: usize) -> usize {
+        let connection = self.sender_connection(index);
+        let room = connection / self.members;
+        room * self.members + (connection % self.members + 1) % self.members
+    }
 }
 
 /// What one run measured.
@@ -109,9 +152,9 @@ pub async fn drive(urls: Vec<String>, room_ids: Vec<i64>, load: &Load) -> anyhow
     let epoch_wall_ns = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos() as i64;
     let mut sinks = Vec::with_capacity(urls.len());
     let mut readers = Vec::with_capacity(urls.len());
-    let mut windows = Vec::with_capacity(urls.len());
+    let windows: Arc<Vec<Arc<Semaphore>>> = Arc::new((0..urls.len()).map(|_| Arc::new(Semaphore::new(load.window))).collect());
     let stop_reading = Arc::new(tokio::sync::Notify::new());
-    for url in &urls {
+    for (connection, url) in urls.iter().enumerate() {
         // TCP_NODELAY, as browsers set it: Nagle would hold a small frame until the server's
         // delayed ACK (up to 40 ms).
         let (stream, _) = tokio_tungstenite::connect_async_with_config(url.as_str(), Some(crate::websocket_config()), true)
@@ -120,8 +163,7 @@ pub async fn drive(urls: Vec<String>, room_ids: Vec<i64>, load: &Load) -> anyhow
         let (mut sink, mut stream) = stream.split();
         // As a real client does on connecting: sync (nothing to catch up on here).
         sink.send(Message::text(json!({"type": "sync", "cursors": {}}).to_string())).await?;
-        let window = Arc::new(Semaphore::new(load.window));
-        let acks = window.clone();
+        let (windows, load_shape) = (windows.clone(), load.clone());
         let stop = stop_reading.clone();
         readers.push(tokio::spawn(async move {
             let mut seen = Seen::default();
@@ -155,13 +197,18 @@ pub async fn drive(urls: Vec<String>, room_ids: Vec<i64>, load: &Load) -> anyhow
                 *latest = (*latest).max(counter);
                 if frame.kind == "ack" {
                     seen.acked.push((sender, counter));
-                    acks.add_permits(1);
+                }
+                let frees_a_slot = match load_shape.gate {
+                    Gate::Ack => frame.kind == "ack",
+                    Gate::Delivery => frame.kind == "message" && load_shape.next_member_connection(sender as usize) == connection,
+                };
+                if frees_a_slot {
+                    windows[load_shape.sender_connection(sender as usize)].add_permits(1);
                 }
             }
             seen
         }));
         sinks.push(Some(sink));
-        windows.push(window);
     }
 
     // Senders: spread over the rooms, one per member slot, in order.
@@ -169,12 +216,10 @@ pub async fn drive(urls: Vec<String>, room_ids: Vec<i64>, load: &Load) -> anyhow
     let deadline = started + load.duration;
     let mut senders = Vec::new();
     for index in 0..load.senders {
-        let room = index % load.rooms;
-        let member = (index / load.rooms) % load.members;
-        let connection = room * load.members + member;
+        let connection = load.sender_connection(index);
         let Some(mut sink) = sinks[connection].take() else { continue };
         let window = windows[connection].clone();
-        let room_id = room_ids[room];
+        let room_id = room_ids[connection / load.members];
         let interval = (load.rate > 0.0).then(|| Duration::from_secs_f64(load.senders as f64 / load.rate));
         let full_window = load.window as u32;
         senders.push(tokio::spawn(async move {
@@ -195,7 +240,7 @@ pub async fn drive(urls: Vec<String>, room_ids: Vec<i64>, load: &Load) -> anyhow
                 }
                 sent += 1;
             }
-            // Every send acknowledged means the whole window is free again.
+            // The whole window free again: every send acknowledged (or delivered).
             let _ = tokio::time::timeout(Duration::from_secs(10), window.acquire_many(full_window)).await;
             (sent, sink)
         }));

@@ -26,6 +26,8 @@ scenarios:
             --rooms R (10)  --members M (10)  --senders S (10)  --window W (16)
             --seconds T (10)  --rate N (0: as fast as the windows allow)
             --target chat|relay|both (both)  --writer-batch N (server default)
+            --gate ack|delivery (ack): a window slot frees on the sender's ack, or when
+            the message reaches the next member of its room (a conversation's pace)
             --repeat N (1): N rounds, each the relay then chat-api; prints the median ratio
             --nodes N (1): N chat-api nodes on one database, linked through
             --redis URL (redis://127.0.0.1:6379); connections alternate between nodes
@@ -121,6 +123,7 @@ async fn main() -> anyhow::Result<()> {
                 window: args.parse("--window", 16)?,
                 duration: std::time::Duration::from_secs_f64(args.parse("--seconds", 10.0)?),
                 rate: args.parse("--rate", 0.0)?,
+                gate: args.parse("--gate", fanout::Gate::Ack)?,
             };
             let target = args.value("--target").unwrap_or("both");
             let batch = args.value("--writer-batch").map(str::to_owned);
@@ -129,16 +132,18 @@ async fn main() -> anyhow::Result<()> {
                 env.push(("WRITER_MAX_BATCH", batch));
             }
             println!(
-                "fanout: {} rooms x {} members, {} senders, window {}, {:.0} s{}",
+                "fanout: {} rooms x {} members, {} senders, window {} ({}-gated), {:.0} s{}",
                 load.rooms,
                 load.members,
                 load.senders,
                 load.window,
+                if load.gate == fanout::Gate::Delivery { "delivery" } else { "ack" },
                 load.duration.as_secs_f64(),
                 if load.rate > 0.0 { format!(", {} sends/s", load.rate) } else { String::new() }
             );
             let mut figures = serde_json::json!({"scenario": "fanout", "rooms": load.rooms, "members": load.members,
-                "senders": load.senders, "window": load.window, "seconds": load.duration.as_secs_f64(), "rate": load.rate});
+                "senders": load.senders, "window": load.window, "seconds": load.duration.as_secs_f64(), "rate": load.rate,
+                "gate": if load.gate == fanout::Gate::Delivery { "delivery" } else { "ack" }});
             let repeat: usize = args.parse("--repeat", 1)?;
             ensure!(repeat > 0, "--repeat must be positive");
             let nodes: usize = args.parse("--nodes", 1)?;

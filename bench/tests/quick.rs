@@ -48,6 +48,23 @@ fn fanout_quick_mode_delivers_everything_once_on_the_server_and_the_bare_relay()
 }
 
 #[test]
+fn fanout_gated_by_delivery_delivers_everything_once_on_the_server_and_the_bare_relay() {
+    let figures =
+        bench(&["fanout", "--rooms", "2", "--members", "3", "--senders", "2", "--window", "4", "--seconds", "1", "--gate", "delivery"]);
+    assert_eq!(figures["gate"], "delivery");
+    for target in ["chat", "relay"] {
+        let run = &figures[target];
+        assert!(run["acked"].as_u64().unwrap() > 0, "{target}: nothing was acknowledged: {run}");
+        assert_eq!(
+            (run["lost"].as_u64(), run["duplicated"].as_u64(), run["reordered"].as_u64()),
+            (Some(0), Some(0), Some(0)),
+            "{target}: {run}"
+        );
+        assert_eq!(run["deliveries"].as_u64().unwrap(), run["acked"].as_u64().unwrap() * 3, "{target}: every member got every message");
+    }
+}
+
+#[test]
 fn fanout_rounds_report_every_round_and_the_median_ratio() {
     let figures =
         bench(&["fanout", "--rooms", "2", "--members", "2", "--senders", "2", "--window", "4", "--seconds", "0.5", "--repeat", "3"]);
