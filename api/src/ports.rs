@@ -16,7 +16,8 @@ use crate::ids::{RoomId, Seq, UserId};
 pub enum DomainEvent {
     /// `a` and `b` became friends (`friends`) or stopped being friends.
     FriendshipChanged { a: UserId, b: UserId, friends: bool },
-    /// A room was created or its membership changed: each member's own view of it.
+    /// A room was created or its membership changed: each member's own view of it (online
+    /// flags filled in).
     RoomChanged { views: Vec<(UserId, RoomView)> },
     /// `user_id` is no longer a member of `room_id`.
     MemberLeft { room_id: RoomId, user_id: UserId },

@@ -19,7 +19,7 @@ use crate::auth::SessionTrust;
 use crate::config::Config;
 use crate::db::Db;
 use crate::domain::SendRequest;
-use crate::dto::{MessageView, UserPublic};
+use crate::dto::MessageView;
 use crate::error::ApiResult;
 use crate::ids::UserId;
 use crate::metrics::Metrics;
@@ -73,8 +73,7 @@ impl RealtimePort for Realtime {
     fn announce(&self, event: DomainEvent) {
         match event {
             DomainEvent::FriendshipChanged { a, b, friends } => self.registry.friendship(a, b, friends),
-            DomainEvent::RoomChanged { mut views } => {
-                fill_online(&self.registry, views.iter_mut().flat_map(|(_, view)| view.users_mut()));
+            DomainEvent::RoomChanged { views } => {
                 let frames = views.iter().map(|(user, view)| (*user, encode(&ServerFrame::Room { room: view }))).collect();
                 self.registry.to_each(frames);
             }
@@ -95,17 +94,5 @@ impl RealtimePort for Realtime {
     fn store_message(&self, request: SendRequest) -> PortFuture<ApiResult<MessageView>> {
         let writer = self.writer.clone();
         Box::pin(async move { writer.send(request).await })
-    }
-}
-
-/// Sets `online` on each user from the registry (which counts every node's connections).
-pub fn fill_online<'a>(registry: &RegistryHandle, users: impl IntoIterator<Item = &'a mut UserPublic>) {
-    let mut users: Vec<&mut UserPublic> = users.into_iter().collect();
-    if users.is_empty() {
-        return;
-    }
-    let online = registry.online(users.iter().map(|u| u.id));
-    for user in users.iter_mut() {
-        user.online = online.contains(&user.id);
     }
 }

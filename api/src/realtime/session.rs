@@ -25,10 +25,10 @@ use super::registry::{Connection, Kick, Mode, RegistryHandle, next_session_id};
 use crate::auth::AuthUser;
 use crate::db;
 use crate::domain::{ClientId, MessageBody, SendRequest, SyncCursors};
-use crate::error::{ApiError, ApiResult, Reason};
+use crate::error::{ApiError, ApiResult};
 use crate::ids::{RoomId, Seq};
 use crate::ratelimit::LocalLimit;
-use crate::services::{messages, rooms};
+use crate::services::{access, messages, rooms};
 use crate::state::{AppState, State};
 
 /// Largest frame a client may send; larger frames close the connection (1009).
@@ -340,7 +340,7 @@ impl SessionActor {
             Err(error) => return socket.text(error_frame(&error, None)).await,
         };
         for room_id in refused {
-            let error = ApiError::forbidden(Reason::NotMember, format!("you are not a member of room {room_id}"));
+            let error = access::not_member_of(room_id);
             socket.text(error_frame(&error, None)).await?;
         }
         let mut reached = BTreeMap::new();

@@ -2,6 +2,7 @@
 //! WebSocket ask here alike, and every refusal carries a typed [`Reason`]. Roles, bans, public
 //! rooms and direct-message policy belong here as they arrive.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use crate::db::models::Room;
@@ -111,6 +112,16 @@ pub fn room_for(conn: &mut DbConn, room_id: RoomId, user: UserId, act: RoomAct) 
         return Err(ApiError::invalid_field("group_id", "only groups take invitations"));
     }
     Ok(room)
+}
+
+/// Which of `room_ids` `user` may read (a `sync` names many rooms at once).
+pub fn readable_among(conn: &mut DbConn, user: UserId, room_ids: &[RoomId]) -> ApiResult<HashSet<RoomId>> {
+    db::members::rooms_among(conn, user, room_ids)
+}
+
+/// The refusal of a room `user` may not read, for a request that named several.
+pub fn not_member_of(room_id: RoomId) -> ApiError {
+    ApiError::forbidden(NOT_MEMBER.reason, format!("you are not a member of room {room_id}"))
 }
 
 /// The room's facts, if `user` may do `act` in it: 404 when there is no such room, 403 with the

@@ -44,9 +44,10 @@ pub struct StoredBatch {
 
 /// Stores every acceptable request of the batch in one transaction (group commit), in four
 /// phases: [`screen`] decides what each request is (refused, a repeat, stored before, or new);
-/// [`db::messages::reserve_seqs`] takes each room's next seqs from `rooms.last_seq`, in request order, so they
-/// are strictly increasing without gaps (on PostgreSQL the row locks order concurrent writers);
-/// [`db::messages::insert_messages`] stores the new ones; [`settle`] answers every request in order.
+/// [`db::messages::reserve_seqs`] takes each room's next seqs from `rooms.last_seq`, in
+/// request order, so they are strictly increasing without gaps (on PostgreSQL the row locks
+/// order concurrent writers); [`db::messages::insert_messages`] stores the new ones;
+/// [`settle`] answers every request in order.
 pub fn store_batch(conn: &mut DbConn, requests: &[SendRequest]) -> ApiResult<StoredBatch> {
     write_tx(conn, |conn| {
         db::rooms::lock_many(conn, requests.iter().map(|r| r.room_id))?;
@@ -223,7 +224,7 @@ pub async fn sync(state: &State, caller: UserId, cursors: SyncCursors) -> ApiRes
         .db
         .run(move |conn| {
             let ids: Vec<RoomId> = cursors.iter().map(|(room, _)| room).collect();
-            let member_of = db::members::rooms_among(conn, caller, &ids)?;
+            let member_of = access::readable_among(conn, caller, &ids)?;
             let mut found = Vec::new();
             let mut refused = Vec::new();
             let mut sender_ids = HashSet::new();

@@ -89,13 +89,14 @@ fn view_for(conn: &mut DbConn, room: &Room, viewer: UserId) -> ApiResult<RoomVie
 
 /// Tells every member of the room (on every node) how the room now looks to them.
 async fn announce_room(state: &State, room_id: RoomId) -> ApiResult<()> {
-    let views = state
+    let mut views = state
         .db
         .run(move |conn| {
             let room = load_room(conn, room_id)?;
             views(conn, std::slice::from_ref(&room), None)
         })
         .await?;
+    fill_online(state, views.iter_mut().flat_map(|(_, view)| view.users_mut()));
     state.live.announce(DomainEvent::RoomChanged { views });
     Ok(())
 }
