@@ -22,7 +22,9 @@ pub use cached::Cached;
 pub use sqlite_time::SqliteTimestamp;
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
@@ -165,7 +167,7 @@ impl r2d2::ManageConnection for ConnectionManager {
 
 thread_local! {
     /// Set when the connection this thread just used failed as if its server were gone; the
-    /// pool then drops it instead of handing it out again (checkouts are not tested first).
+    /// pool then drops it instead of handing it out again.
     static CONNECTION_SUSPECT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
@@ -174,6 +176,35 @@ thread_local! {
 pub struct Db {
     pool: r2d2::Pool<ConnectionManager>,
     url: DatabaseUrl,
+    health: Arc<PoolHealth>,
+}
+
+/// How long after a connection turned out dead every checkout is tested first.
+const TEST_CHECKOUTS_FOR: Duration = Duration::from_secs(10);
+
+/// When a connection last turned out dead. A server that drops one connection (a restart, an
+/// administrator's terminate) has dropped the idle ones too: for a while after, every checkout
+/// is tested first, so each of them costs a `SELECT 1` instead of a client's request.
+#[derive(Debug)]
+struct PoolHealth {
+    since: Instant,
+    /// Milliseconds from `since` to the last loss, plus one; 0 when none.
+    last_loss: AtomicU64,
+}
+
+impl PoolHealth {
+    fn new() -> PoolHealth {
+        PoolHealth { since: Instant::now(), last_loss: AtomicU64::new(0) }
+    }
+
+    fn lost_a_connection(&self) {
+        self.last_loss.store(self.since.elapsed().as_millis() as u64 + 1, Ordering::Relaxed);
+    }
+
+    fn testing_checkouts(&self) -> bool {
+        let last_loss = self.last_loss.load(Ordering::Relaxed);
+        last_loss != 0 && self.since.elapsed().as_millis() as u64 + 1 - last_loss < TEST_CHECKOUTS_FOR.as_millis() as u64
+    }
 }
 
 impl Db {
@@ -199,19 +230,19 @@ impl Db {
     /// A pool of `size` connections to the same database (already migrated): the message
     /// writer's own, so busy readers never keep it waiting for a connection.
     pub fn sibling(&self, size: u32) -> anyhow::Result<Db> {
-        Db::open(self.url.clone(), size)
+        Ok(Db { health: self.health.clone(), ..Db::open(self.url.clone(), size)? })
     }
 
     fn open(url: DatabaseUrl, size: u32) -> anyhow::Result<Db> {
         let pool = r2d2::Pool::builder()
             .max_size(size)
-            // r2d2 would run `SELECT 1` before every checkout; broken connections are caught
-            // by `has_broken` instead, and a failed query surfaces as an error anyway.
+            // r2d2 would run `SELECT 1` before every checkout; checkouts are tested only for a
+            // while after a connection was lost (`PoolHealth`), and `has_broken` drops the rest.
             .test_on_check_out(false)
             .connection_timeout(Duration::from_secs(10))
             .build(ConnectionManager { url: url.clone() })
             .context("opening the database")?;
-        Ok(Db { pool, url })
+        Ok(Db { pool, url, health: Arc::new(PoolHealth::new()) })
     }
 
     /// Runs `f` with a pooled connection on the blocking thread pool, never on the executor.
@@ -220,14 +251,14 @@ impl Db {
         F: FnOnce(&mut DbConn) -> ApiResult<T> + Send + 'static,
         T: Send + 'static,
     {
-        let pool = self.pool.clone();
-        tokio::task::spawn_blocking(move || with_connection(&pool, f)).await?
+        let (pool, health) = (self.pool.clone(), self.health.clone());
+        tokio::task::spawn_blocking(move || with_connection(&pool, &health, f)).await?
     }
 
     /// Runs `f` with a pooled connection on this thread, which may block: for threads of their
     /// own (the message writer).
     pub fn run_here<T>(&self, f: impl FnOnce(&mut DbConn) -> ApiResult<T>) -> ApiResult<T> {
-        with_connection(&self.pool, f)
+        with_connection(&self.pool, &self.health, f)
     }
 
     /// A pooled connection for synchronous callers (the command line).
@@ -239,8 +270,12 @@ impl Db {
 /// Runs `f` with a pooled connection. A panic in `f` becomes an internal error, and its
 /// connection, maybe left inside a transaction, is not pooled again: the message writer's
 /// thread lives on, and no later caller inherits a half-done transaction.
-fn with_connection<T>(pool: &r2d2::Pool<ConnectionManager>, f: impl FnOnce(&mut DbConn) -> ApiResult<T>) -> ApiResult<T> {
-    let mut conn = pool.get()?;
+fn with_connection<T>(
+    pool: &r2d2::Pool<ConnectionManager>,
+    health: &PoolHealth,
+    f: impl FnOnce(&mut DbConn) -> ApiResult<T>,
+) -> ApiResult<T> {
+    let mut conn = checkout(pool, health)?;
     let (result, suspect) = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut conn))) {
         // Unavailable: the server may have gone (a PostgreSQL restart).
         Ok(result) => {
@@ -249,10 +284,31 @@ fn with_connection<T>(pool: &r2d2::Pool<ConnectionManager>, f: impl FnOnce(&mut 
         }
         Err(_) => (Err(ApiError::internal(anyhow::anyhow!("a database call panicked"))), true),
     };
+    if suspect && matches!(result, Err(ApiError::Unavailable(_))) {
+        health.lost_a_connection();
+    }
     // Read as the connection goes back to the pool: a suspect one is dropped instead.
     CONNECTION_SUSPECT.set(suspect);
     drop(conn);
     result
+}
+
+/// A pooled connection; while [`PoolHealth`] says connections were lately lost, one that
+/// answers `SELECT 1`, the dead ones being dropped as they are found.
+fn checkout(pool: &r2d2::Pool<ConnectionManager>, health: &PoolHealth) -> ApiResult<r2d2::PooledConnection<ConnectionManager>> {
+    if !health.testing_checkouts() {
+        return Ok(pool.get()?);
+    }
+    // One try more than the pool holds: every dead connection is dropped on the way.
+    for _ in 0..=pool.max_size() {
+        let mut conn = pool.get()?;
+        if conn.batch_execute("SELECT 1").is_ok() {
+            return Ok(conn);
+        }
+        CONNECTION_SUSPECT.set(true);
+        drop(conn);
+    }
+    Err(ApiError::Unavailable(anyhow::anyhow!("no pooled database connection answers")))
 }
 
 /// Whether the database answers (for `/readyz`).

@@ -1,5 +1,5 @@
-//! Storage faults under load: PostgreSQL restarted while messages flow, and a disk that fills
-//! up under SQLite. The server must answer 503 (retry) instead of failing, recover on its own,
+//! Storage faults under load: PostgreSQL restarted while messages flow, every connection of a
+//! node dropped by the database, and a disk that fills up under SQLite. The server must answer 503 (retry) instead of failing, recover on its own,
 //! and store every message exactly once once the client retries with the same client_id.
 
 use std::collections::{BTreeMap, HashSet};
@@ -10,7 +10,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::common::{Backend, WsClient, free_port};
+use crate::common::{Backend, WsClient, free_port, postgres_admin_url};
 use crate::spawn_app;
 
 fn is_root() -> bool {
@@ -187,6 +187,51 @@ async fn a_postgres_restart_under_load_answers_503_and_loses_nothing() {
     assert_eq!(seqs, stored, "every ack names a stored seq");
     assert_eq!(app.get("/api/contact/friends/", Some(&bob.access)).await.status, StatusCode::OK, "reads recovered");
     assert!(!app.server_log().contains("panicked"), "{}", app.server_log());
+}
+
+/// PostgreSQL drops every connection of the node (an administrator's terminate, a failover): the
+/// first request to meet a dead pooled connection answers 503, and the ones after it find live
+/// connections, instead of each of the pool's dead connections costing a request of its own.
+#[tokio::test]
+async fn when_postgres_drops_every_connection_a_node_fails_at_most_one_request() {
+    use diesel::{Connection, RunQueryDsl, pg::PgConnection};
+    let app = spawn_app!(Backend::Postgres);
+    let users = app.friends(&["ann", "bob"]).await;
+    let ann = &users[0];
+    // Requests at once, so the pool holds several open connections.
+    let warm = (0..16).map(|_| app.get("/api/contact/friends/", Some(&ann.access)));
+    for answer in futures_util::future::join_all(warm).await {
+        assert_eq!(answer.status, StatusCode::OK);
+    }
+
+    let name = app.database_url.rsplit('/').next().unwrap().to_owned();
+    let dropped: usize = tokio::task::spawn_blocking(move || {
+        let mut admin = PgConnection::establish(&postgres_admin_url()).unwrap();
+        #[derive(diesel::QueryableByName)]
+        struct Terminated {
+            #[diesel(sql_type = diesel::sql_types::Bool)]
+            #[allow(dead_code)]
+            terminated: bool,
+        }
+        let rows: Vec<Terminated> = diesel::sql_query(format!(
+            "SELECT pg_terminate_backend(pid) AS terminated FROM pg_stat_activity WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+        ))
+        .load(&mut admin)
+        .unwrap();
+        rows.len()
+    })
+    .await
+    .unwrap();
+    assert!(dropped >= 2, "the node had several connections open: {dropped}");
+
+    let mut statuses = Vec::new();
+    for _ in 0..20 {
+        statuses.push(app.get("/api/contact/friends/", Some(&ann.access)).await.status);
+    }
+    let failed: Vec<&StatusCode> = statuses.iter().filter(|s| **s != StatusCode::OK).collect();
+    assert!(failed.iter().all(|s| **s == StatusCode::SERVICE_UNAVAILABLE), "only 503s: {statuses:?}");
+    assert!(failed.len() <= 1, "one failed request at most, not one per dead connection: {statuses:?}");
+    assert_eq!(statuses.last(), Some(&StatusCode::OK));
 }
 
 /// A small tmpfs of the test's own: a disk that can be filled.
