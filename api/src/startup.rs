@@ -161,8 +161,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     actix_web::rt::spawn(async move {
         termination().await;
         tracing::info!("shutting down: closing connections and storing queued messages");
-        realtime.registry.close_all();
-        realtime.finish().await;
+        realtime.shut_down().await;
         handle.stop(true).await;
     });
     server.await?;

@@ -68,6 +68,13 @@ impl Inbox {
         self.waiting.fetch_sub(frames.len(), Ordering::AcqRel);
         Some(frames)
     }
+
+    /// A parcel already waiting, if any.
+    pub fn try_recv(&mut self) -> Option<Vec<Outbound>> {
+        let frames = self.rx.try_recv().ok()?;
+        self.waiting.fetch_sub(frames.len(), Ordering::AcqRel);
+        Some(frames)
+    }
 }
 
 #[cfg(test)]

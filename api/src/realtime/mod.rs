@@ -59,10 +59,12 @@ impl Realtime {
         Ok(Realtime { registry, writer, cluster: Some(cluster) })
     }
 
-    /// Shutdown, after the connections are closed: stores what is queued, then tells the other
-    /// nodes (everything published before this node leaves).
-    pub async fn finish(&self) {
-        self.writer.flush().await;
+    /// Shutdown: new sends are refused, what is queued is stored and answered, then every
+    /// connection closes (1012) once its answers are written, and the other nodes are told
+    /// (everything published before this node leaves).
+    pub async fn shut_down(&self) {
+        self.writer.close().await;
+        self.registry.close_all();
         if let Some(cluster) = &self.cluster {
             cluster.leave().await;
         }

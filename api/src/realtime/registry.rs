@@ -264,7 +264,14 @@ impl RegistryHandle {
 
     /// Closes every connection (server shutdown).
     pub fn close_all(&self) {
-        self.send(Command::CloseAll);
+        match &self.cluster {
+            // Stored messages come here through the sequencer: the close follows them.
+            Some((_, sequencer)) => {
+                let registry = self.clone();
+                sequencer.then(move || registry.send(Command::CloseAll));
+            }
+            None => self.send(Command::CloseAll),
+        }
     }
 
     /// (connections, distinct users online).

@@ -65,6 +65,8 @@ enum Input {
         rooms: Vec<RoomId>,
         since: NaiveDateTime,
     },
+    /// Run this once everything that came before is handed over.
+    Then(Box<dyn FnOnce() + Send>),
 }
 
 /// The cheap, cloneable address of the sequencer.
@@ -110,6 +112,13 @@ impl Sequencer {
     /// The subscription was down for about `missed`: read what was published meanwhile.
     pub fn catch_up(&self, missed: Duration) {
         let _ = self.tx.send(Input::CatchUp(missed));
+    }
+
+    /// Runs `after` once every message given before it that can be handed over is (for
+    /// shutdown: the connections close after their acks). Messages still waiting for an
+    /// earlier seq are not waited for.
+    pub fn then(&self, after: impl FnOnce() + Send + 'static) {
+        let _ = self.tx.send(Input::Then(Box::new(after)));
     }
 }
 
@@ -454,14 +463,20 @@ impl SequencerActor {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let mut ready = Vec::new();
+            let mut after_hand_over = Vec::new();
             tokio::select! {
                 input = inbox.recv() => {
                     let Some(input) = input else { return };
-                    self.handle(input, &mut ready);
                     // Take whatever else is queued, so one hand-over carries a whole burst.
-                    while ready.len() < HAND_OVER_MAX {
-                        let Ok(input) = inbox.try_recv() else { break };
-                        self.handle(input, &mut ready);
+                    let mut next = Some(input);
+                    while let Some(input) = next.take() {
+                        match input {
+                            Input::Then(after) => after_hand_over.push(after),
+                            input => self.handle(input, &mut ready),
+                        }
+                        if ready.len() < HAND_OVER_MAX && after_hand_over.is_empty() {
+                            next = inbox.try_recv().ok();
+                        }
                     }
                 }
                 _ = tick.tick() => {
@@ -471,6 +486,9 @@ impl SequencerActor {
             }
             if !ready.is_empty() {
                 (self.hand_over)(ready);
+            }
+            for after in after_hand_over {
+                after();
             }
         }
     }
@@ -488,6 +506,11 @@ impl SequencerActor {
             }
             Input::CatchUp(missed) => self.orders.catch_up(missed, now.wall),
             Input::ActiveRooms { rooms, since } => self.orders.active_rooms(rooms, since),
+            // `run` takes these before they come here.
+            Input::Then(after) => {
+                after();
+                Vec::new()
+            }
         };
         self.execute(effects, ready);
     }
@@ -841,5 +864,31 @@ mod tests {
         let effects = orders.arrive(messages([4]), clock.at(2 * idle + 2));
         assert!(released(&effects).is_empty());
         assert_eq!(fills(&effects).len(), 1);
+    }
+
+    #[tokio::test]
+    async fn what_runs_after_a_hand_over_follows_every_message_given_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(&format!("sqlite://{}", dir.path().join("t.db").display())).unwrap();
+        let (sequencer, inbox) = Sequencer::channel();
+        let (events, mut seen) = mpsc::unbounded_channel();
+        let handed = events.clone();
+        sequencer.start(inbox, db, Arc::new(OnlineUsers::default()), move |ready| {
+            for delivery in ready {
+                let _ = handed.send(Some(delivery.frames.seq.get()));
+            }
+        });
+        sequencer.local(vec![message(1), message(2)]);
+        sequencer.then(move || {
+            let _ = events.send(None);
+        });
+        let mut order = Vec::new();
+        while let Some(event) = seen.recv().await {
+            order.push(event);
+            if event.is_none() {
+                break;
+            }
+        }
+        assert_eq!(order, [Some(1), Some(2), None]);
     }
 }

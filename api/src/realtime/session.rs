@@ -171,7 +171,18 @@ pub async fn run(
 
     let close: Option<CloseReason> = loop {
         tokio::select! {
-            kick = &mut kicked => break Some(kick_reason(kick.ok())),
+            kick = &mut kicked => {
+                // A server shutting down has put the answers to what it stored in the inbox
+                // first: they are written before the close.
+                if kick == Ok(Kick::Shutdown) {
+                    while let Some(parcel) = inbox.try_recv() {
+                        if actor.forward(&mut socket, parcel).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+                break Some(kick_reason(kick.ok()));
+            }
             Some(parcel) = inbox.recv() => {
                 if actor.forward(&mut socket, parcel).await.is_err() {
                     break None;

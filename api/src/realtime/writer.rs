@@ -7,6 +7,7 @@
 //! wake-ups per batch, each a chance to queue behind other work on a busy machine.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 
@@ -50,6 +51,9 @@ enum Item {
 #[derive(Clone)]
 pub struct WriterHandle {
     tx: mpsc::Sender<Item>,
+    /// Set on shutdown: new sends are refused (their clients resend after reconnecting), so
+    /// everything stored can still be answered before the connections close.
+    closing: Arc<AtomicBool>,
 }
 
 impl WriterHandle {
@@ -57,11 +61,12 @@ impl WriterHandle {
     pub fn spawn(db: Db, registry: RegistryHandle, stats: Arc<Metrics>, max_batch: usize) -> anyhow::Result<WriterHandle> {
         let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
         std::thread::Builder::new().name("message-writer".into()).spawn(move || run(db, registry, rx, stats, max_batch))?;
-        Ok(WriterHandle { tx })
+        Ok(WriterHandle { tx, closing: Arc::new(AtomicBool::new(false)) })
     }
 
     /// Stores a message for a REST request and returns it once committed.
     pub async fn send(&self, request: SendRequest) -> ApiResult<MessageView> {
+        self.refuse_when_closing()?;
         let (reply, answer) = oneshot::channel();
         self.tx
             .send(Item::Send(Job { request, reply: Reply::Http(reply) }))
@@ -70,7 +75,14 @@ impl WriterHandle {
         answer.await.map_err(|_| ApiError::Unavailable(anyhow::anyhow!("message writer dropped the request")))?
     }
 
-    /// Waits until every send queued so far is stored and answered (for shutdown).
+    /// Shutdown: refuses sends from now on, and waits until every send queued so far is stored
+    /// and answered.
+    pub async fn close(&self) {
+        self.closing.store(true, Ordering::SeqCst);
+        self.flush().await;
+    }
+
+    /// Waits until every send queued so far is stored and answered.
     pub async fn flush(&self) {
         let (done, flushed) = oneshot::channel();
         if self.tx.send(Item::Flush(done)).await.is_ok() {
@@ -80,9 +92,19 @@ impl WriterHandle {
 
     /// Queues a message from a WebSocket connection without waiting.
     pub fn submit(&self, request: SendRequest, session: SessionId, outbox: Outbox, permit: OwnedSemaphorePermit) -> ApiResult<()> {
+        self.refuse_when_closing()?;
         self.tx
             .try_send(Item::Send(Job { request, reply: Reply::Socket { session, outbox, _permit: permit } }))
             .map_err(|_| ApiError::Unavailable(anyhow::anyhow!("the server is busy storing messages; retry with the same client_id")))
+    }
+}
+
+impl WriterHandle {
+    fn refuse_when_closing(&self) -> ApiResult<()> {
+        if self.closing.load(Ordering::SeqCst) {
+            return Err(ApiError::Unavailable(anyhow::anyhow!("the server is restarting: reconnect and resend with the same client_id")));
+        }
+        Ok(())
     }
 }
 

@@ -32,6 +32,7 @@ on_both_backends!(
     a_silent_connection_is_dropped_by_the_heartbeat,
     every_acknowledged_message_survives_a_crash_exactly_once,
     shutdown_closes_sockets_with_1012_and_keeps_every_acknowledged_message,
+    shutdown_answers_every_message_it_stored_before_closing_the_sockets,
     a_frame_fuzzer_leaves_the_server_healthy_and_every_ack_stored,
 );
 
@@ -595,6 +596,40 @@ async fn shutdown_closes_sockets_with_1012_and_keeps_every_acknowledged_message(
         assert!(stored.contains(id), "acknowledged {id} was lost in the shutdown");
     }
     assert_eq!(app.all_seqs(&users[0], room).await, (1..=stored.len() as i64).collect::<Vec<_>>());
+}
+
+/// On SIGTERM the server stores what is queued and answers it before it closes the sockets: a
+/// message found stored after the restart was acknowledged on the socket that sent it (what was
+/// not stored is simply resent by the client, under the same client_id).
+async fn shutdown_answers_every_message_it_stored_before_closing_the_sockets(backend: Backend) {
+    let mut app = spawn_app!(backend);
+    let users = app.friends(&["ann", "bob"]).await;
+    let room = app.private_room(&users[0], &users[1]).await;
+    let mut ws = app.ws_ready(&users[0].access).await;
+    for n in 0..300 {
+        ws.send(send(room, &format!("s{n}"), "just before shutdown")).await;
+    }
+    // The writer is at work when the signal comes: the first answer is in.
+    let first = ws.next_of("ack").await;
+    let status = tokio::task::block_in_place(|| app.terminate());
+    assert!(status.success(), "a clean exit on SIGTERM: {status:?}\n{}", app.server_log());
+    let (frames, ending) = ws.frames_until_close(Duration::from_secs(5)).await;
+    assert!(matches!(&ending, Ending::Closed(Some(frame)) if u16::from(frame.code) == 1012), "{ending:?}");
+    let acked: HashSet<String> =
+        frames.iter().chain([&first]).filter(|f| f["type"] == "ack").map(|f| f["client_id"].as_str().unwrap().to_owned()).collect();
+    app.start_server().await;
+    let mut stored: Vec<String> = Vec::new();
+    loop {
+        let path = format!("/api/contact/chat-room/message/{room}/?limit=200&after={}", stored.len());
+        let page = app.get(&path, Some(&users[0].access)).await;
+        stored.extend(page.body["messages"].as_array().unwrap().iter().map(|m| m["client_id"].as_str().unwrap().to_owned()));
+        if page.body["has_more"] != true {
+            break;
+        }
+    }
+    assert!(!stored.is_empty());
+    let unanswered: Vec<&String> = stored.iter().filter(|id| !acked.contains(*id)).collect();
+    assert!(unanswered.is_empty(), "{} of {} stored messages were never acknowledged: {unanswered:?}", unanswered.len(), stored.len());
 }
 
 /// A frame that is random, or a valid frame mutated: truncated, fields retyped or swapped for
