@@ -2,10 +2,12 @@
 //! `select!` over the client's frames, its bounded inbox from the registry, a kick signal and a
 //! heartbeat. It always unregisters when it ends, however it ends.
 //!
-//! Ordering: live messages are held back until the client's first `sync` (or its first other
-//! frame, or a short grace period), so a reconnecting client receives what it missed before
-//! anything newer, each room in seq order; after that, a message at or below the highest seq
-//! already sent on this connection is not sent again.
+//! Ordering: live messages are held back until the client's first `sync` succeeds (or its first
+//! other frame, or a short grace period), so a reconnecting client receives what it missed
+//! before anything newer, each room in seq order; after that, a message at or below the highest
+//! seq already sent on this connection is not sent again. A sync that comes late (after live
+//! messages were let through) still brings every message after its cursor that this connection
+//! has not sent, even below ones it has: nothing is skipped.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -97,6 +99,11 @@ struct SessionActor {
     delivered: FxHashMap<RoomId, Seq>,
     /// Live messages held until the client's first frame; `None` once released.
     held: Option<Vec<Outbound>>,
+    /// Whether a sync has succeeded on this connection.
+    synced: bool,
+    /// Per room, the first message written here before any sync: a later sync sends what lies
+    /// between its cursor and this seq, which this connection never wrote.
+    written_unsynced_from: FxHashMap<RoomId, Seq>,
     hold_limit: usize,
     sends_in_flight: Arc<Semaphore>,
     send_rate: LocalLimit,
@@ -159,6 +166,8 @@ pub async fn run(
         delivered: FxHashMap::default(),
         // Channels clients never sync: nothing to wait for.
         held: (mode == Mode::AllRooms).then(Vec::new),
+        synced: false,
+        written_unsynced_from: FxHashMap::default(),
         hold_limit: state.config.ws_inbox_capacity,
         sends_in_flight: Arc::new(Semaphore::new(MAX_SENDS_IN_FLIGHT)),
         send_rate: LocalLimit::new(crate::ratelimit::MESSAGES_PER_CONNECTION, state.config.rate_limit_scale),
@@ -235,6 +244,15 @@ fn kick_reason(kick: Option<Kick>) -> CloseReason {
     }
 }
 
+/// What handling a client frame came to, for the hold on live messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Handled {
+    Synced,
+    /// A sync answered with an error: the client will retry it.
+    FailedSync,
+    Other,
+}
+
 impl SessionActor {
     /// Writes what the registry sent, holding live messages until the first sync.
     async fn forward(&mut self, socket: &mut Socket, parcel: Vec<Outbound>) -> Result<(), Closed> {
@@ -252,6 +270,11 @@ impl SessionActor {
     }
 
     async fn write(&mut self, socket: &mut Socket, outbound: Outbound) -> Result<(), Closed> {
+        if let Outbound::Message { room_id, seq, .. } = &outbound
+            && !self.synced
+        {
+            self.written_unsynced_from.entry(*room_id).or_insert(*seq);
+        }
         match outbound {
             // An ack is always written: the sender is waiting for it, whatever it has seen.
             Outbound::Message { room_id, seq, frame, ack: true } => {
@@ -282,32 +305,35 @@ impl SessionActor {
     async fn handle_text(&mut self, socket: &mut Socket, text: &str) -> Result<(), Closed> {
         match self.mode {
             Mode::AllRooms => {
-                self.handle_frame(socket, text).await?;
-                // The first frame, sync or not, ends the wait for it.
+                // The first frame ends the wait for a sync, unless it is a sync that failed:
+                // the client retries it, and what is held waits for that.
+                if self.handle_frame(socket, text).await? == Handled::FailedSync {
+                    return Ok(());
+                }
                 self.release(socket).await
             }
             Mode::ChannelsRoom(room_id) => self.handle_channels(socket, room_id, text).await,
         }
     }
 
-    async fn handle_frame(&mut self, socket: &mut Socket, text: &str) -> Result<(), Closed> {
+    async fn handle_frame(&mut self, socket: &mut Socket, text: &str) -> Result<Handled, Closed> {
         let frame = match parse_client_frame(text) {
             Ok(frame) => frame,
-            Err((error, client_id)) => return socket.text(error_frame(&error, client_id)).await,
+            Err((error, client_id)) => return socket.text(error_frame(&error, client_id)).await.map(|()| Handled::Other),
         };
         let outcome = match frame {
-            ClientFrame::Ping => return socket.text(encode(&ServerFrame::Pong)).await,
+            ClientFrame::Ping => return socket.text(encode(&ServerFrame::Pong)).await.map(|()| Handled::Other),
             ClientFrame::Send { room_id, client_id, body } => match self.submit(room_id, body, ClientId::parse(client_id.clone())) {
                 Ok(()) => Ok(()),
-                Err(error) => return socket.text(error_frame(&error, Some(client_id))).await,
+                Err(error) => return socket.text(error_frame(&error, Some(client_id))).await.map(|()| Handled::Other),
             },
             ClientFrame::Typing { room_id } => self.typing(room_id).await,
             ClientFrame::Read { room_id, seq } => messages::read(&self.state, self.user.id, room_id, seq).await,
             ClientFrame::Sync { cursors } => return self.sync(socket, cursors).await,
         };
         match outcome {
-            Ok(()) => Ok(()),
-            Err(error) => socket.text(error_frame(&error, None)).await,
+            Ok(()) => Ok(Handled::Other),
+            Err(error) => socket.text(error_frame(&error, None)).await.map(|()| Handled::Other),
         }
     }
 
@@ -341,14 +367,14 @@ impl SessionActor {
 
     /// Sends every message after the client's cursors, room by room in seq order (skipping what
     /// this connection already sent), then `synced`.
-    async fn sync(&mut self, socket: &mut Socket, cursors: BTreeMap<String, i64>) -> Result<(), Closed> {
+    async fn sync(&mut self, socket: &mut Socket, cursors: BTreeMap<String, i64>) -> Result<Handled, Closed> {
         let parsed = match SyncCursors::parse(&cursors) {
             Ok(parsed) => parsed,
-            Err(error) => return socket.text(error_frame(&error, None)).await,
+            Err(error) => return socket.text(error_frame(&error, None)).await.map(|()| Handled::FailedSync),
         };
         let (found, refused) = match messages::sync(&self.state, self.user.id, parsed.clone()).await {
             Ok(result) => result,
-            Err(error) => return socket.text(error_frame(&error, None)).await,
+            Err(error) => return socket.text(error_frame(&error, None)).await.map(|()| Handled::FailedSync),
         };
         for room_id in refused {
             let error = access::not_member_of(room_id);
@@ -359,23 +385,27 @@ impl SessionActor {
         for room in found {
             // The client has everything up to its cursor: a live copy of it is not sent again.
             let cursor = parsed.get(room.room_id);
-            let sent = self.delivered.entry(room.room_id).or_insert(Seq::ZERO);
-            *sent = (*sent).max(cursor);
-            let mut last = parsed.get(room.room_id);
+            // Live messages let through before any sync began at this seq: those below it were
+            // never written here, however high `delivered` is.
+            let never_written_below = self.written_unsynced_from.remove(&room.room_id);
+            let mut sent = self.delivered.get(&room.room_id).copied().unwrap_or(Seq::ZERO).max(cursor);
+            let mut last = cursor;
             for message in &room.messages {
-                let sent = self.delivered.entry(room.room_id).or_insert(Seq::ZERO);
-                if message.seq > *sent {
-                    *sent = message.seq;
+                let in_the_hole = never_written_below.is_some_and(|first_live| message.seq < first_live);
+                if in_the_hole || message.seq > sent {
+                    sent = sent.max(message.seq);
                     socket.text(MessageFrames::encode_message(message)).await?;
                 }
                 last = last.max(message.seq);
             }
+            self.delivered.insert(room.room_id, sent);
             reached.insert(room.room_id.to_string(), last);
             if room.has_more {
                 has_more.push(room.room_id);
             }
         }
-        socket.text(encode(&ServerFrame::Synced { cursors: reached, has_more })).await
+        self.synced = true;
+        socket.text(encode(&ServerFrame::Synced { cursors: reached, has_more })).await.map(|()| Handled::Synced)
     }
 
     /// `/ws/chat/{room_id}/`: `{"message": "…"}` in, the Channels shape out.

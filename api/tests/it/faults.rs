@@ -189,23 +189,12 @@ async fn a_postgres_restart_under_load_answers_503_and_loses_nothing() {
     assert!(!app.server_log().contains("panicked"), "{}", app.server_log());
 }
 
-/// PostgreSQL drops every connection of the node (an administrator's terminate, a failover): the
-/// first request to meet a dead pooled connection answers 503, and the ones after it find live
-/// connections, instead of each of the pool's dead connections costing a request of its own.
-#[tokio::test]
-async fn when_postgres_drops_every_connection_a_node_fails_at_most_one_request() {
+/// PostgreSQL terminates every connection to the database at `url` (what a failover or an
+/// administrator does); how many it dropped.
+async fn drop_every_connection(url: &str) -> usize {
     use diesel::{Connection, RunQueryDsl, pg::PgConnection};
-    let app = spawn_app!(Backend::Postgres);
-    let users = app.friends(&["ann", "bob"]).await;
-    let ann = &users[0];
-    // Requests at once, so the pool holds several open connections.
-    let warm = (0..16).map(|_| app.get("/api/contact/friends/", Some(&ann.access)));
-    for answer in futures_util::future::join_all(warm).await {
-        assert_eq!(answer.status, StatusCode::OK);
-    }
-
-    let name = app.database_url.rsplit('/').next().unwrap().to_owned();
-    let dropped: usize = tokio::task::spawn_blocking(move || {
+    let name = url.rsplit('/').next().unwrap().to_owned();
+    tokio::task::spawn_blocking(move || {
         let mut admin = PgConnection::establish(&postgres_admin_url()).unwrap();
         #[derive(diesel::QueryableByName)]
         struct Terminated {
@@ -221,7 +210,24 @@ async fn when_postgres_drops_every_connection_a_node_fails_at_most_one_request()
         rows.len()
     })
     .await
-    .unwrap();
+    .unwrap()
+}
+
+/// PostgreSQL drops every connection of the node (an administrator's terminate, a failover): the
+/// first request to meet a dead pooled connection answers 503, and the ones after it find live
+/// connections, instead of each of the pool's dead connections costing a request of its own.
+#[tokio::test]
+async fn when_postgres_drops_every_connection_a_node_fails_at_most_one_request() {
+    let app = spawn_app!(Backend::Postgres);
+    let users = app.friends(&["ann", "bob"]).await;
+    let ann = &users[0];
+    // Requests at once, so the pool holds several open connections.
+    let warm = (0..16).map(|_| app.get("/api/contact/friends/", Some(&ann.access)));
+    for answer in futures_util::future::join_all(warm).await {
+        assert_eq!(answer.status, StatusCode::OK);
+    }
+
+    let dropped = drop_every_connection(&app.database_url).await;
     assert!(dropped >= 2, "the node had several connections open: {dropped}");
 
     let mut statuses = Vec::new();
@@ -232,6 +238,42 @@ async fn when_postgres_drops_every_connection_a_node_fails_at_most_one_request()
     assert!(failed.iter().all(|s| **s == StatusCode::SERVICE_UNAVAILABLE), "only 503s: {statuses:?}");
     assert!(failed.len() <= 1, "one failed request at most, not one per dead connection: {statuses:?}");
     assert_eq!(statuses.last(), Some(&StatusCode::OK));
+}
+
+/// A device's first sync fails (the database dropped its connections); the live messages that
+/// arrived meanwhile stay held, and the retried sync brings everything after the cursor, in
+/// order and once: the failed sync cost the device nothing.
+#[tokio::test]
+async fn a_sync_that_fails_on_a_database_blip_costs_the_device_nothing_when_retried() {
+    let app = spawn_app!(Backend::Postgres);
+    let users = app.friends(&["ann", "bob"]).await;
+    let (ann, bob) = (&users[0], &users[1]);
+    let room = app.private_room(ann, bob).await;
+    for n in 1..=8 {
+        app.say(ann, room, &format!("m{n}"), &format!("c{n}")).await;
+    }
+    let mut device = app.ws(&bob.access).await;
+    for n in 9..=10 {
+        app.say(ann, room, &format!("m{n}"), &format!("c{n}")).await;
+    }
+    assert!(drop_every_connection(&app.database_url).await >= 1);
+    device.send(json!({"type": "sync", "cursors": {room.to_string(): 3}})).await;
+    let failed = device.next().await;
+    assert_eq!((failed["type"].as_str(), failed["code"].as_str()), (Some("error"), Some("service_unavailable")), "{failed}");
+
+    device.send(json!({"type": "sync", "cursors": {room.to_string(): 3}})).await;
+    let mut seqs = Vec::new();
+    loop {
+        let frame = device.next().await;
+        match frame["type"].as_str() {
+            Some("message") => seqs.push(frame["message"]["seq"].as_i64().unwrap()),
+            Some("synced") => break,
+            _ => {}
+        }
+    }
+    assert_eq!(seqs, (4..=10).collect::<Vec<_>>(), "everything after the cursor, in order, once");
+    app.say(ann, room, "m11", "c11").await;
+    assert_eq!(device.next_of("message").await["message"]["seq"], 11, "the held 9 and 10 are not sent again");
 }
 
 /// A small tmpfs of the test's own: a disk that can be filled.

@@ -33,6 +33,7 @@ on_both_backends!(
     every_acknowledged_message_survives_a_crash_exactly_once,
     shutdown_closes_sockets_with_1012_and_keeps_every_acknowledged_message,
     shutdown_answers_every_message_it_stored_before_closing_the_sockets,
+    a_late_sync_still_brings_what_the_connection_missed_below_the_live_messages,
     a_frame_fuzzer_leaves_the_server_healthy_and_every_ack_stored,
 );
 
@@ -630,6 +631,55 @@ async fn shutdown_answers_every_message_it_stored_before_closing_the_sockets(bac
     assert!(!stored.is_empty());
     let unanswered: Vec<&String> = stored.iter().filter(|id| !acked.contains(*id)).collect();
     assert!(unanswered.is_empty(), "{} of {} stored messages were never acknowledged: {unanswered:?}", unanswered.len(), stored.len());
+}
+
+/// The seqs of the `message` frames of `room` up to and including `synced`, and the `synced`.
+async fn messages_until_synced(ws: &mut crate::common::WsClient, room: i64) -> (Vec<i64>, Value) {
+    let mut seqs = Vec::new();
+    loop {
+        let frame = ws.next().await;
+        match frame["type"].as_str() {
+            Some("message") if frame["message"]["room_id"] == room => seqs.push(frame["message"]["seq"].as_i64().unwrap()),
+            Some("synced") => return (seqs, frame),
+            _ => {}
+        }
+    }
+}
+
+/// A device had seqs 1-3; 4-8 were stored while it was away. It reconnects and, before it says
+/// anything, 9 and 10 arrive and are let through by the grace period. Its sync from 3 comes
+/// late, but still brings 4-8: nothing the connection never received is skipped.
+async fn a_late_sync_still_brings_what_the_connection_missed_below_the_live_messages(backend: Backend) {
+    let app = spawn_app!(backend);
+    let users = app.friends(&["ann", "bob"]).await;
+    let (ann, bob) = (&users[0], &users[1]);
+    let room = app.private_room(ann, bob).await;
+    for n in 1..=8 {
+        app.say(ann, room, &format!("m{n}"), &format!("c{n}")).await;
+    }
+    let mut device = app.ws(&bob.access).await;
+    for n in 9..=10 {
+        app.say(ann, room, &format!("m{n}"), &format!("c{n}")).await;
+    }
+    // Past the grace period: the live messages are let through unsynced.
+    let mut live = Vec::new();
+    while let Some(frame) = device.next_within(Duration::from_secs(4)).await {
+        if frame["type"] == "message" {
+            live.push(frame["message"]["seq"].as_i64().unwrap());
+        }
+        if live.len() == 2 {
+            break;
+        }
+    }
+    assert_eq!(live, [9, 10], "live messages after the grace period");
+    device.send(json!({"type": "sync", "cursors": {room.to_string(): 3}})).await;
+    let (caught_up, synced) = messages_until_synced(&mut device, room).await;
+    assert_eq!(caught_up, [4, 5, 6, 7, 8], "the late sync fills the gap below the live messages, once each");
+    assert_eq!(synced["cursors"][room.to_string()], 10);
+    // Nothing arrives twice afterwards.
+    app.say(ann, room, "m11", "c11").await;
+    let next = device.next_of("message").await;
+    assert_eq!(next["message"]["seq"], 11);
 }
 
 /// A frame that is random, or a valid frame mutated: truncated, fields retyped or swapped for
