@@ -262,15 +262,7 @@ async fn a_sync_that_fails_on_a_database_blip_costs_the_device_nothing_when_retr
     assert_eq!((failed["type"].as_str(), failed["code"].as_str()), (Some("error"), Some("service_unavailable")), "{failed}");
 
     device.send(json!({"type": "sync", "cursors": {room.to_string(): 3}})).await;
-    let mut seqs = Vec::new();
-    loop {
-        let frame = device.next().await;
-        match frame["type"].as_str() {
-            Some("message") => seqs.push(frame["message"]["seq"].as_i64().unwrap()),
-            Some("synced") => break,
-            _ => {}
-        }
-    }
+    let (seqs, _) = device.message_seqs_until_synced(room).await;
     assert_eq!(seqs, (4..=10).collect::<Vec<_>>(), "everything after the cursor, in order, once");
     app.say(ann, room, "m11", "c11").await;
     assert_eq!(device.next_of("message").await["message"]["seq"], 11, "the held 9 and 10 are not sent again");

@@ -633,19 +633,6 @@ async fn shutdown_answers_every_message_it_stored_before_closing_the_sockets(bac
     assert!(unanswered.is_empty(), "{} of {} stored messages were never acknowledged: {unanswered:?}", unanswered.len(), stored.len());
 }
 
-/// The seqs of the `message` frames of `room` up to and including `synced`, and the `synced`.
-async fn messages_until_synced(ws: &mut crate::common::WsClient, room: i64) -> (Vec<i64>, Value) {
-    let mut seqs = Vec::new();
-    loop {
-        let frame = ws.next().await;
-        match frame["type"].as_str() {
-            Some("message") if frame["message"]["room_id"] == room => seqs.push(frame["message"]["seq"].as_i64().unwrap()),
-            Some("synced") => return (seqs, frame),
-            _ => {}
-        }
-    }
-}
-
 /// A device had seqs 1-3; 4-8 were stored while it was away. It reconnects and, before it says
 /// anything, 9 and 10 arrive and are let through by the grace period. Its sync from 3 comes
 /// late, but still brings 4-8: nothing the connection never received is skipped.
@@ -673,7 +660,7 @@ async fn a_late_sync_still_brings_what_the_connection_missed_below_the_live_mess
     }
     assert_eq!(live, [9, 10], "live messages after the grace period");
     device.send(json!({"type": "sync", "cursors": {room.to_string(): 3}})).await;
-    let (caught_up, synced) = messages_until_synced(&mut device, room).await;
+    let (caught_up, synced) = device.message_seqs_until_synced(room).await;
     assert_eq!(caught_up, [4, 5, 6, 7, 8], "the late sync fills the gap below the live messages, once each");
     assert_eq!(synced["cursors"][room.to_string()], 10);
     // Nothing arrives twice afterwards.

@@ -64,6 +64,19 @@ impl WsClient {
         }
     }
 
+    /// The seqs of the `message` frames of `room` until `synced`, and the `synced` frame.
+    pub async fn message_seqs_until_synced(&mut self, room: i64) -> (Vec<i64>, Value) {
+        let mut seqs = Vec::new();
+        loop {
+            let frame = self.next().await;
+            match frame["type"].as_str() {
+                Some("message") if frame["message"]["room_id"] == room => seqs.push(frame["message"]["seq"].as_i64().unwrap()),
+                Some("synced") => return (seqs, frame),
+                _ => {}
+            }
+        }
+    }
+
     /// Every frame of type `kind` that arrives within `wait`.
     pub async fn collect_of(&mut self, kind: &str, wait: Duration) -> Vec<Value> {
         let deadline = tokio::time::Instant::now() + wait;
