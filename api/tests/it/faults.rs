@@ -249,13 +249,9 @@ async fn a_sync_that_fails_on_a_database_blip_costs_the_device_nothing_when_retr
     let users = app.friends(&["ann", "bob"]).await;
     let (ann, bob) = (&users[0], &users[1]);
     let room = app.private_room(ann, bob).await;
-    for n in 1..=8 {
-        app.say(ann, room, &format!("m{n}"), &format!("c{n}")).await;
-    }
+    app.say_numbered(ann, room, 1..=8).await;
     let mut device = app.ws(&bob.access).await;
-    for n in 9..=10 {
-        app.say(ann, room, &format!("m{n}"), &format!("c{n}")).await;
-    }
+    app.say_numbered(ann, room, 9..=10).await;
     assert!(drop_every_connection(&app.database_url).await >= 1);
     device.send(json!({"type": "sync", "cursors": {room.to_string(): 3}})).await;
     let failed = device.next().await;

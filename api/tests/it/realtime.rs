@@ -641,13 +641,9 @@ async fn a_late_sync_still_brings_what_the_connection_missed_below_the_live_mess
     let users = app.friends(&["ann", "bob"]).await;
     let (ann, bob) = (&users[0], &users[1]);
     let room = app.private_room(ann, bob).await;
-    for n in 1..=8 {
-        app.say(ann, room, &format!("m{n}"), &format!("c{n}")).await;
-    }
+    app.say_numbered(ann, room, 1..=8).await;
     let mut device = app.ws(&bob.access).await;
-    for n in 9..=10 {
-        app.say(ann, room, &format!("m{n}"), &format!("c{n}")).await;
-    }
+    app.say_numbered(ann, room, 9..=10).await;
     // Past the grace period: the live messages are let through unsynced.
     let mut live = Vec::new();
     while let Some(frame) = device.next_within(Duration::from_secs(4)).await {

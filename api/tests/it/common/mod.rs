@@ -392,6 +392,13 @@ impl TestApp {
         sent.body
     }
 
+    /// Sends messages `m{n}` (client id `c{n}`) for each `n` of `numbers`, one after another.
+    pub async fn say_numbered(&self, user: &TestUser, room: i64, numbers: std::ops::RangeInclusive<i64>) {
+        for n in numbers {
+            self.say(user, room, &format!("m{n}"), &format!("c{n}")).await;
+        }
+    }
+
     /// The seqs of a room's whole history, read page by page.
     pub async fn all_seqs(&self, user: &TestUser, room: i64) -> Vec<i64> {
         let mut seqs = Vec::new();
