@@ -388,9 +388,13 @@ pub fn for_fanout(conn: &mut DbConn, range: &FanoutRange) -> ApiResult<FanoutRow
     Ok(FanoutRows { messages: list, members, senders })
 }
 
-/// Rooms with a message at or after `since`.
-pub fn rooms_active_since(conn: &mut DbConn, since: chrono::NaiveDateTime) -> ApiResult<Vec<RoomId>> {
-    Ok(rooms::table.filter(rooms::last_activity_at.ge(since)).filter(rooms::last_seq.gt(0)).select(rooms::id).load(conn)?)
+/// Rooms with a message at or after `since`, with their last seq.
+pub fn rooms_active_since(conn: &mut DbConn, since: chrono::NaiveDateTime) -> ApiResult<Vec<(RoomId, Seq)>> {
+    Ok(rooms::table
+        .filter(rooms::last_activity_at.ge(since))
+        .filter(rooms::last_seq.gt(0))
+        .select((rooms::id, rooms::last_seq))
+        .load(conn)?)
 }
 
 /// The last message of each of these rooms that has one.

@@ -3,7 +3,8 @@
 //!
 //! Redis carries news, never the record: messages are stored in the shared database before
 //! they are published, so a lost publish (Redis down, a node killed) costs only latency — the
-//! sequencer fills a gap from the database, and clients catch up with `sync`. While the
+//! sequencer fills a gap from the database, and its audit finds a lost last message within
+//! seconds. While the
 //! subscription is down, this node keeps serving its own connections, stops trusting cached
 //! session checks (it cannot hear about revocations elsewhere), and reconnects with backoff.
 
@@ -32,8 +33,8 @@ const PUBLISH_QUEUE: usize = 65_536;
 const PUBLISH_BATCH: usize = 512;
 /// Longest wait for Redis to connect or answer.
 const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
-/// When a node's subscription comes back, it catches up once at once and once this much later.
-const SECOND_CATCH_UP: Duration = Duration::from_secs(3);
+/// When a node's subscription comes back, it exchanges presence at once and once this much later.
+const SECOND_JOIN: Duration = Duration::from_secs(3);
 /// Longest pause between reconnection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
@@ -227,15 +228,15 @@ fn rejoin(channel: &str, stats: &ClusterStats, registry: &RegistryHandle, sequen
     registry.trust().revoked();
     registry.trust().set_trusted(true);
     registry.joined();
+    // Messages published meanwhile were missed: audit the rooms active since then at once.
     sequencer.catch_up(lost_at.elapsed());
     // Revocations published meanwhile were missed: check this node's connections.
     tokio::spawn(recheck_logins(db.clone(), registry.clone()));
-    // Publishes the other nodes dropped while their own links came back are caught up (and
-    // presence exchanged) once more, a little later.
-    let (registry, sequencer) = (registry.clone(), sequencer.clone());
+    // Presence is exchanged once more a little later, for the nodes whose own links were
+    // coming back at the same time.
+    let registry = registry.clone();
     tokio::spawn(async move {
-        tokio::time::sleep(SECOND_CATCH_UP).await;
-        sequencer.catch_up(lost_at.elapsed());
+        tokio::time::sleep(SECOND_JOIN).await;
         registry.joined();
     });
 }

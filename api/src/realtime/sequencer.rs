@@ -1,14 +1,19 @@
 //! The sequencer actor (cluster mode): puts stored messages back in room order before the
 //! registry fans them out. Two nodes storing in one room commit in seq order but may publish
 //! out of it, and a publish can be lost (Redis down, a node killed between commit and publish);
-//! a connection must still see each room's seqs without gaps or reordering.
+//! a connection must still see each room's seqs without gaps or reordering, and must not wait
+//! for the room's next message to get one whose publish was lost.
 //!
 //! Per room it keeps the next seq to hand over and holds later ones. A gap that the channel
 //! does not fill within [`GAP_WAIT`] is read from the database (every seq below a stored one
-//! is committed). The first message of a room seen here is preceded by what the database holds
-//! of the last seconds (a message may be in flight from another node); sessions skip what they
-//! already have. After a Redis outage, every room active since the outage is caught up the
-//! same way.
+//! is committed). Every [`AUDIT_EVERY`] the node asks the database for the last seq of each
+//! room active lately and treats a last seq it has not handed over as a gap: a lost publish is
+//! repaired within seconds, even if the room stays quiet, and even while Redis is down.
+//!
+//! A room is known from its first message on, for as long as the node runs (idle rooms shrink
+//! to their next seq). The first sight of a room looks below it, bounded by seq, for what was
+//! stored since this node started listening (its floor): no session here was sent that by
+//! anyone else, and sessions skip what they already have.
 //!
 //! The ordering rules live in [`RoomOrders`], a synchronous state machine (inputs in, [`Effect`]s
 //! out, the time passed in); the actor around it only reads the clock, runs the database reads
@@ -34,18 +39,22 @@ use crate::ids::{RoomId, Seq, UserId};
 
 /// How long a gap may wait for the channel before it is read from the database.
 const GAP_WAIT: Duration = Duration::from_millis(40);
-/// How far back the first sight of a room looks for messages still in flight.
-const IN_FLIGHT_WINDOW: Duration = Duration::from_secs(10);
+/// How often the database is asked for the last seq of the rooms active lately.
+pub const AUDIT_EVERY: Duration = Duration::from_secs(2);
+/// How far the clocks of two nodes may disagree: reads by creation time (the audit, the
+/// floor of a first sight) reach back this much further.
+const CLOCK_MARGIN: Duration = Duration::from_secs(10);
 /// Seqs below the first one seen that are looked at, at most (the look-back is one index range
-/// scan of this length; a burst from another node can be this long before this node hears of
-/// it).
-const IN_FLIGHT_SEQS: i64 = 5000;
+/// scan of this length).
+const LOOK_BACK_SEQS: i64 = 5000;
 /// Messages read from the database per fill.
 const FILL_LIMIT: i64 = 500;
 /// Database reads the sequencer runs at once, at most.
 const CONCURRENT_FILLS: usize = 4;
-/// Rooms idle this long are forgotten (their next message is a first sight again).
+/// Rooms idle this long shrink to their next seq.
 const ROOM_IDLE: Duration = Duration::from_secs(600);
+/// Idle rooms remembered, at most; past it they are forgotten and the floor moves up to now.
+const SETTLED_MAX: usize = 1_000_000;
 /// Deliveries gathered for one hand-over to the registry, about at most (queued inputs are taken
 /// until then, so that one hand-over carries a whole burst).
 const HAND_OVER_MAX: usize = 4096;
@@ -58,13 +67,10 @@ enum Input {
         room_id: RoomId,
         result: ApiResult<Vec<Delivery>>,
     },
-    /// Catch up on rooms active in the last `missed` (the subscription was down).
+    /// The answer to the audit under way.
+    Audited(ApiResult<Vec<(RoomId, Seq)>>),
+    /// The subscription was down for about this long: audit it at once.
     CatchUp(Duration),
-    /// Rooms found active during an outage.
-    ActiveRooms {
-        rooms: Vec<RoomId>,
-        since: NaiveDateTime,
-    },
     /// Run this once everything that came before is handed over.
     Then(Box<dyn FnOnce() + Send>),
 }
@@ -89,7 +95,7 @@ impl Sequencer {
     pub fn start(&self, inbox: SequencerInbox, db: Db, online: Arc<OnlineUsers>, hand_over: impl Fn(Vec<Delivery>) + Send + 'static) {
         let fill_slots = Arc::new(tokio::sync::Semaphore::new(CONCURRENT_FILLS));
         let actor = SequencerActor {
-            orders: RoomOrders::new(Instant::now()),
+            orders: RoomOrders::new(Now::read()),
             db,
             online,
             hand_over: Box::new(hand_over),
@@ -109,7 +115,7 @@ impl Sequencer {
         let _ = self.tx.send(Input::Remote(deliveries));
     }
 
-    /// The subscription was down for about `missed`: read what was published meanwhile.
+    /// The subscription was down for about `missed`: audit the rooms active meanwhile now.
     pub fn catch_up(&self, missed: Duration) {
         let _ = self.tx.send(Input::CatchUp(missed));
     }
@@ -123,7 +129,7 @@ impl Sequencer {
 }
 
 /// The moment an input is handled: the monotonic instant (for waits and idleness) and the
-/// database's wall clock (for the `since` of reads).
+/// wall clock (for reads by creation time).
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Now {
     pub at: Instant,
@@ -147,17 +153,17 @@ pub(super) enum Effect {
     Release(Vec<Delivery>),
     /// Read this range from the database and answer with [`RoomOrders::filled`].
     Fill(FanoutRange),
-    /// Find the rooms with messages since `since`, add `known`, and answer with
-    /// [`RoomOrders::active_rooms`].
-    FindActiveRooms { since: NaiveDateTime, known: Vec<RoomId> },
+    /// Find the last seq of every room active since `since` and answer with
+    /// [`RoomOrders::audited`].
+    Audit { since: NaiveDateTime },
 }
 
 /// Where one room's ordering stands.
 #[derive(Debug)]
 enum Phase {
-    /// The next seq is not known yet: the first read, `reading`, is under way (a look-back below
-    /// the first message seen, or a catch-up read of everything since a time).
-    LookingBack { reading: FanoutRange },
+    /// The next seq is not known yet: `range` is read to learn it (the look-back of a first
+    /// sight). `failed_at`: the last read failed then, and is tried again after [`GAP_WAIT`].
+    LookingBack { range: FanoutRange, failed_at: Option<Instant> },
     /// `next` is the seq to hand over next.
     Ordered { next: Seq, wait: Wait },
 }
@@ -165,9 +171,10 @@ enum Phase {
 /// What an ordered room waits for.
 #[derive(Debug)]
 enum Wait {
-    /// Nothing: no message is held.
+    /// Nothing: every seq the room is known to have is handed over.
     Nothing,
-    /// Held messages wait, since `since`, for an earlier one to come through the channel.
+    /// Since `since`, for a seq below one held or one the database has (an audit said so) to
+    /// come through the channel.
     Gap { since: Instant },
     /// A database read is under way (messages that arrive meanwhile are held). `gap_since` is
     /// the wait it interrupted, which goes on if the read brings nothing new.
@@ -189,32 +196,99 @@ struct Room {
     phase: Phase,
     /// Messages that came early, by seq.
     held: BTreeMap<Seq, Delivery>,
+    /// The highest seq the database is known to have (an audit said so); those not handed over
+    /// yet are waited for as a gap.
+    committed: Seq,
     /// When a message of the room last arrived (`None`: it was only read from the database).
     last_active: Option<Instant>,
 }
 
 impl Room {
-    fn reading(&self) -> bool {
-        matches!(self.phase, Phase::LookingBack { .. } | Phase::Ordered { wait: Wait::Reading { .. }, .. })
+    fn new(phase: Phase) -> Room {
+        Room { phase, held: BTreeMap::new(), committed: Seq::ZERO, last_active: None }
     }
 
     fn first_held(&self) -> Option<Seq> {
         self.held.keys().next().copied()
     }
+
+    /// Where a read that fills the gap above `next` ends (exclusive): at the first message
+    /// held, or past the last one the database is known to have. `None`: no gap.
+    fn gap_end(&self, next: Seq) -> Option<Seq> {
+        let committed = (self.committed >= next).then_some(self.committed + 1);
+        match (self.first_held(), committed) {
+            (Some(held), Some(committed)) => Some(held.min(committed)),
+            (held, committed) => held.or(committed),
+        }
+    }
+
+    /// Hands over the held messages that follow `next` without a gap, and says what the room
+    /// waits for then; `gap_since` is the wait under way before.
+    fn release(
+        &mut self,
+        room_id: RoomId,
+        next: &mut Seq,
+        gap_since: Option<Instant>,
+        now: Instant,
+        gaps: &mut HashSet<RoomId>,
+        released: &mut Vec<Delivery>,
+    ) -> Wait {
+        let before = *next;
+        while let Some(delivery) = self.held.remove(next) {
+            released.push(delivery);
+            *next += 1;
+        }
+        // A gap that remains is a new one: it gets its own wait.
+        let gap_since = if *next != before { None } else { gap_since };
+        if self.gap_end(*next).is_none() {
+            gaps.remove(&room_id);
+            Wait::Nothing
+        } else {
+            gaps.insert(room_id);
+            Wait::Gap { since: gap_since.unwrap_or(now) }
+        }
+    }
 }
 
-/// The ordering rules of every room this node has seen (a room absent from it is unknown: its
-/// next message is a first sight). Synchronous and clock-free: each input brings its time.
+/// The state of the periodic audit.
+struct Audit {
+    /// The next audit looks at rooms active since then.
+    since: NaiveDateTime,
+    /// The `since` of the audit under way.
+    running: Option<NaiveDateTime>,
+    /// When the last one started (`None`: one is due now).
+    last_started: Option<Instant>,
+}
+
+/// The ordering rules of every room this node has seen. Synchronous and clock-free: each input
+/// brings its time.
 pub(super) struct RoomOrders {
+    /// Rooms active lately, or with a read or a gap under way.
     rooms: HashMap<RoomId, Room>,
-    /// Rooms with a gap, checked on every tick (some may be reading or gone since).
+    /// Idle rooms: the next seq of each (a room in neither map is one not seen here).
+    settled: HashMap<RoomId, Seq>,
+    /// Rooms with a gap or a failed look-back, checked on every tick (some may be reading or
+    /// gone since).
     gaps: HashSet<RoomId>,
+    /// Messages created before this reached this node's sessions by `sync`: a first sight looks
+    /// back no further.
+    floor: NaiveDateTime,
+    audit: Audit,
     last_sweep: Instant,
 }
 
 impl RoomOrders {
-    pub fn new(now: Instant) -> RoomOrders {
-        RoomOrders { rooms: HashMap::new(), gaps: HashSet::new(), last_sweep: now }
+    /// Rules for a node that starts listening at `now`.
+    pub fn new(now: Now) -> RoomOrders {
+        let floor = minus(now.wall, CLOCK_MARGIN);
+        RoomOrders {
+            rooms: HashMap::new(),
+            settled: HashMap::new(),
+            gaps: HashSet::new(),
+            floor,
+            audit: Audit { since: floor, running: None, last_started: Some(now.at) },
+            last_sweep: now.at,
+        }
     }
 
     /// Stored messages, from this node or another (the same rules for both).
@@ -230,18 +304,20 @@ impl RoomOrders {
         let (room_id, seq) = (delivery.frames.room_id, delivery.frames.seq);
         let room = match self.rooms.entry(room_id) {
             hash_map::Entry::Occupied(entry) => entry.into_mut(),
-            // A room's first message: nothing can precede it.
-            hash_map::Entry::Vacant(entry) if seq == Seq(1) => {
-                entry.insert(Room { phase: Phase::Ordered { next: Seq(1), wait: Wait::Nothing }, held: BTreeMap::new(), last_active: None })
-            }
-            hash_map::Entry::Vacant(entry) => {
-                // First sight: an earlier message may still be on its way from another node.
-                let reading = look_back(room_id, seq, now.wall);
-                let held = BTreeMap::from([(seq, delivery)]);
-                entry.insert(Room { phase: Phase::LookingBack { reading }, held, last_active: Some(now.at) });
-                out.fills.push(reading);
-                return;
-            }
+            hash_map::Entry::Vacant(entry) => match self.settled.remove(&room_id) {
+                Some(next) => entry.insert(Room::new(Phase::Ordered { next, wait: Wait::Nothing })),
+                // A room's first message: nothing can precede it.
+                None if seq == Seq(1) => entry.insert(Room::new(Phase::Ordered { next: Seq(1), wait: Wait::Nothing })),
+                None => {
+                    // First sight: an earlier message may still be on its way, or lost.
+                    let range = look_back(room_id, seq, self.floor);
+                    let room = entry.insert(Room::new(Phase::LookingBack { range, failed_at: None }));
+                    room.held.insert(seq, delivery);
+                    room.last_active = Some(now.at);
+                    out.fills.push(range);
+                    return;
+                }
+            },
         };
         room.last_active = Some(now.at);
         if let Phase::Ordered { next, .. } = room.phase
@@ -262,8 +338,10 @@ impl RoomOrders {
             }
         }
         // While a read is under way, its answer releases what it allows.
-        if let Phase::Ordered { next, wait: wait @ (Wait::Nothing | Wait::Gap { .. }) } = &mut room.phase {
-            *wait = release(room_id, next, &mut room.held, wait.gap_since(), now.at, &mut self.gaps, &mut out.released);
+        if let Phase::Ordered { next, wait: wait @ (Wait::Nothing | Wait::Gap { .. }) } = &room.phase {
+            let (mut next, gap_since) = (*next, wait.gap_since());
+            let wait = room.release(room_id, &mut next, gap_since, now.at, &mut self.gaps, &mut out.released);
+            room.phase = Phase::Ordered { next, wait };
         }
     }
 
@@ -271,157 +349,174 @@ impl RoomOrders {
     pub fn filled(&mut self, room_id: RoomId, result: Result<Vec<Delivery>, ReadFailed>, now: Now) -> Vec<Effect> {
         let Some(room) = self.rooms.get_mut(&room_id) else { return Vec::new() };
         let (range, known_next, gap_since) = match &room.phase {
-            Phase::LookingBack { reading } => (*reading, None, None),
+            Phase::LookingBack { range, failed_at: None } => (*range, None, None),
             Phase::Ordered { next, wait: Wait::Reading { range, gap_since } } => (*range, Some(*next), *gap_since),
             // No read under way: there is nothing this could answer (at most one read per room).
-            Phase::Ordered { .. } => return Vec::new(),
+            _ => return Vec::new(),
         };
         let mut out = Out::default();
         let Ok(found) = result else {
-            // First sight could not look back: go on from the first message held. (Nothing held:
-            // a catch-up read of a room not seen here failed, and the room stays unknown.)
-            let Some(mut next) = known_next.or_else(|| room.first_held()) else {
-                self.rooms.remove(&room_id);
-                return Vec::new();
+            // Tried again after GAP_WAIT: the look-back as it was, a gap read as a gap.
+            room.phase = match known_next {
+                None => Phase::LookingBack { range, failed_at: Some(now.at) },
+                Some(next) => Phase::Ordered { next, wait: Wait::Gap { since: now.at } },
             };
-            // The gap, if one remains, is read again after GAP_WAIT.
-            let wait = release(room_id, &mut next, &mut room.held, Some(now.at), now.at, &mut self.gaps, &mut out.released);
-            room.phase = Phase::Ordered { next, wait };
-            return out.into_effects();
+            self.gaps.insert(room_id);
+            return Vec::new();
         };
         let complete = (found.len() as i64) < range.limit;
-        let mut next = match known_next {
-            Some(next) => next,
-            None => match (found.first().map(|d| d.frames.seq), room.first_held()) {
-                (Some(first), _) => first,
-                // Nothing read, but a message waits (it came during an unbounded read): look
-                // back below it as a first sight does.
-                (None, Some(held)) if range.before.is_none() => {
-                    let reading = look_back(room_id, held, now.wall);
-                    room.phase = Phase::LookingBack { reading };
-                    return vec![Effect::Fill(reading)];
-                }
-                (None, Some(held)) => held,
-                // Nothing to order in this room after all.
-                (None, None) => {
-                    self.rooms.remove(&room_id);
-                    return Vec::new();
-                }
-            },
-        };
+        // A look-back starts at the first message it found: what it did not find below is
+        // older than the floor (or the first message held, if one came in late).
+        let mut next = known_next.unwrap_or_else(|| {
+            [found.first().map(|d| d.frames.seq), room.first_held(), range.before].into_iter().flatten().min().unwrap_or(range.after + 1)
+        });
         for delivery in found {
             if delivery.frames.seq >= next {
                 room.held.entry(delivery.frames.seq).or_insert(delivery);
             }
         }
-        // A complete read of a gap below a held message: every seq in it was committed before
-        // that message, so those the database lacks (their room was deleted) are not waited
-        // for. (An open-ended read proves nothing: later seqs may not be committed yet.)
+        // A complete read of a gap: every seq below its end was committed before the message
+        // or audit that bounds it, so those the database lacks (their room was deleted) are
+        // not waited for. (A look-back proves nothing below the floor.)
         if complete
             && range.since.is_none()
-            && let Some(before) = range.before
-            && let Some(first_held) = room.first_held().filter(|first| *first > next && before >= *first)
+            && let Some(end) = range.before
+            && end > next
         {
-            next = first_held;
+            while let Some(entry) = room.held.first_entry().filter(|entry| *entry.key() < end) {
+                out.released.push(entry.remove());
+            }
+            next = end;
         }
-        let wait = release(room_id, &mut next, &mut room.held, gap_since, now.at, &mut self.gaps, &mut out.released);
-        room.phase = if complete {
-            Phase::Ordered { next, wait }
-        } else {
+        let wait = room.release(room_id, &mut next, gap_since, now.at, &mut self.gaps, &mut out.released);
+        room.phase = match room.gap_end(next).filter(|_| !complete) {
             // More than one read's worth was missed: go on reading.
-            let range = FanoutRange { room_id, after: next - 1, before: room.first_held(), since: None, limit: FILL_LIMIT };
-            out.fills.push(range);
-            Phase::Ordered { next, wait: Wait::Reading { range, gap_since: wait.gap_since() } }
+            Some(end) => {
+                let range = FanoutRange { room_id, after: next - 1, before: Some(end), since: None, limit: FILL_LIMIT };
+                out.fills.push(range);
+                Phase::Ordered { next, wait: Wait::Reading { range, gap_since: wait.gap_since() } }
+            }
+            None => Phase::Ordered { next, wait },
         };
         out.into_effects()
     }
 
-    /// The clock moved to `now`: gaps that waited [`GAP_WAIT`] are read from the database, and
-    /// now and then rooms idle for [`ROOM_IDLE`] are forgotten.
-    pub fn tick(&mut self, now: Instant) -> Vec<Effect> {
+    /// The clock moved to `now`: gaps that waited [`GAP_WAIT`] are read from the database, an
+    /// audit is started when one is due, and now and then idle rooms shrink.
+    pub fn tick(&mut self, now: Now) -> Vec<Effect> {
         let mut out = Out::default();
-        for room_id in &self.gaps {
-            let Some(room) = self.rooms.get_mut(room_id) else { continue };
-            let first_held = room.first_held();
-            let Phase::Ordered { next, wait } = &mut room.phase else { continue };
-            let Wait::Gap { since } = *wait else { continue };
-            if now.saturating_duration_since(since) < GAP_WAIT {
-                continue;
+        let waited = |since: Instant| now.at.saturating_duration_since(since) >= GAP_WAIT;
+        self.gaps.retain(|room_id| {
+            let Some(room) = self.rooms.get_mut(room_id) else { return false };
+            let end = match room.phase {
+                Phase::Ordered { next, .. } => room.gap_end(next),
+                Phase::LookingBack { .. } => None,
+            };
+            match &mut room.phase {
+                Phase::LookingBack { range, failed_at } => {
+                    if failed_at.is_some_and(|at| !waited(at)) {
+                        return true;
+                    }
+                    if failed_at.take().is_some() {
+                        out.fills.push(*range);
+                    }
+                    false
+                }
+                Phase::Ordered { wait: Wait::Reading { .. }, .. } => true,
+                Phase::Ordered { next, wait } => {
+                    let (Wait::Gap { since }, Some(end)) = (&*wait, end) else {
+                        *wait = Wait::Nothing;
+                        return false;
+                    };
+                    let since = *since;
+                    if waited(since) {
+                        let range = FanoutRange { room_id: *room_id, after: *next - 1, before: Some(end), since: None, limit: FILL_LIMIT };
+                        *wait = Wait::Reading { range, gap_since: Some(since) };
+                        out.fills.push(range);
+                    }
+                    true
+                }
             }
-            let Some(first_held) = first_held else { continue };
-            let range = FanoutRange { room_id: *room_id, after: *next - 1, before: Some(first_held), since: None, limit: FILL_LIMIT };
-            *wait = Wait::Reading { range, gap_since: Some(since) };
-            out.fills.push(range);
+        });
+        if self.audit.running.is_none() && self.audit.last_started.is_none_or(|at| now.at.saturating_duration_since(at) >= AUDIT_EVERY) {
+            let since = self.audit.since;
+            self.audit = Audit { since: minus(now.wall, CLOCK_MARGIN), running: Some(since), last_started: Some(now.at) };
+            out.audits.push(since);
         }
-        if now.saturating_duration_since(self.last_sweep) > ROOM_IDLE / 10 {
-            self.last_sweep = now;
-            self.rooms.retain(|_, room| {
-                room.reading() || !room.held.is_empty() || room.last_active.is_some_and(|at| now.saturating_duration_since(at) < ROOM_IDLE)
-            });
+        if now.at.saturating_duration_since(self.last_sweep) > ROOM_IDLE / 10 {
+            self.last_sweep = now.at;
+            self.shrink_idle_rooms(now);
         }
         out.into_effects()
     }
 
-    /// The subscription was down for about `missed` (until `wall`): find the rooms active
-    /// meanwhile, to read each of them and every room ordered here from its next seq on.
-    pub fn catch_up(&self, missed: Duration, wall: NaiveDateTime) -> Vec<Effect> {
-        let since = wall - chrono::Duration::from_std(missed + IN_FLIGHT_WINDOW).unwrap_or_default();
-        let known = self.rooms.iter().filter(|(_, room)| matches!(room.phase, Phase::Ordered { .. })).map(|(id, _)| *id).collect();
-        vec![Effect::FindActiveRooms { since, known }]
+    /// Rooms with nothing under way and no message for [`ROOM_IDLE`] keep only their next seq.
+    fn shrink_idle_rooms(&mut self, now: Now) {
+        let idle = |room: &Room| room.last_active.is_none_or(|at| now.at.saturating_duration_since(at) >= ROOM_IDLE);
+        let settled = &mut self.settled;
+        self.rooms.retain(|room_id, room| match room.phase {
+            Phase::Ordered { next, wait: Wait::Nothing } if room.held.is_empty() && idle(room) => {
+                settled.insert(*room_id, next);
+                false
+            }
+            _ => true,
+        });
+        if self.settled.len() > SETTLED_MAX {
+            // Too many to remember: forget them, and look back no further than now.
+            tracing::warn!(rooms = self.settled.len(), "forgetting the order of idle rooms");
+            self.settled = HashMap::new();
+            self.floor = minus(now.wall, CLOCK_MARGIN);
+        }
     }
 
-    /// The rooms to catch up after an outage (see [`RoomOrders::catch_up`]): each is read from
-    /// its next seq on, or everything since `since` when its next seq is not known. A room
-    /// already reading is left to that read.
-    pub fn active_rooms(&mut self, rooms: Vec<RoomId>, since: NaiveDateTime) -> Vec<Effect> {
+    /// The subscription was down for about `missed` (until `wall`): audit the rooms active
+    /// meanwhile at the next tick.
+    pub fn catch_up(&mut self, missed: Duration, wall: NaiveDateTime) {
+        self.audit.since = self.audit.since.min(minus(wall, missed + CLOCK_MARGIN));
+        self.audit.last_started = None;
+    }
+
+    /// The answer to the audit under way: the last seq of each room active since its `since`.
+    /// A seq not handed over yet is a gap (read after [`GAP_WAIT`] unless the channel brings
+    /// it); a room not seen here is looked back on, as a first sight.
+    pub fn audited(&mut self, result: Result<Vec<(RoomId, Seq)>, ReadFailed>, now: Now) -> Vec<Effect> {
+        let Some(since) = self.audit.running.take() else { return Vec::new() };
+        let Ok(rooms) = result else {
+            // The next audit covers this one's span too.
+            self.audit.since = self.audit.since.min(since);
+            return Vec::new();
+        };
         let mut out = Out::default();
-        for room_id in rooms {
-            match self.rooms.entry(room_id) {
-                hash_map::Entry::Vacant(entry) => {
-                    let reading = FanoutRange { room_id, after: Seq::ZERO, before: None, since: Some(since), limit: FILL_LIMIT };
-                    entry.insert(Room { phase: Phase::LookingBack { reading }, held: BTreeMap::new(), last_active: None });
-                    out.fills.push(reading);
-                }
-                hash_map::Entry::Occupied(entry) => {
-                    let Phase::Ordered { next, wait } = &mut entry.into_mut().phase else { continue };
-                    if matches!(wait, Wait::Reading { .. }) {
-                        continue;
+        for (room_id, last) in rooms {
+            let room = match self.rooms.entry(room_id) {
+                hash_map::Entry::Occupied(entry) => entry.into_mut(),
+                hash_map::Entry::Vacant(entry) => match self.settled.get(&room_id) {
+                    Some(next) if *next > last => continue,
+                    Some(_) => {
+                        let next = self.settled.remove(&room_id).unwrap_or(Seq(1));
+                        entry.insert(Room::new(Phase::Ordered { next, wait: Wait::Nothing }))
                     }
-                    let range = FanoutRange { room_id, after: (*next - 1).max(Seq::ZERO), before: None, since: None, limit: FILL_LIMIT };
-                    *wait = Wait::Reading { range, gap_since: wait.gap_since() };
-                    out.fills.push(range);
-                }
+                    None => {
+                        let range = look_back(room_id, last + 1, self.floor);
+                        out.fills.push(range);
+                        entry.insert(Room::new(Phase::LookingBack { range, failed_at: None }))
+                    }
+                },
+            };
+            room.committed = room.committed.max(last);
+            if let Phase::Ordered { next, wait: wait @ Wait::Nothing } = &mut room.phase
+                && last >= *next
+            {
+                *wait = Wait::Gap { since: now.at };
+                self.gaps.insert(room_id);
             }
         }
         out.into_effects()
     }
 }
 
-/// Hands over the held messages that follow `next` without a gap, and says what the room waits
-/// for then; `gap_since` is the wait under way before.
-fn release(
-    room_id: RoomId,
-    next: &mut Seq,
-    held: &mut BTreeMap<Seq, Delivery>,
-    gap_since: Option<Instant>,
-    now: Instant,
-    gaps: &mut HashSet<RoomId>,
-    released: &mut Vec<Delivery>,
-) -> Wait {
-    let before = *next;
-    while let Some(delivery) = held.remove(next) {
-        released.push(delivery);
-        *next += 1;
-    }
-    // A gap that remains is a new one: it gets its own wait.
-    let gap_since = if *next != before { None } else { gap_since };
-    if held.is_empty() {
-        gaps.remove(&room_id);
-        Wait::Nothing
-    } else {
-        gaps.insert(room_id);
-        Wait::Gap { since: gap_since.unwrap_or(now) }
-    }
+fn minus(wall: NaiveDateTime, duration: Duration) -> NaiveDateTime {
+    wall - chrono::Duration::from_std(duration).unwrap_or_default()
 }
 
 /// Effects gathered while handling one input: releases in order, then reads.
@@ -429,20 +524,30 @@ fn release(
 struct Out {
     released: Vec<Delivery>,
     fills: Vec<FanoutRange>,
+    audits: Vec<NaiveDateTime>,
 }
 
 impl Out {
     fn into_effects(self) -> Vec<Effect> {
         let release = (!self.released.is_empty()).then_some(Effect::Release(self.released));
-        release.into_iter().chain(self.fills.into_iter().map(Effect::Fill)).collect()
+        release
+            .into_iter()
+            .chain(self.fills.into_iter().map(Effect::Fill))
+            .chain(self.audits.into_iter().map(|since| Effect::Audit { since }))
+            .collect()
     }
 }
 
-/// What may still be in flight below `held`, the first message seen of a room: the messages
-/// of the last few seconds (before `wall`) under it.
-fn look_back(room_id: RoomId, held: Seq, wall: NaiveDateTime) -> FanoutRange {
-    let since = wall - chrono::Duration::from_std(IN_FLIGHT_WINDOW).unwrap_or_default();
-    FanoutRange { room_id, after: (held - 1 - IN_FLIGHT_SEQS).max(Seq::ZERO), before: Some(held), since: Some(since), limit: FILL_LIMIT }
+/// What may be missing below `before`, the first seq of a room seen here: the messages under
+/// it stored since the node's `floor`.
+fn look_back(room_id: RoomId, before: Seq, floor: NaiveDateTime) -> FanoutRange {
+    FanoutRange {
+        room_id,
+        after: (before - 1 - LOOK_BACK_SEQS).max(Seq::ZERO),
+        before: Some(before),
+        since: Some(floor),
+        limit: FILL_LIMIT,
+    }
 }
 
 /// The actor around [`RoomOrders`]: it reads the clock, runs the reads asked for, and hands
@@ -480,7 +585,7 @@ impl SequencerActor {
                     }
                 }
                 _ = tick.tick() => {
-                    let effects = self.orders.tick(Instant::now());
+                    let effects = self.orders.tick(Now::read());
                     self.execute(effects, &mut ready);
                 }
             }
@@ -504,8 +609,17 @@ impl SequencerActor {
                 });
                 self.orders.filled(room_id, result, now)
             }
-            Input::CatchUp(missed) => self.orders.catch_up(missed, now.wall),
-            Input::ActiveRooms { rooms, since } => self.orders.active_rooms(rooms, since),
+            Input::Audited(result) => {
+                let result = result.map_err(|error| {
+                    tracing::warn!(error = format!("{error:?}"), "auditing the rooms' last seqs failed; retrying");
+                    ReadFailed
+                });
+                self.orders.audited(result, now)
+            }
+            Input::CatchUp(missed) => {
+                self.orders.catch_up(missed, now.wall);
+                Vec::new()
+            }
             // `run` takes these before they come here.
             Input::Then(after) => {
                 after();
@@ -520,7 +634,7 @@ impl SequencerActor {
             match effect {
                 Effect::Release(deliveries) => ready.extend(deliveries),
                 Effect::Fill(range) => self.fill(range),
-                Effect::FindActiveRooms { since, known } => self.find_active_rooms(since, known),
+                Effect::Audit { since } => self.audit(since),
             }
         }
     }
@@ -537,20 +651,13 @@ impl SequencerActor {
         });
     }
 
-    /// Finds the rooms with messages since `since` in the background; with `known`, they come
-    /// back as `ActiveRooms`.
-    fn find_active_rooms(&self, since: NaiveDateTime, known: Vec<RoomId>) {
+    /// Reads the last seq of the rooms active since `since` in the background; the answer comes
+    /// back as `Audited`.
+    fn audit(&self, since: NaiveDateTime) {
         let (db, tx) = (self.db.clone(), self.tx.clone());
         tokio::spawn(async move {
-            match db.run(move |conn| messages::rooms_active_since(conn, since)).await {
-                Ok(mut rooms) => {
-                    rooms.extend(known);
-                    rooms.sort_unstable();
-                    rooms.dedup();
-                    let _ = tx.send(Input::ActiveRooms { rooms, since });
-                }
-                Err(error) => tracing::error!(error = format!("{error:?}"), "finding rooms active during the Redis outage failed"),
-            }
+            let result = db.run(move |conn| messages::rooms_active_since(conn, since)).await;
+            let _ = tx.send(Input::Audited(result));
         });
     }
 }
@@ -641,13 +748,34 @@ mod tests {
             .collect()
     }
 
-    fn wall_minus(now: Now, duration: Duration) -> NaiveDateTime {
-        now.wall - chrono::Duration::from_std(duration).unwrap()
+    /// The floor of rules started at the clock's start.
+    fn floor(clock: &Clock) -> NaiveDateTime {
+        minus(clock.wall, CLOCK_MARGIN)
+    }
+
+    /// The audits asked for, by their `since`.
+    fn audits(effects: &[Effect]) -> Vec<NaiveDateTime> {
+        effects
+            .iter()
+            .filter_map(|effect| match effect {
+                Effect::Audit { since } => Some(*since),
+                _ => None,
+            })
+            .collect()
+    }
+
+    const AUDIT_MS: u64 = AUDIT_EVERY.as_millis() as u64;
+    const GAP_MS: u64 = GAP_WAIT.as_millis() as u64;
+
+    /// Runs the audit due at `millis` and answers it with `found`; returns what the answer asked.
+    fn audit_at(orders: &mut RoomOrders, clock: &Clock, millis: u64, found: Vec<(RoomId, i64)>) -> Vec<Effect> {
+        assert_eq!(audits(&orders.tick(clock.at(millis))).len(), 1, "an audit is due at {millis} ms");
+        orders.audited(Ok(found.into_iter().map(|(room, seq)| (room, Seq(seq))).collect()), clock.at(millis + 1))
     }
 
     /// A room ordered here up to `last` (released from its first message on).
     fn ordered_up_to(clock: &Clock, last: i64) -> RoomOrders {
-        let mut orders = RoomOrders::new(clock.at(0).at);
+        let mut orders = RoomOrders::new(clock.at(0));
         assert_eq!(released(&orders.arrive(messages(1..=last), clock.at(0))), (1..=last).collect::<Vec<_>>());
         orders
     }
@@ -655,12 +783,12 @@ mod tests {
     #[test]
     fn in_order_arrival_is_released_at_once() {
         let clock = Clock::new();
-        let mut orders = RoomOrders::new(clock.at(0).at);
+        let mut orders = RoomOrders::new(clock.at(0));
         let effects = orders.arrive(messages([1, 2]), clock.at(0));
         assert_eq!(released(&effects), [1, 2]);
         assert!(fills(&effects).is_empty());
         assert_eq!(released(&orders.arrive(messages([3]), clock.at(1))), [3]);
-        assert!(orders.tick(clock.at(1000).at).is_empty());
+        assert!(orders.tick(clock.at(1000)).is_empty());
     }
 
     #[test]
@@ -670,7 +798,7 @@ mod tests {
         assert!(orders.arrive(messages([4, 3]), clock.at(1)).is_empty());
         assert_eq!(released(&orders.arrive(messages([2]), clock.at(2))), [2, 3, 4]);
         // Nothing is held any more: no read is ever due.
-        assert!(orders.tick(clock.at(1000).at).is_empty());
+        assert!(orders.tick(clock.at(1000)).is_empty());
     }
 
     #[test]
@@ -701,14 +829,14 @@ mod tests {
         let clock = Clock::new();
         let mut orders = ordered_up_to(&clock, 1);
         assert!(orders.arrive(messages([4]), clock.at(10)).is_empty());
-        assert!(orders.tick(clock.at(10 + 39).at).is_empty(), "the gap waits GAP_WAIT for the channel");
-        let effects = orders.tick(clock.at(10 + 40).at);
+        assert!(orders.tick(clock.at(10 + 39)).is_empty(), "the gap waits GAP_WAIT for the channel");
+        let effects = orders.tick(clock.at(10 + 40));
         assert_eq!(fills(&effects), [(ROOM, 1, Some(4), None, FILL_LIMIT)]);
-        assert!(orders.tick(clock.at(200).at).is_empty(), "one read at a time");
+        assert!(orders.tick(clock.at(200)).is_empty(), "one read at a time");
         // What arrives meanwhile waits for the read.
         assert!(orders.arrive(messages([5]), clock.at(201)).is_empty());
         assert_eq!(released(&orders.filled(ROOM, Ok(messages([2, 3])), clock.at(202))), [2, 3, 4, 5]);
-        assert!(orders.tick(clock.at(1000).at).is_empty());
+        assert!(orders.tick(clock.at(1000)).is_empty());
     }
 
     #[test]
@@ -717,7 +845,7 @@ mod tests {
         let mut orders = ordered_up_to(&clock, 1);
         orders.arrive(messages([3]), clock.at(0));
         assert_eq!(released(&orders.arrive(messages([2]), clock.at(20))), [2, 3]);
-        assert!(orders.tick(clock.at(100).at).is_empty());
+        assert!(orders.tick(clock.at(100)).is_empty());
     }
 
     #[test]
@@ -726,8 +854,8 @@ mod tests {
         let mut orders = ordered_up_to(&clock, 1);
         orders.arrive(messages([3, 5]), clock.at(0));
         assert_eq!(released(&orders.arrive(messages([2]), clock.at(30))), [2, 3]);
-        assert!(orders.tick(clock.at(50).at).is_empty(), "the gap below 5 waits from 30 ms");
-        assert_eq!(fills(&orders.tick(clock.at(70).at)), [(ROOM, 3, Some(5), None, FILL_LIMIT)]);
+        assert!(orders.tick(clock.at(50)).is_empty(), "the gap below 5 waits from 30 ms");
+        assert_eq!(fills(&orders.tick(clock.at(70))), [(ROOM, 3, Some(5), None, FILL_LIMIT)]);
     }
 
     #[test]
@@ -735,42 +863,11 @@ mod tests {
         let clock = Clock::new();
         let mut orders = ordered_up_to(&clock, 1);
         orders.arrive(messages([5]), clock.at(0));
-        assert_eq!(fills(&orders.tick(clock.at(40).at)), [(ROOM, 1, Some(5), None, FILL_LIMIT)]);
-        // 2 is skipped up to the first message held (3, read); the gap at 4 is a new one.
-        assert_eq!(released(&orders.filled(ROOM, Ok(messages([3])), clock.at(41))), [3]);
-        assert!(orders.tick(clock.at(80).at).is_empty());
-        assert_eq!(fills(&orders.tick(clock.at(81).at)), [(ROOM, 3, Some(5), None, FILL_LIMIT)]);
-        assert_eq!(released(&orders.filled(ROOM, Ok(Vec::new()), clock.at(82))), [5]);
-        assert!(orders.tick(clock.at(1000).at).is_empty());
-    }
-
-    #[test]
-    fn an_open_ended_read_skips_nothing() {
-        let clock = Clock::new();
-        let mut orders = ordered_up_to(&clock, 4);
-        assert_eq!(fills(&orders.active_rooms(vec![ROOM], clock.wall)).len(), 1);
-        assert!(orders.arrive(messages([7]), clock.at(1)).is_empty());
-        // Seq 6 may not be committed yet: 7 waits for it, then for a read below it.
-        assert_eq!(released(&orders.filled(ROOM, Ok(messages([5])), clock.at(2))), [5]);
-        assert_eq!(fills(&orders.tick(clock.at(42).at)), [(ROOM, 5, Some(7), None, FILL_LIMIT)]);
-    }
-
-    #[test]
-    fn first_sight_looks_back_and_releases_the_looked_back_messages_first() {
-        let clock = Clock::new();
-        let mut orders = RoomOrders::new(clock.at(0).at);
-        let now = clock.at(0);
-        let effects = orders.arrive(messages([9000]), now);
-        assert!(released(&effects).is_empty());
-        let since = wall_minus(now, IN_FLIGHT_WINDOW);
-        assert_eq!(fills(&effects), [(ROOM, 9000 - 1 - IN_FLIGHT_SEQS, Some(9000), Some(since), FILL_LIMIT)]);
-        // Low seqs look back from the room's start.
-        assert_eq!(fills(&orders.arrive(vec![message_in(OTHER_ROOM, 7)], now)), [(OTHER_ROOM, 0, Some(7), Some(since), FILL_LIMIT)]);
-        // What arrives during the look-back waits for it.
-        assert!(orders.arrive(messages([9001]), clock.at(1)).is_empty());
-        assert_eq!(released(&orders.filled(ROOM, Ok(messages([8998, 8999])), clock.at(2))), [8998, 8999, 9000, 9001]);
-        // Nothing in flight: the first message seen is the first handed over.
-        assert_eq!(released(&orders.filled(OTHER_ROOM, Ok(Vec::new()), clock.at(2))), [7]);
+        assert_eq!(fills(&orders.tick(clock.at(40))), [(ROOM, 1, Some(5), None, FILL_LIMIT)]);
+        // Every seq below 5 was committed before it: 2 and 4, which the database lacks, are
+        // not waited for.
+        assert_eq!(released(&orders.filled(ROOM, Ok(messages([3])), clock.at(41))), [3, 5]);
+        assert!(orders.tick(clock.at(1000)).is_empty());
     }
 
     #[test]
@@ -778,23 +875,11 @@ mod tests {
         let clock = Clock::new();
         let mut orders = ordered_up_to(&clock, 1);
         orders.arrive(messages([3]), clock.at(0));
-        assert_eq!(fills(&orders.tick(clock.at(40).at)).len(), 1);
+        assert_eq!(fills(&orders.tick(clock.at(40))).len(), 1);
         assert!(orders.filled(ROOM, Err(ReadFailed), clock.at(100)).is_empty());
-        assert!(orders.tick(clock.at(139).at).is_empty(), "the retry waits GAP_WAIT from the failure");
-        assert_eq!(fills(&orders.tick(clock.at(140).at)), [(ROOM, 1, Some(3), None, FILL_LIMIT)]);
+        assert!(orders.tick(clock.at(139)).is_empty(), "the retry waits GAP_WAIT from the failure");
+        assert_eq!(fills(&orders.tick(clock.at(140))), [(ROOM, 1, Some(3), None, FILL_LIMIT)]);
         assert_eq!(released(&orders.filled(ROOM, Ok(messages([2])), clock.at(141))), [2, 3]);
-    }
-
-    #[test]
-    fn a_failed_first_sight_read_goes_on_from_the_first_held_message() {
-        let clock = Clock::new();
-        let mut orders = RoomOrders::new(clock.at(0).at);
-        orders.arrive(messages([10]), clock.at(0));
-        orders.arrive(messages([12]), clock.at(1));
-        assert_eq!(released(&orders.filled(ROOM, Err(ReadFailed), clock.at(5))), [10]);
-        // The gap above it is an ordinary one, read after GAP_WAIT.
-        assert!(orders.tick(clock.at(44).at).is_empty());
-        assert_eq!(fills(&orders.tick(clock.at(45).at)), [(ROOM, 10, Some(12), None, FILL_LIMIT)]);
     }
 
     #[test]
@@ -803,7 +888,7 @@ mod tests {
         let mut orders = ordered_up_to(&clock, 1);
         let first_held = 2 + FILL_LIMIT + 10;
         orders.arrive(messages([first_held]), clock.at(0));
-        assert_eq!(fills(&orders.tick(clock.at(40).at)).len(), 1);
+        assert_eq!(fills(&orders.tick(clock.at(40))).len(), 1);
         let effects = orders.filled(ROOM, Ok(messages(2..2 + FILL_LIMIT)), clock.at(41));
         assert_eq!(released(&effects), (2..2 + FILL_LIMIT).collect::<Vec<_>>());
         assert_eq!(fills(&effects), [(ROOM, 1 + FILL_LIMIT, Some(first_held), None, FILL_LIMIT)]);
@@ -811,59 +896,152 @@ mod tests {
     }
 
     #[test]
-    fn node_loss_and_return_catches_up_every_active_room_from_its_next_seq() {
+    fn first_sight_looks_back_to_the_floor_and_releases_the_looked_back_messages_first() {
         let clock = Clock::new();
-        let mut orders = ordered_up_to(&clock, 4);
-        let now = clock.at(1000);
+        let mut orders = RoomOrders::new(clock.at(0));
+        // Long after the node started: the look-back still reaches back to its start.
+        let now = clock.at(3_600_000);
+        let effects = orders.arrive(messages([9000]), now);
+        assert!(released(&effects).is_empty());
+        assert_eq!(fills(&effects), [(ROOM, 9000 - 1 - LOOK_BACK_SEQS, Some(9000), Some(floor(&clock)), FILL_LIMIT)]);
+        // Low seqs look back from the room's start.
+        assert_eq!(
+            fills(&orders.arrive(vec![message_in(OTHER_ROOM, 7)], now)),
+            [(OTHER_ROOM, 0, Some(7), Some(floor(&clock)), FILL_LIMIT)]
+        );
+        // What arrives during the look-back waits for it.
+        assert!(orders.arrive(messages([9001]), clock.at(3_600_001)).is_empty());
+        assert_eq!(released(&orders.filled(ROOM, Ok(messages([8998, 8999])), clock.at(3_600_002))), [8998, 8999, 9000, 9001]);
+        // Nothing stored since the floor: the first message seen is the first handed over.
+        assert_eq!(released(&orders.filled(OTHER_ROOM, Ok(Vec::new()), clock.at(3_600_002))), [7]);
+    }
+
+    #[test]
+    fn a_failed_look_back_is_tried_again_rather_than_skipped() {
+        let clock = Clock::new();
+        let mut orders = RoomOrders::new(clock.at(0));
+        let range = fills(&orders.arrive(messages([10]), clock.at(0)));
+        orders.arrive(messages([12]), clock.at(1));
+        assert!(orders.filled(ROOM, Err(ReadFailed), clock.at(5)).is_empty(), "nothing is released past what may be missing");
+        assert!(fills(&orders.tick(clock.at(5 + GAP_MS - 1))).is_empty());
+        assert_eq!(fills(&orders.tick(clock.at(5 + GAP_MS))), range);
+        assert!(fills(&orders.tick(clock.at(5 + 3 * GAP_MS))).is_empty(), "one read at a time");
+        assert_eq!(released(&orders.filled(ROOM, Ok(messages([8, 9])), clock.at(100))), [8, 9, 10]);
+        // The gap above it is an ordinary one, read after GAP_WAIT.
+        assert_eq!(fills(&orders.tick(clock.at(100 + GAP_MS))), [(ROOM, 10, Some(12), None, FILL_LIMIT)]);
+    }
+
+    #[test]
+    fn an_audit_finds_the_lost_last_message_of_a_quiet_room() {
+        let clock = Clock::new();
+        let mut orders = ordered_up_to(&clock, 3);
+        assert!(audits(&orders.tick(clock.at(AUDIT_MS - 1))).is_empty());
+        assert_eq!(audits(&orders.tick(clock.at(AUDIT_MS))), [floor(&clock)], "the first audit covers the node's whole life");
+        assert!(audits(&orders.tick(clock.at(2 * AUDIT_MS))).is_empty(), "one audit at a time");
+        // 4 and 5 were stored and their publish lost: they wait GAP_WAIT for the channel, then are read.
+        let answered = 2 * AUDIT_MS + 1;
+        assert!(orders.audited(Ok(vec![(ROOM, Seq(5))]), clock.at(answered)).is_empty());
+        let effects = orders.tick(clock.at(answered + GAP_MS - 1));
+        assert!(fills(&effects).is_empty());
+        // The next audit (due by now) looks back from when the last one started, less the
+        // clocks' margin.
+        assert_eq!(audits(&effects), [minus(clock.at(AUDIT_MS).wall, CLOCK_MARGIN)]);
+        assert_eq!(fills(&orders.tick(clock.at(answered + GAP_MS))), [(ROOM, 3, Some(6), None, FILL_LIMIT)]);
+        assert_eq!(released(&orders.filled(ROOM, Ok(messages([4, 5])), clock.at(answered + GAP_MS + 1))), [4, 5]);
+        assert!(fills(&orders.tick(clock.at(answered + 10 * GAP_MS))).is_empty());
+    }
+
+    #[test]
+    fn an_audited_seq_that_the_channel_brings_within_gap_wait_is_never_read() {
+        let clock = Clock::new();
+        let mut orders = ordered_up_to(&clock, 3);
+        audit_at(&mut orders, &clock, AUDIT_MS, vec![(ROOM, 4), (OTHER_ROOM, 0)].into_iter().filter(|(_, seq)| *seq > 0).collect());
+        assert_eq!(released(&orders.arrive(messages([4]), clock.at(AUDIT_MS + 10))), [4]);
+        assert!(fills(&orders.tick(clock.at(AUDIT_MS + 10 * GAP_MS))).is_empty());
+        // An audit of seqs handed over already asks nothing.
+        assert!(audit_at(&mut orders, &clock, 2 * AUDIT_MS, vec![(ROOM, 4)]).is_empty());
+        assert!(fills(&orders.tick(clock.at(2 * AUDIT_MS + 10 * GAP_MS))).is_empty());
+    }
+
+    #[test]
+    fn a_complete_read_up_to_an_audited_seq_skips_what_the_database_lacks() {
+        let clock = Clock::new();
+        let mut orders = ordered_up_to(&clock, 3);
+        audit_at(&mut orders, &clock, AUDIT_MS, vec![(ROOM, 6)]);
+        assert_eq!(fills(&orders.tick(clock.at(AUDIT_MS + GAP_MS + 1))), [(ROOM, 3, Some(7), None, FILL_LIMIT)]);
+        // 4 and 6 were deleted with their room's history: 5 goes, and nothing waits for them.
+        assert_eq!(released(&orders.filled(ROOM, Ok(messages([5])), clock.at(AUDIT_MS + GAP_MS + 2))), [5]);
+        assert_eq!(released(&orders.arrive(messages([7]), clock.at(AUDIT_MS + GAP_MS + 3))), [7]);
+        assert!(fills(&orders.tick(clock.at(AUDIT_MS + 10 * GAP_MS))).is_empty());
+    }
+
+    #[test]
+    fn a_room_never_seen_here_that_an_audit_finds_is_looked_back_on_since_the_floor() {
+        let clock = Clock::new();
+        let mut orders = RoomOrders::new(clock.at(0));
+        let effects = audit_at(&mut orders, &clock, AUDIT_MS, vec![(ROOM, 4), (OTHER_ROOM, 9)]);
+        assert_eq!(
+            fills(&effects),
+            [(ROOM, 0, Some(5), Some(floor(&clock)), FILL_LIMIT), (OTHER_ROOM, 0, Some(10), Some(floor(&clock)), FILL_LIMIT)]
+        );
+        // Stored since the node started, and never published here: delivered now.
+        assert_eq!(released(&orders.filled(ROOM, Ok(messages(1..=4)), clock.at(AUDIT_MS + 2))), [1, 2, 3, 4]);
+        // Stored before: every session here had them by sync. The room goes on from the next.
+        assert!(orders.filled(OTHER_ROOM, Ok(Vec::new()), clock.at(AUDIT_MS + 2)).is_empty());
+        assert_eq!(released(&orders.arrive(vec![message_in(OTHER_ROOM, 10)], clock.at(AUDIT_MS + 3))), [10]);
+        assert!(fills(&orders.tick(clock.at(AUDIT_MS + 10 * GAP_MS))).is_empty());
+    }
+
+    #[test]
+    fn a_failed_audit_is_covered_by_the_next() {
+        let clock = Clock::new();
+        let mut orders = ordered_up_to(&clock, 1);
+        assert_eq!(audits(&orders.tick(clock.at(AUDIT_MS))), [floor(&clock)]);
+        assert!(orders.audited(Err(ReadFailed), clock.at(AUDIT_MS + 1)).is_empty());
+        assert_eq!(audits(&orders.tick(clock.at(2 * AUDIT_MS))), [floor(&clock)]);
+    }
+
+    #[test]
+    fn a_lost_subscription_is_audited_at_once_from_before_it_was_lost() {
+        let clock = Clock::new();
+        let mut orders = ordered_up_to(&clock, 1);
+        audit_at(&mut orders, &clock, 50_000, Vec::new());
+        let now = clock.at(60_000);
         let missed = Duration::from_secs(30);
-        let effects = orders.catch_up(missed, now.wall);
-        let since = wall_minus(now, missed + IN_FLIGHT_WINDOW);
-        assert!(matches!(effects.as_slice(), [Effect::FindActiveRooms { since: s, known }] if *s == since && known == &[ROOM]));
-        // The room ordered here reads from its next seq; one not seen here reads all since then.
-        let other = OTHER_ROOM;
-        let effects = orders.active_rooms(vec![ROOM, other], since);
-        assert_eq!(fills(&effects), [(ROOM, 4, None, None, FILL_LIMIT), (other, 0, None, Some(since), FILL_LIMIT)]);
-        // A room already reading is left to that read.
-        assert!(orders.active_rooms(vec![ROOM, other], since).is_empty());
-        assert_eq!(released(&orders.filled(ROOM, Ok(messages([5, 6])), clock.at(1001))), [5, 6]);
-        let missed_there = vec![message_in(other, 30), message_in(other, 31)];
-        assert_eq!(released(&orders.filled(other, Ok(missed_there), clock.at(1001))), [30, 31]);
-        assert_eq!(released(&orders.arrive(vec![message_in(other, 32)], clock.at(1002))), [32]);
+        orders.catch_up(missed, now.wall);
+        assert_eq!(audits(&orders.tick(clock.at(60_001))), [minus(now.wall, missed + CLOCK_MARGIN)]);
     }
 
     #[test]
-    fn an_empty_open_read_while_a_message_waits_looks_back_below_it() {
-        let clock = Clock::new();
-        let mut orders = RoomOrders::new(clock.at(0).at);
-        let since = clock.wall;
-        assert_eq!(fills(&orders.active_rooms(vec![ROOM], since)).len(), 1);
-        assert!(orders.arrive(messages([7]), clock.at(1)).is_empty());
-        let effects = orders.filled(ROOM, Ok(Vec::new()), clock.at(2));
-        assert_eq!(fills(&effects), [(ROOM, 0, Some(7), Some(wall_minus(clock.at(2), IN_FLIGHT_WINDOW)), FILL_LIMIT)]);
-        assert_eq!(released(&orders.filled(ROOM, Ok(messages([6])), clock.at(3))), [6, 7]);
-    }
-
-    #[test]
-    fn an_empty_catch_up_read_of_a_room_not_seen_here_forgets_it() {
-        let clock = Clock::new();
-        let mut orders = RoomOrders::new(clock.at(0).at);
-        orders.active_rooms(vec![ROOM], clock.wall);
-        assert!(orders.filled(ROOM, Ok(Vec::new()), clock.at(1)).is_empty());
-        // Its next message is a first sight.
-        assert_eq!(fills(&orders.arrive(messages([5]), clock.at(2))).len(), 1);
-    }
-
-    #[test]
-    fn an_idle_room_is_forgotten_and_its_next_message_is_a_first_sight_again() {
+    fn an_idle_room_shrinks_to_its_next_seq_and_goes_on_without_a_look_back() {
         let clock = Clock::new();
         let mut orders = ordered_up_to(&clock, 2);
         let idle = ROOM_IDLE.as_millis() as u64;
-        assert!(orders.tick(clock.at(idle - 1).at).is_empty());
-        assert_eq!(released(&orders.arrive(messages([3]), clock.at(idle))), [3], "a sweep before ROOM_IDLE keeps the room");
-        orders.tick(clock.at(2 * idle + 1).at);
-        let effects = orders.arrive(messages([4]), clock.at(2 * idle + 2));
-        assert!(released(&effects).is_empty());
-        assert_eq!(fills(&effects).len(), 1);
+        orders.tick(clock.at(idle + idle / 10 + 1));
+        assert!(orders.rooms.is_empty() && orders.settled.len() == 1, "the room is kept as its next seq");
+        assert_eq!(released(&orders.arrive(messages([3]), clock.at(2 * idle))), [3]);
+        // An audit of an idle room with a lost message reads it.
+        let mut orders = ordered_up_to(&clock, 2);
+        orders.tick(clock.at(idle + idle / 10 + 1));
+        let at = idle + idle / 10 + 2;
+        orders.tick(clock.at(at));
+        assert!(orders.audited(Ok(vec![(ROOM, Seq(3))]), clock.at(at)).is_empty());
+        assert_eq!(fills(&orders.tick(clock.at(at + GAP_MS))), [(ROOM, 2, Some(4), None, FILL_LIMIT)]);
+    }
+
+    #[test]
+    fn too_many_idle_rooms_are_forgotten_and_the_floor_moves_up() {
+        let clock = Clock::new();
+        let mut orders = ordered_up_to(&clock, 2);
+        orders.settled.extend((0..=SETTLED_MAX as i64).map(|room| (RoomId(1000 + room), Seq(1))));
+        let idle = ROOM_IDLE.as_millis() as u64;
+        let now = clock.at(idle + idle / 10 + 1);
+        orders.tick(now);
+        assert!(orders.settled.is_empty());
+        assert_eq!(
+            fills(&orders.arrive(messages([3]), clock.at(idle * 2))),
+            [(ROOM, 0, Some(3), Some(minus(now.wall, CLOCK_MARGIN)), FILL_LIMIT)]
+        );
     }
 
     #[tokio::test]

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::common::cut::Cuttable;
 use crate::common::ws::Ending;
 use crate::common::{Backend, TestApp, WsClient, free_port, redis_url, unique_channel};
 
@@ -434,4 +435,71 @@ async fn rate_limits_count_across_nodes() {
     assert_eq!(statuses, [401, 401, 401, 401, 401, 429], "failed logins across two nodes");
     let right = json!({"email": ann.email, "password": ann.password});
     assert_eq!(a.post("/api/account/login/", right, None).await.status, 429, "the account's bucket refills within the minute");
+}
+
+/// Node A reaches Redis through a proxy the test can cut; node B directly.
+async fn two_nodes_one_cuttable(redis: &str) -> Option<(TestApp, TestApp, Cuttable)> {
+    let cuttable = Cuttable::start(redis.trim_start_matches("redis://").trim_end_matches('/')).await;
+    let channel = unique_channel();
+    let through_proxy = format!("redis://127.0.0.1:{}", cuttable.port);
+    let a = TestApp::spawn_with(Backend::Postgres, &[("REDIS_URL", &through_proxy), ("REDIS_CHANNEL", &channel)]).await?;
+    let b = a.spawn_peer_with(&[("REDIS_URL", redis)]).await;
+    for node in [&a, &b] {
+        wait_for_metric(node, "chat_cluster_connected", 1.0).await;
+    }
+    Some((a, b, cuttable))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_whose_publish_is_lost_reaches_the_other_nodes_members_within_seconds() {
+    let Some(redis) = redis_url() else { return };
+    let Some((a, mut b, cuttable)) = two_nodes_one_cuttable(&redis).await else { return };
+    let users = a.friends(&["ann", "bob"]).await;
+    let (ann, bob) = (&users[0], &users[1]);
+    // One room node B has seen, and one it has not: it restarts after that room's messages.
+    let seen = a.private_room(ann, bob).await;
+    let unseen = a.group(ann, "unseen", &[bob]).await;
+    a.say_numbered(ann, unseen, 1..=3).await;
+    b.kill();
+    b.start_server().await;
+    wait_for_metric(&b, "chat_cluster_connected", 1.0).await;
+    // Past the catch-up reads a node makes when it subscribes: only what runs all the time counts.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let mut ann_ws = a.ws_ready(&ann.access).await;
+    let mut bob_ws = b.ws(&bob.access).await;
+    bob_ws.send(json!({"type": "sync", "cursors": {seen.to_string(): 0, unseen.to_string(): 3}})).await;
+    bob_ws.next_of("synced").await;
+    for n in 1..=3 {
+        ann_ws.send(send(seen, &format!("seen-{n}"), "before the cut")).await;
+        ann_ws.next_of("ack").await;
+    }
+    assert_eq!(seqs_received(&mut bob_ws, seen, 3).await, [1, 2, 3]);
+
+    // Node A loses Redis: what it stores now is acknowledged, and never published.
+    cuttable.cut();
+    wait_for_metric(&a, "chat_cluster_connected", 0.0).await;
+    for (room, n) in [(seen, 4), (seen, 5), (unseen, 4)] {
+        ann_ws.send(send(room, &format!("cut-{room}-{n}"), "during the cut")).await;
+        assert_eq!(ann_ws.next_of("ack").await["message"]["seq"], n);
+    }
+    // Both rooms then stay quiet: node B finds what it missed in the database on its own.
+    let stored = std::time::Instant::now();
+    let mut missed: HashMap<i64, Vec<i64>> = HashMap::new();
+    while missed.values().map(Vec::len).sum::<usize>() < 3 {
+        let frame = bob_ws.next_within(Duration::from_secs(10)).await;
+        let Some(frame) = frame else { panic!("bob got {missed:?} of the 3 messages stored during the cut, within 10 s") };
+        if frame["type"] == "message" {
+            missed.entry(frame["message"]["room_id"].as_i64().unwrap()).or_default().push(frame["message"]["seq"].as_i64().unwrap());
+        }
+    }
+    eprintln!("the messages whose publish was lost arrived {:?} after they were stored", stored.elapsed());
+    assert_eq!(missed, HashMap::from([(seen, vec![4, 5]), (unseen, vec![4])]));
+    assert!(bob_ws.next_within(Duration::from_secs(3)).await.is_none_or(|frame| frame["type"] != "message"), "nothing twice");
+
+    // When A's link comes back, the conversation goes on in one gapless order.
+    cuttable.restore();
+    wait_for_metric(&a, "chat_cluster_connected", 1.0).await;
+    ann_ws.send(send(seen, "after", "after the cut")).await;
+    ann_ws.next_of("ack").await;
+    assert_eq!(seqs_received(&mut bob_ws, seen, 1).await, [6]);
 }

@@ -2,6 +2,7 @@
 //! (a SQLite file in a temporary folder, or a new PostgreSQL database) and a real SMTP listener,
 //! and speaks HTTP to it.
 
+pub mod cut;
 pub mod openai;
 pub mod smtp;
 pub mod ws;
@@ -163,6 +164,13 @@ impl TestApp {
     /// Starts another node of the same deployment: same database and settings, its own port,
     /// folder and SMTP listener. The first app owns the database: keep it alive longer.
     pub async fn spawn_peer(&self) -> TestApp {
+        self.spawn_peer_with(&[]).await
+    }
+
+    /// [`TestApp::spawn_peer`] with some settings of its own (an empty value removes one).
+    pub async fn spawn_peer_with(&self, env: &[(&str, &str)]) -> TestApp {
+        let mut extra_env = self.extra_env.clone();
+        extra_env.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let mut peer = TestApp {
             address: String::new(),
             database_url: self.database_url.clone(),
@@ -170,7 +178,7 @@ impl TestApp {
             smtp: SmtpServer::start().await,
             client: reqwest::Client::new(),
             child: None,
-            extra_env: self.extra_env.clone(),
+            extra_env,
             _pg: None,
         };
         peer.start_server().await;
