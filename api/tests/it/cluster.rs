@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::common::cut::Cuttable;
+use crate::common::faults::{Cuttable, OwnRedis};
 use crate::common::ws::Ending;
 use crate::common::{Backend, TestApp, WsClient, free_port, redis_url, unique_channel};
 
@@ -24,24 +24,9 @@ async fn two_nodes(redis: &str) -> Option<(TestApp, TestApp)> {
     let b = a.spawn_peer().await;
     // Each node announces itself when subscribed; wait until both are.
     for node in [&a, &b] {
-        wait_for_metric(node, "chat_cluster_connected", 1.0).await;
+        node.wait_for_metric("chat_cluster_connected", 1.0).await;
     }
     Some((a, b))
-}
-
-async fn metric(app: &TestApp, name: &str) -> f64 {
-    let text = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    text.lines().find_map(|line| line.strip_prefix(&format!("{name} "))).and_then(|v| v.parse().ok()).unwrap_or(f64::NAN)
-}
-
-async fn wait_for_metric(app: &TestApp, name: &str, value: f64) {
-    for _ in 0..100 {
-        if metric(app, name).await == value {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{name} never reached {value} on {}\n{}", app.address, app.server_log());
 }
 
 /// Reads `message` frames of `room` until `count` arrived; returns their seqs in arrival order.
@@ -185,54 +170,6 @@ async fn logout_on_one_node_ends_the_session_on_the_other() {
     assert!(refused, "node B still accepts a token logged out on node A");
 }
 
-/// A Redis server of the test's own, so the test can stop and restart it.
-struct OwnRedis {
-    port: u16,
-    child: Option<Child>,
-}
-
-impl OwnRedis {
-    fn start() -> OwnRedis {
-        let port = free_port();
-        let mut redis = OwnRedis { port, child: None };
-        redis.restart();
-        redis
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    fn restart(&mut self) {
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server (Debian package redis-server) must be installed");
-        self.child = Some(child);
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("redis-server did not start on port {}", self.port);
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for OwnRedis {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_restart_mid_conversation_loses_no_acknowledged_message() {
     // Only the machine's Redis being reachable decides whether cluster tests run at all.
@@ -264,7 +201,7 @@ async fn a_redis_restart_mid_conversation_loses_no_acknowledged_message() {
 
     // Redis goes away: node A keeps storing and acknowledging.
     redis.stop();
-    wait_for_metric(&a, "chat_cluster_connected", 0.0).await;
+    a.wait_for_metric("chat_cluster_connected", 0.0).await;
     // Cat logs out on node A; node B cannot hear of it now.
     let out = a.post("/api/account/logout/", json!({"refresh": cat.refresh}), Some(&cat.access)).await;
     assert!(out.status.is_success(), "{out:?}");
@@ -277,7 +214,7 @@ async fn a_redis_restart_mid_conversation_loses_no_acknowledged_message() {
     // Redis is back: node B catches up from the database on its own, live and in order.
     redis.restart();
     for node in [&a, &b] {
-        wait_for_metric(node, "chat_cluster_connected", 1.0).await;
+        node.wait_for_metric("chat_cluster_connected", 1.0).await;
     }
     bob_seen.extend(seqs_received(&mut bob_ws, room, 10).await);
     // Node B re-checks its connections' sessions once it hears again: cat's socket closes.
@@ -413,7 +350,7 @@ async fn the_compose_proxy_config_balances_http_and_websockets_over_both_nodes()
         assert_eq!(seqs_received(socket, room, 1).await, vec![1]);
     }
     // Both nodes took connections (least_conn spreads them).
-    let (on_a, on_b) = (metric(&a, "chat_websocket_connections").await, metric(&b, "chat_websocket_connections").await);
+    let (on_a, on_b) = (a.metric("chat_websocket_connections").await, b.metric("chat_websocket_connections").await);
     assert!(on_a >= 1.0 && on_b >= 1.0, "connections on A: {on_a}, on B: {on_b}");
 }
 
@@ -445,7 +382,7 @@ async fn two_nodes_one_cuttable(redis: &str) -> Option<(TestApp, TestApp, Cuttab
     let a = TestApp::spawn_with(Backend::Postgres, &[("REDIS_URL", &through_proxy), ("REDIS_CHANNEL", &channel)]).await?;
     let b = a.spawn_peer_with(&[("REDIS_URL", redis)]).await;
     for node in [&a, &b] {
-        wait_for_metric(node, "chat_cluster_connected", 1.0).await;
+        node.wait_for_metric("chat_cluster_connected", 1.0).await;
     }
     Some((a, b, cuttable))
 }
@@ -462,7 +399,7 @@ async fn a_message_whose_publish_is_lost_reaches_the_other_nodes_members_within_
     a.say_numbered(ann, unseen, 1..=3).await;
     b.kill();
     b.start_server().await;
-    wait_for_metric(&b, "chat_cluster_connected", 1.0).await;
+    b.wait_for_metric("chat_cluster_connected", 1.0).await;
     // Past the catch-up reads a node makes when it subscribes: only what runs all the time counts.
     tokio::time::sleep(Duration::from_secs(4)).await;
     let mut ann_ws = a.ws_ready(&ann.access).await;
@@ -477,7 +414,7 @@ async fn a_message_whose_publish_is_lost_reaches_the_other_nodes_members_within_
 
     // Node A loses Redis: what it stores now is acknowledged, and never published.
     cuttable.cut();
-    wait_for_metric(&a, "chat_cluster_connected", 0.0).await;
+    a.wait_for_metric("chat_cluster_connected", 0.0).await;
     for (room, n) in [(seen, 4), (seen, 5), (unseen, 4)] {
         ann_ws.send(send(room, &format!("cut-{room}-{n}"), "during the cut")).await;
         assert_eq!(ann_ws.next_of("ack").await["message"]["seq"], n);
@@ -498,7 +435,7 @@ async fn a_message_whose_publish_is_lost_reaches_the_other_nodes_members_within_
 
     // When A's link comes back, the conversation goes on in one gapless order.
     cuttable.restore();
-    wait_for_metric(&a, "chat_cluster_connected", 1.0).await;
+    a.wait_for_metric("chat_cluster_connected", 1.0).await;
     ann_ws.send(send(seen, "after", "after the cut")).await;
     ann_ws.next_of("ack").await;
     assert_eq!(seqs_received(&mut bob_ws, seen, 1).await, [6]);

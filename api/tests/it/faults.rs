@@ -10,7 +10,8 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::common::{Backend, WsClient, free_port, postgres_admin_url};
+use crate::common::faults::drop_every_connection;
+use crate::common::{Backend, WsClient, free_port};
 use crate::spawn_app;
 
 fn is_root() -> bool {
@@ -187,30 +188,6 @@ async fn a_postgres_restart_under_load_answers_503_and_loses_nothing() {
     assert_eq!(seqs, stored, "every ack names a stored seq");
     assert_eq!(app.get("/api/contact/friends/", Some(&bob.access)).await.status, StatusCode::OK, "reads recovered");
     assert!(!app.server_log().contains("panicked"), "{}", app.server_log());
-}
-
-/// PostgreSQL terminates every connection to the database at `url` (what a failover or an
-/// administrator does); how many it dropped.
-async fn drop_every_connection(url: &str) -> usize {
-    use diesel::{Connection, RunQueryDsl, pg::PgConnection};
-    let name = url.rsplit('/').next().unwrap().to_owned();
-    tokio::task::spawn_blocking(move || {
-        let mut admin = PgConnection::establish(&postgres_admin_url()).unwrap();
-        #[derive(diesel::QueryableByName)]
-        struct Terminated {
-            #[diesel(sql_type = diesel::sql_types::Bool)]
-            #[allow(dead_code)]
-            terminated: bool,
-        }
-        let rows: Vec<Terminated> = diesel::sql_query(format!(
-            "SELECT pg_terminate_backend(pid) AS terminated FROM pg_stat_activity WHERE datname = '{name}' AND pid <> pg_backend_pid()"
-        ))
-        .load(&mut admin)
-        .unwrap();
-        rows.len()
-    })
-    .await
-    .unwrap()
 }
 
 /// PostgreSQL drops every connection of the node (an administrator's terminate, a failover): the

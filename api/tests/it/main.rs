@@ -3,6 +3,7 @@
 mod account;
 mod admin;
 mod ai;
+mod chaos;
 mod cluster;
 mod common;
 mod contacts;

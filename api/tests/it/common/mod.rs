@@ -2,7 +2,7 @@
 //! (a SQLite file in a temporary folder, or a new PostgreSQL database) and a real SMTP listener,
 //! and speaks HTTP to it.
 
-pub mod cut;
+pub mod faults;
 pub mod openai;
 pub mod smtp;
 pub mod ws;
@@ -257,6 +257,23 @@ impl TestApp {
         panic!("the server did not stop within 20 s of SIGTERM\n{}", self.server_log());
     }
 
+    /// The value of a Prometheus metric without labels (NaN when absent).
+    pub async fn metric(&self, name: &str) -> f64 {
+        let text = self.client.get(self.url("/metrics")).send().await.unwrap().text().await.unwrap();
+        text.lines().find_map(|line| line.strip_prefix(&format!("{name} "))).and_then(|v| v.parse().ok()).unwrap_or(f64::NAN)
+    }
+
+    /// Waits (up to 10 s) until a metric reads `value`.
+    pub async fn wait_for_metric(&self, name: &str, value: f64) {
+        for _ in 0..100 {
+            if self.metric(name).await == value {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{name} never reached {value} on {}\n{}", self.address, self.server_log());
+    }
+
     /// What the server wrote to stderr so far.
     pub fn server_log(&self) -> String {
         let mut text = String::new();
@@ -407,19 +424,22 @@ impl TestApp {
         }
     }
 
-    /// The seqs of a room's whole history, read page by page.
+    /// The seqs of a room's whole history.
     pub async fn all_seqs(&self, user: &TestUser, room: i64) -> Vec<i64> {
-        let mut seqs = Vec::new();
-        let mut after = 0;
+        self.all_messages(user, room).await.iter().map(|m| m["seq"].as_i64().unwrap()).collect()
+    }
+
+    /// A room's whole history, read page by page.
+    pub async fn all_messages(&self, user: &TestUser, room: i64) -> Vec<Value> {
+        let mut all: Vec<Value> = Vec::new();
         loop {
+            let after = all.last().map_or(0, |m| m["seq"].as_i64().unwrap());
             let page = self.get(&format!("/api/contact/chat-room/message/{room}/?after={after}&limit=200"), Some(&user.access)).await;
             assert_eq!(page.status, StatusCode::OK, "{:?}", page.body);
-            let messages = page.body["messages"].as_array().unwrap();
-            seqs.extend(messages.iter().map(|m| m["seq"].as_i64().unwrap()));
+            all.extend(page.body["messages"].as_array().unwrap().iter().cloned());
             if !page.body["has_more"].as_bool().unwrap() {
-                return seqs;
+                return all;
             }
-            after = *seqs.last().unwrap();
         }
     }
 
