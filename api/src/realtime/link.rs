@@ -109,6 +109,8 @@ pub struct ClusterStats {
     pub dropped: AtomicU64,
     /// 1 while the subscription is live.
     pub connected: AtomicU64,
+    /// Messages of other nodes that came from the database instead (a lost or late publish).
+    pub repaired: AtomicU64,
 }
 
 impl ClusterStats {
@@ -120,6 +122,12 @@ impl ClusterStats {
             ("chat_cluster_events_published_total", "counter", "Events published to the other nodes.", &self.published),
             ("chat_cluster_events_received_total", "counter", "Events received from the other nodes.", &self.received),
             ("chat_cluster_events_dropped_total", "counter", "Events not published (Redis unreachable).", &self.dropped),
+            (
+                "chat_cluster_messages_repaired_total",
+                "counter",
+                "Messages read from the database because the channel had not brought them.",
+                &self.repaired,
+            ),
         ];
         for (name, kind, help, value) in lines {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {}", value.load(Relaxed));

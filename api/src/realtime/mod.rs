@@ -53,7 +53,8 @@ impl Realtime {
         let (sequencer, sequencer_inbox) = Sequencer::channel();
         let registry = RegistryHandle::spawn(metrics.clone(), Some((link.publisher.clone(), sequencer.clone())), trust.clone());
         let fan_out = registry.clone();
-        sequencer.start(sequencer_inbox, db.clone(), registry.online_users(), move |ready| fan_out.deliver_in_order(ready));
+        sequencer
+            .start(sequencer_inbox, db.clone(), registry.online_users(), link.stats.clone(), move |ready| fan_out.deliver_in_order(ready));
         let cluster = link.start(registry.clone(), sequencer, db);
         let writer = WriterHandle::spawn(writer_db, registry.clone(), metrics, config.writer_max_batch)?;
         Ok(Realtime { registry, writer, cluster: Some(cluster) })

@@ -20,7 +20,7 @@
 //! it asks for and hands what it releases to the registry.
 
 use std::collections::HashSet;
-use std::collections::btree_map::BTreeMap;
+use std::collections::btree_map::{self, BTreeMap};
 use std::collections::hash_map::{self, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,6 +29,7 @@ use chrono::NaiveDateTime;
 use tokio::sync::mpsc;
 
 use super::delivery::Delivery;
+use super::link::ClusterStats;
 use super::presence::OnlineUsers;
 use super::protocol::MessageFrames;
 use crate::db::Db;
@@ -91,13 +92,22 @@ impl Sequencer {
     }
 
     /// Starts the actor: it reads fills through `db` (with senders' online flags from
-    /// `online`) and hands ordered messages to `hand_over` (the registry's fan-out).
-    pub fn start(&self, inbox: SequencerInbox, db: Db, online: Arc<OnlineUsers>, hand_over: impl Fn(Vec<Delivery>) + Send + 'static) {
+    /// `online`), hands ordered messages to `hand_over` (the registry's fan-out) and counts the
+    /// messages the database supplied in `stats`.
+    pub fn start(
+        &self,
+        inbox: SequencerInbox,
+        db: Db,
+        online: Arc<OnlineUsers>,
+        stats: Arc<ClusterStats>,
+        hand_over: impl Fn(Vec<Delivery>) + Send + 'static,
+    ) {
         let fill_slots = Arc::new(tokio::sync::Semaphore::new(CONCURRENT_FILLS));
         let actor = SequencerActor {
             orders: RoomOrders::new(Now::read()),
             db,
             online,
+            stats,
             hand_over: Box::new(hand_over),
             tx: self.tx.clone(),
             fill_slots,
@@ -275,6 +285,8 @@ pub(super) struct RoomOrders {
     floor: NaiveDateTime,
     audit: Audit,
     last_sweep: Instant,
+    /// Messages handed over from a database read that the channel had not brought (yet).
+    pub repaired: u64,
 }
 
 impl RoomOrders {
@@ -288,6 +300,7 @@ impl RoomOrders {
             floor,
             audit: Audit { since: floor, running: None, last_started: Some(now.at) },
             last_sweep: now.at,
+            repaired: 0,
         }
     }
 
@@ -371,8 +384,11 @@ impl RoomOrders {
             [found.first().map(|d| d.frames.seq), room.first_held(), range.before].into_iter().flatten().min().unwrap_or(range.after + 1)
         });
         for delivery in found {
-            if delivery.frames.seq >= next {
-                room.held.entry(delivery.frames.seq).or_insert(delivery);
+            if delivery.frames.seq >= next
+                && let btree_map::Entry::Vacant(entry) = room.held.entry(delivery.frames.seq)
+            {
+                entry.insert(delivery);
+                self.repaired += 1;
             }
         }
         // A complete read of a gap: every seq below its end was committed before the message
@@ -556,6 +572,7 @@ struct SequencerActor {
     orders: RoomOrders,
     db: Db,
     online: Arc<OnlineUsers>,
+    stats: Arc<ClusterStats>,
     hand_over: Box<dyn Fn(Vec<Delivery>) + Send>,
     tx: mpsc::UnboundedSender<Input>,
     /// Database reads under way, at most [`CONCURRENT_FILLS`].
@@ -589,6 +606,7 @@ impl SequencerActor {
                     self.execute(effects, &mut ready);
                 }
             }
+            self.stats.repaired.store(self.orders.repaired, std::sync::atomic::Ordering::Relaxed);
             if !ready.is_empty() {
                 (self.hand_over)(ready);
             }
@@ -835,7 +853,8 @@ mod tests {
         assert!(orders.tick(clock.at(200)).is_empty(), "one read at a time");
         // What arrives meanwhile waits for the read.
         assert!(orders.arrive(messages([5]), clock.at(201)).is_empty());
-        assert_eq!(released(&orders.filled(ROOM, Ok(messages([2, 3])), clock.at(202))), [2, 3, 4, 5]);
+        assert_eq!(released(&orders.filled(ROOM, Ok(messages([2, 3, 4])), clock.at(202))), [2, 3, 4, 5]);
+        assert_eq!(orders.repaired, 2, "4 came through the channel");
         assert!(orders.tick(clock.at(1000)).is_empty());
     }
 
@@ -948,6 +967,7 @@ mod tests {
         assert_eq!(audits(&effects), [minus(clock.at(AUDIT_MS).wall, CLOCK_MARGIN)]);
         assert_eq!(fills(&orders.tick(clock.at(answered + GAP_MS))), [(ROOM, 3, Some(6), None, FILL_LIMIT)]);
         assert_eq!(released(&orders.filled(ROOM, Ok(messages([4, 5])), clock.at(answered + GAP_MS + 1))), [4, 5]);
+        assert_eq!(orders.repaired, 2);
         assert!(fills(&orders.tick(clock.at(answered + 10 * GAP_MS))).is_empty());
     }
 
@@ -1051,7 +1071,7 @@ mod tests {
         let (sequencer, inbox) = Sequencer::channel();
         let (events, mut seen) = mpsc::unbounded_channel();
         let handed = events.clone();
-        sequencer.start(inbox, db, Arc::new(OnlineUsers::default()), move |ready| {
+        sequencer.start(inbox, db, Arc::new(OnlineUsers::default()), Arc::default(), move |ready| {
             for delivery in ready {
                 let _ = handed.send(Some(delivery.frames.seq.get()));
             }

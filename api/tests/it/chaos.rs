@@ -426,6 +426,10 @@ async fn every_device_receives_every_acknowledged_message_once_in_order_through_
             }
         }
     }
+    let mut repaired = 0.0;
+    for node in fleet.nodes.iter().filter(|node| !node.address.is_empty()) {
+        repaired += node.metric("chat_cluster_messages_repaired_total").await;
+    }
     let sent: usize = finished.iter().map(|d| d.sent).sum();
     let connections: usize = finished.iter().map(|d| d.connections).sum();
     let deliveries: usize = finished.iter().map(|d| d.received.values().map(Vec::len).sum::<usize>()).sum();
@@ -434,6 +438,7 @@ async fn every_device_receives_every_acknowledged_message_once_in_order_through_
         stored_ids.len(),
         finished.len()
     );
+    eprintln!("chaos: {repaired} messages read from the database by the nodes alive at the end, the channel having not brought them");
     eprintln!("{:<42} {:>10} {:>8} {:>8} {:>8}", "stored during", "delivered", "p50 ms", "p99 ms", "max ms");
     for (phase, count, p50, p99, max) in latencies_by_phase(&phases, &finished) {
         eprintln!("{phase:<42} {count:>10} {p50:>8} {p99:>8} {max:>8}");
