@@ -152,11 +152,12 @@ impl Config {
 }
 
 impl Config {
-    /// Whether a browser page from `origin` may use the API, asked of a request to `host`: the
-    /// same host, `PUBLIC_URL`'s origin, or one of `CORS_ORIGINS`.
-    pub fn origin_allowed_for(&self, origin: &str, host: Option<&str>) -> bool {
-        let same_host = host.is_some_and(|host| origin.split_once("://").is_some_and(|(_, rest)| rest.trim_end_matches('/') == host));
-        same_host || self.origin_allowed(origin)
+    /// Whether a browser page from `origin` may use the API, asked of a request to `host` over
+    /// `scheme`: the same origin (scheme and host: a page from `http://` may not use a server
+    /// reached over `https://`), `PUBLIC_URL`'s origin, or one of `CORS_ORIGINS`.
+    pub fn origin_allowed_for(&self, origin: &str, host: Option<&str>, scheme: &str) -> bool {
+        let same_origin = host.is_some_and(|host| origin.trim_end_matches('/') == format!("{scheme}://{host}"));
+        same_origin || self.origin_allowed(origin)
     }
 
     /// Whether `origin` is `PUBLIC_URL`'s origin or one of `CORS_ORIGINS`.

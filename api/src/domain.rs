@@ -56,8 +56,16 @@ impl EmailAddress {
         if normalised.len() > 254 {
             return Err("must be at most 254 characters long".into());
         }
+        // A domain name, not an address literal (`[1.2.3.4]`, `1.2.3.4`): mail to those skips DNS
+        // and its checks, and reaches hosts no mail operator vouches for.
+        let domain_name = |domain: &str| {
+            domain.contains('.')
+                && !domain.starts_with('[')
+                && domain.parse::<std::net::IpAddr>().is_err()
+                && domain.rsplit('.').next().is_some_and(|tld| tld.chars().any(|c| c.is_alphabetic()))
+        };
         let valid = normalised.parse::<lettre::Address>().is_ok()
-            && normalised.rsplit_once('@').is_some_and(|(local, domain)| local.len() <= 64 && domain.contains('.'));
+            && normalised.rsplit_once('@').is_some_and(|(local, domain)| local.len() <= 64 && domain_name(domain));
         if !valid {
             return Err("enter a valid email address".into());
         }
@@ -98,6 +106,18 @@ impl Password {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// Refuses the account's own username, email address or the address's local part, in any
+    /// case: the first things a guesser tries (ASVS v5 6.2.11).
+    pub fn check_not_identity(&self, username: &str, email: &str) -> Result<(), String> {
+        let password = self.0.to_lowercase();
+        let email = email.to_lowercase();
+        let local_part = email.split('@').next().unwrap_or_default();
+        if [username.to_lowercase().as_str(), email.as_str(), local_part].contains(&password.as_str()) {
+            return Err("may not be your username or email address".into());
+        }
+        Ok(())
+    }
 }
 
 impl fmt::Debug for Password {
@@ -116,7 +136,41 @@ pub fn parse_text(raw: &str, max_chars: usize, multiline: bool) -> Result<String
     if text.chars().any(|c| c.is_control() && !(multiline && (c == '\n' || c == '\t'))) {
         return Err("may not contain control characters".into());
     }
+    // A one-line text is a name: shown next to others', where a reordering or an invisible
+    // character makes it pass for another.
+    if !multiline && text.chars().any(is_bidi_control) {
+        return Err("may not contain bidirectional control characters".into());
+    }
+    if !multiline && text.chars().any(|c| is_invisible(c) && !c.is_whitespace() && !JOINERS.contains(&c)) {
+        return Err("may not contain invisible characters".into());
+    }
+    if !text.is_empty() && renders_as_nothing(text) {
+        return Err("this field may not be blank".into());
+    }
     Ok(text.to_owned())
+}
+
+/// Characters that reorder the text around them (Unicode bidi controls and marks).
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Zero-width joiners, which some scripts and emoji sequences need.
+const JOINERS: [char; 2] = ['\u{200C}', '\u{200D}'];
+
+/// Characters that show nothing on their own: white space, format characters, fillers and
+/// blank signs (the Hangul fillers, the blank Braille pattern), variation selectors, tags.
+fn is_invisible(c: char) -> bool {
+    c.is_whitespace()
+        || matches!(c,
+            '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}' | '\u{180B}'..='\u{180F}'
+            | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{2800}' | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}' | '\u{1D159}' | '\u{1D173}'..='\u{1D17A}' | '\u{E0000}'..='\u{E0FFF}')
+}
+
+/// Whether `text` would show as blank.
+pub fn renders_as_nothing(text: &str) -> bool {
+    text.chars().all(is_invisible)
 }
 
 /// The lower-cased form of a name that prefix search compares (full Unicode lower-casing).
@@ -145,7 +199,7 @@ pub struct MessageBody(String);
 
 impl MessageBody {
     pub fn parse(raw: String) -> ApiResult<MessageBody> {
-        if raw.trim().is_empty() {
+        if renders_as_nothing(&raw) {
             return Err(ApiError::invalid_field("body", "a message may not be blank"));
         }
         if raw.chars().count() > BODY_MAX_CHARS {
@@ -360,6 +414,11 @@ mod tests {
     #[test]
     fn email_is_normalised_and_checked() {
         assert_eq!(EmailAddress::parse("  Bob@Example.COM ").unwrap().as_str(), "bob@example.com");
+        // #18: address literals are not domains.
+        for literal in ["bob@[127.0.0.1]", "bob@127.0.0.1", "bob@[IPv6:::1]", "bob@10.0.0.1"] {
+            assert!(EmailAddress::parse(literal).is_err(), "{literal}");
+        }
+        assert!(EmailAddress::parse("bob@mail.example.co.uk").is_ok());
         for bad in ["", "bob", "bob@", "@example.com", "bob@localhost", "a b@example.com"] {
             assert!(EmailAddress::parse(bad).is_err(), "{bad:?} should be rejected");
         }
@@ -375,6 +434,11 @@ mod tests {
             assert!(Password::parse(common).is_err(), "{common} is common");
         }
         assert_eq!(format!("{:?}", Password::parse("correct horse").unwrap()), "Password(..)");
+        let identity = |password: &str| Password::parse(password).unwrap().check_not_identity("Ann_Lee_x", "ann.lee99@Example.com");
+        for own in ["ann_lee_x", "ANN_LEE_X", "ann.lee99@example.com", "Ann.Lee99"] {
+            assert!(identity(own).is_err(), "{own}");
+        }
+        assert!(identity("ann_lee_x and more").is_ok());
     }
 
     #[test]
@@ -384,6 +448,14 @@ mod tests {
         assert!(parse_text("a\u{0}b", NAME_MAX_CHARS, false).is_err());
         assert!(parse_text("line one\nline two", BIO_MAX_CHARS, true).is_ok());
         assert!(parse_text("line one\nline two", NAME_MAX_CHARS, false).is_err());
+        for spoof in ["Ann\u{202E}nimda", "Ann\u{200B}", "\u{2800}", "\u{3164}\u{200B}", "\u{2066}Bob\u{2069}"] {
+            assert!(parse_text(spoof, NAME_MAX_CHARS, false).is_err(), "{spoof:?}");
+        }
+        for fine in ["Zoë", "محمد", "👩\u{200D}💻", "Ann Lee"] {
+            assert_eq!(parse_text(fine, NAME_MAX_CHARS, false).as_deref(), Ok(fine));
+        }
+        assert!(MessageBody::parse("\u{200B}\u{2800} \u{FEFF}".into()).is_err());
+        assert!(MessageBody::parse("שלום \u{200F}world".into()).is_ok(), "bidi marks are fine in a message");
     }
 
     #[test]

@@ -150,6 +150,13 @@ pub fn query_error(error: actix_web::error::QueryPayloadError, _: &HttpRequest) 
     ApiError::invalid(format!("invalid query string: {error}")).into()
 }
 
+/// The scheme the client used: `https` when the proxy in front says so (`X-Forwarded-Proto`),
+/// else `http` (chat-api itself speaks plain HTTP; TLS ends at the proxy).
+pub fn request_scheme(headers: &actix_web::http::header::HeaderMap) -> &'static str {
+    let forwarded = headers.get("x-forwarded-proto").and_then(|value| value.to_str().ok());
+    if forwarded.is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https")) { "https" } else { "http" }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -28,6 +28,7 @@ commands:
 Configuration comes from environment variables (and .env); see README.md.";
 
 fn main() -> ExitCode {
+    owner_only_files();
     let _ = dotenvy::dotenv();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
@@ -50,9 +51,25 @@ fn main() -> ExitCode {
     }
 }
 
+/// Whatever umask the server inherits, what it creates is its owner's alone: folders 0700,
+/// files 0600 (the SQLite database, the signing key, the mail outbox with live reset links).
+fn owner_only_files() {
+    // SAFETY: umask only sets the process's file mode mask; it cannot fail and touches no memory.
+    unsafe {
+        libc::umask(0o077);
+    }
+}
+
 fn load_config() -> anyhow::Result<Config> {
     let config = Config::from_env()?;
     telemetry::init(&config.log_format);
+    // A data folder made by an earlier version (or by hand) may be open to others: close it.
+    if config.data_dir.is_dir() {
+        use std::os::unix::fs::PermissionsExt;
+        if let Err(error) = std::fs::set_permissions(&config.data_dir, std::fs::Permissions::from_mode(0o700)) {
+            tracing::warn!(error = %error, dir = %config.data_dir.display(), "could not make the data folder owner-only");
+        }
+    }
     Ok(config)
 }
 

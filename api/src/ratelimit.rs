@@ -43,6 +43,11 @@ pub const RESET_MAIL_PER_ACCOUNT: Rule = per_hour("reset mails per account", 5, 
 pub const EMAIL_LINKS_PER_ADDRESS: Rule = per_minute("email links per address", 20, 10);
 /// Password changes and verification mails of one user.
 pub const ACCOUNT_CHANGES_PER_USER: Rule = per_minute("account changes per user", 5, 5);
+/// Friend requests one user sends.
+pub const FRIEND_REQUESTS_PER_USER: Rule = per_hour("friend requests per user", 60, 20);
+/// A new friend request to the same user after a reject or a cancel: one an hour (a request
+/// notifies its receiver, and send/cancel cycles would otherwise notify without end).
+pub const FRIEND_REQUEST_AFTER_CLOSE: Rule = per_hour("friend requests to one user after a reject or cancel", 1, 1);
 /// AI requests of one user.
 pub const AI_PER_USER: Rule = per_minute("AI requests per user", 20, 5);
 /// Messages sent over REST by one user.
@@ -50,8 +55,20 @@ pub const MESSAGES_PER_USER: Rule = Rule { name: "messages per user", count: 20,
 /// Messages sent on one WebSocket connection.
 pub const MESSAGES_PER_CONNECTION: Rule = Rule { name: "messages per connection", count: 20, period: Duration::from_secs(1), burst: 50 };
 
+/// Frames other than `send` on one WebSocket connection (`read`, `typing`, `sync`, `ping`):
+/// each may cost a database transaction.
+pub const FRAMES_PER_CONNECTION: Rule = Rule { name: "frames per connection", count: 20, period: Duration::from_secs(1), burst: 40 };
+
 /// Keys kept before expired ones are swept.
 const SWEEP_AT: usize = 100_000;
+
+/// What a decision does to the bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Count {
+    Peek,
+    Take,
+    GiveBack,
+}
 
 /// The limiter. Shared by every worker; a local check holds the lock for a few nanoseconds and
 /// never across an await.
@@ -78,15 +95,22 @@ impl Limiter {
 
     /// Counts a request against `rule` for `key`; `429` with the wait when over the limit.
     pub async fn check(&self, rule: Rule, key: &str) -> Result<(), ApiError> {
-        self.decide(rule, key, true).await
+        self.decide(rule, key, Count::Take).await
     }
 
     /// Whether a request would pass, without counting it.
     pub async fn peek(&self, rule: Rule, key: &str) -> Result<(), ApiError> {
-        self.decide(rule, key, false).await
+        self.decide(rule, key, Count::Peek).await
     }
 
-    async fn decide(&self, rule: Rule, key: &str, count: bool) -> Result<(), ApiError> {
+    /// Gives back a request counted by [`Limiter::check`] that turned out not to count (a
+    /// login that succeeded, under the failed-login rule): the slot is taken first so that
+    /// parallel attempts cannot all pass, and returned when it should not have been spent.
+    pub async fn give_back(&self, rule: Rule, key: &str) {
+        let _ = self.decide(rule, key, Count::GiveBack).await;
+    }
+
+    async fn decide(&self, rule: Rule, key: &str, count: Count) -> Result<(), ApiError> {
         if self.scale <= 0.0 {
             return Ok(());
         }
@@ -109,17 +133,21 @@ impl Limiter {
     }
 
     /// The wait before a request would pass, if any.
-    fn decide_locally(&self, rule: &'static str, key: &str, interval: Duration, tolerance: Duration, count: bool) -> Option<Duration> {
+    fn decide_locally(&self, rule: &'static str, key: &str, interval: Duration, tolerance: Duration, count: Count) -> Option<Duration> {
         let now = Instant::now();
         let mut next = self.next.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if next.len() >= SWEEP_AT {
             next.retain(|_, at| *at > now);
         }
         let at = next.get(&(rule, key.to_owned())).copied().unwrap_or(now).max(now);
+        if count == Count::GiveBack {
+            next.insert((rule, key.to_owned()), at.checked_sub(interval).unwrap_or(now).max(now));
+            return None;
+        }
         if at.duration_since(now) > tolerance {
             return Some(at.duration_since(now) - tolerance);
         }
-        if count {
+        if count == Count::Take {
             next.insert((rule, key.to_owned()), at + interval);
         }
         None
@@ -135,8 +163,13 @@ local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
 local at = tonumber(redis.call('GET', KEYS[1]) or '0')
 if at < now then at = now end
 local interval, tolerance = tonumber(ARGV[1]), tonumber(ARGV[2])
+if ARGV[3] == 'give back' then
+  local back = at - interval
+  if back <= now then redis.call('DEL', KEYS[1]) else redis.call('SET', KEYS[1], string.format('%d', back), 'PX', math.ceil((back - now) / 1000) + 1000) end
+  return -1
+end
 if at - now > tolerance then return at - now - tolerance end
-if ARGV[3] == '1' then
+if ARGV[3] == 'take' then
   local next = at + interval
   redis.call('SET', KEYS[1], string.format('%d', next), 'PX', math.ceil((next - now) / 1000) + 1000)
 end
@@ -157,7 +190,7 @@ impl SharedBuckets {
         key: &str,
         interval: Duration,
         tolerance: Duration,
-        count: bool,
+        count: Count,
     ) -> anyhow::Result<Option<Duration>> {
         const TIMEOUT: Duration = Duration::from_millis(500);
         let mut connection = {
@@ -174,7 +207,11 @@ impl SharedBuckets {
             .arg(format!("{}:{rule}:{key}", self.prefix))
             .arg(interval.as_micros() as u64)
             .arg(tolerance.as_micros() as u64)
-            .arg(if count { "1" } else { "0" })
+            .arg(match count {
+                Count::Peek => "peek",
+                Count::Take => "take",
+                Count::GiveBack => "give back",
+            })
             .query_async(&mut connection)
             .await;
         match answer {
@@ -231,6 +268,22 @@ mod tests {
             other => panic!("expected 429, got {other:?}"),
         }
         limiter.check(RULE, "b").await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_slot_given_back_can_be_taken_again_and_giving_back_never_banks_credit() {
+        let limiter = Limiter::new(1.0, None).unwrap();
+        for _ in 0..10 {
+            limiter.check(RULE, "a").await.unwrap();
+            limiter.give_back(RULE, "a").await;
+        }
+        for _ in 0..5 {
+            limiter.give_back(RULE, "b").await;
+        }
+        for _ in 0..3 {
+            limiter.check(RULE, "b").await.unwrap();
+        }
+        assert!(limiter.check(RULE, "b").await.is_err(), "the burst is the burst, however much was given back");
     }
 
     #[tokio::test]

@@ -60,7 +60,7 @@ fn cors(config: &crate::config::Config) -> actix_cors::Cors {
     actix_cors::Cors::default()
         .allowed_origin_fn(move |origin, head| {
             let host = head.headers().get(actix_web::http::header::HOST).and_then(|host| host.to_str().ok());
-            config.origin_allowed_for(origin.to_str().unwrap_or(""), host)
+            config.origin_allowed_for(origin.to_str().unwrap_or(""), host, extract::request_scheme(head.headers()))
         })
         .allowed_methods(["GET", "POST", "PATCH", "DELETE"])
         .allowed_headers([actix_web::http::header::AUTHORIZATION, actix_web::http::header::CONTENT_TYPE])
@@ -105,6 +105,7 @@ pub fn build(config: Config) -> anyhow::Result<(Server, SocketAddr, Realtime)> {
                     .add(("X-Frame-Options", "DENY"))
                     .add(("Referrer-Policy", "no-referrer")),
             )
+            .wrap(from_fn(browser_rules))
             .wrap(from_fn(telemetry::add_trailing_slash))
     })
     .workers(workers)
@@ -121,6 +122,31 @@ pub fn build(config: Config) -> anyhow::Result<(Server, SocketAddr, Realtime)> {
     .listen(listener)?
     .run();
     Ok((server, address, realtime))
+}
+
+/// What pages served here may load: the SPA only its own files and this origin's API and
+/// WebSocket; the API docs (Swagger UI) also inline styles and `data:` images.
+const APP_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; \
+    connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+const DOCS_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
+    connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// A Content-Security-Policy on every answer, and `Cache-Control: no-store` on API answers
+/// that set no caching of their own (tokens, private data: no cache on the way may keep them).
+async fn browser_rules(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    use actix_web::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, HeaderValue};
+    let docs = req.path().starts_with("/api/docs") || req.path() == "/api/openapi.json";
+    let api = telemetry::is_api_path(req.path()) && !docs;
+    let mut response = next.call(req).await?;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(if docs { DOCS_POLICY } else { APP_POLICY }));
+    if api && !headers.contains_key(CACHE_CONTROL) {
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    Ok(response)
 }
 
 /// Waits for SIGTERM or SIGINT.

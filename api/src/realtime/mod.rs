@@ -3,6 +3,7 @@
 
 pub mod cluster;
 pub mod delivery;
+pub mod frame_limit;
 pub mod inbox;
 pub mod link;
 pub mod presence;

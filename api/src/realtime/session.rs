@@ -21,6 +21,7 @@ use tokio::sync::{Semaphore, oneshot};
 
 use super::Realtime;
 use super::delivery::{Outbound, SessionId};
+use super::frame_limit::LimitedPayload;
 use super::inbox::{Inbox, Outbox, inbox};
 use super::protocol::{ChannelsInbound, ClientFrame, MessageFrames, ServerFrame, encode, error_frame, parse_client_frame};
 use super::registry::{Connection, Kick, Mode, RegistryHandle, next_session_id};
@@ -107,6 +108,11 @@ struct SessionActor {
     hold_limit: usize,
     sends_in_flight: Arc<Semaphore>,
     send_rate: LocalLimit,
+    /// Every other frame kind, together.
+    frame_rate: LocalLimit,
+    /// The read position last stored per room from this connection: a `read` at or below it
+    /// costs nothing (clients repeat them as they scroll).
+    reads_stored: FxHashMap<RoomId, Seq>,
     typing_sent: FxHashMap<RoomId, Instant>,
     last_seen: Instant,
 }
@@ -171,6 +177,8 @@ pub async fn run(
         hold_limit: state.config.ws_inbox_capacity,
         sends_in_flight: Arc::new(Semaphore::new(MAX_SENDS_IN_FLIGHT)),
         send_rate: LocalLimit::new(crate::ratelimit::MESSAGES_PER_CONNECTION, state.config.rate_limit_scale),
+        frame_rate: LocalLimit::new(crate::ratelimit::FRAMES_PER_CONNECTION, state.config.rate_limit_scale),
+        reads_stored: FxHashMap::default(),
         typing_sent: FxHashMap::default(),
         last_seen: Instant::now(),
     };
@@ -207,7 +215,7 @@ pub async fn run(
                     Some(Ok(AggregatedMessage::Ping(bytes))) => socket.pong(&bytes).await,
                     Some(Ok(AggregatedMessage::Pong(_))) => Ok(()),
                     Some(Ok(AggregatedMessage::Close(reason))) => break reason,
-                    Some(Err(ProtocolError::Overflow)) => {
+                    Some(Err(error)) if oversized(&error) => {
                         break Some(CloseReason { code: CloseCode::Size, description: Some(format!("frames are limited to {MAX_FRAME_BYTES} bytes")) });
                     }
                     Some(Err(error)) => break Some(CloseReason { code: CloseCode::Protocol, description: Some(error.to_string()) }),
@@ -233,6 +241,16 @@ pub async fn run(
         }
     };
     socket.close(close).await;
+}
+
+/// Whether the client sent a frame over [`MAX_FRAME_BYTES`] (refused by its header, or by the
+/// parser once whole).
+fn oversized(error: &ProtocolError) -> bool {
+    match error {
+        ProtocolError::Overflow => true,
+        ProtocolError::Io(error) => LimitedPayload::refused(error),
+        _ => false,
+    }
 }
 
 fn kick_reason(kick: Option<Kick>) -> CloseReason {
@@ -321,6 +339,12 @@ impl SessionActor {
             Ok(frame) => frame,
             Err((error, client_id)) => return socket.text(error_frame(&error, client_id)).await.map(|()| Handled::Other),
         };
+        if !matches!(frame, ClientFrame::Send { .. })
+            && let Err(error) = self.frame_rate.check()
+        {
+            let handled = if matches!(frame, ClientFrame::Sync { .. }) { Handled::FailedSync } else { Handled::Other };
+            return socket.text(error_frame(&error, None)).await.map(|()| handled);
+        }
         let outcome = match frame {
             ClientFrame::Ping => return socket.text(encode(&ServerFrame::Pong)).await.map(|()| Handled::Other),
             ClientFrame::Send { room_id, client_id, body } => match self.submit(room_id, body, ClientId::parse(client_id.clone())) {
@@ -328,7 +352,7 @@ impl SessionActor {
                 Err(error) => return socket.text(error_frame(&error, Some(client_id))).await.map(|()| Handled::Other),
             },
             ClientFrame::Typing { room_id } => self.typing(room_id).await,
-            ClientFrame::Read { room_id, seq } => messages::read(&self.state, self.user.id, room_id, seq).await,
+            ClientFrame::Read { room_id, seq } => self.read(room_id, seq).await,
             ClientFrame::Sync { cursors } => return self.sync(socket, cursors).await,
         };
         match outcome {
@@ -346,6 +370,16 @@ impl SessionActor {
         let permit = self.sends_in_flight.clone().try_acquire_owned().map_err(|_| ApiError::RateLimited { retry_after_secs: 1 })?;
         let request = SendRequest { room_id, sender_id: self.user.id, body, client_id };
         self.realtime.writer.submit(request, self.id, self.outbox.clone(), permit)
+    }
+
+    /// Stores a read position, unless this connection stored one at least as far already.
+    async fn read(&mut self, room_id: RoomId, seq: Seq) -> Result<(), ApiError> {
+        if self.reads_stored.get(&room_id).is_some_and(|stored| *stored >= seq) {
+            return Ok(());
+        }
+        messages::read(&self.state, self.user.id, room_id, seq).await?;
+        self.reads_stored.insert(room_id, seq);
+        Ok(())
     }
 
     /// Passes a typing notice to the room's other members, at most once a second per room

@@ -50,6 +50,11 @@ impl RegisterRequest {
         if password.is_some() && self.password != self.password2 {
             v.fail("password2", "passwords do not match");
         }
+        if let (Some(password), Some(username), Some(email)) = (&password, &username, &email)
+            && let Err(message) = password.check_not_identity(username.as_str(), email.as_str())
+        {
+            v.fail("password", message);
+        }
         if !self.tc {
             v.fail("tc", "you must accept the terms and conditions");
         }
@@ -288,7 +293,7 @@ pub async fn send_reset_password_email(
 ) -> ApiResult<web::Json<Empty>> {
     state.limits.check(ratelimit::RESET_MAIL_PER_ADDRESS, &address.0).await?;
     let email = EmailAddress::parse(&body.0.email).map_err(|m| crate::error::ApiError::invalid_field("email", m))?;
-    accounts::send_reset_email(&state, email, &address.0).await?;
+    accounts::send_reset_email(&state, email, &address.0);
     Ok(web::Json(Empty {}))
 }
 

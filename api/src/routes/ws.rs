@@ -1,16 +1,18 @@
 //! The WebSocket endpoints: `/ws/` (every room of the user) and the Channels-compatible
 //! `/ws/chat/{room_id}/`. Both authenticate and check the browser origin before upgrading.
 
+use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, get, web};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, get, web};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use crate::auth::{AuthUser, authenticate};
 use crate::error::{ApiError, ApiResult, ErrorBody, Reason};
-use crate::extract::bearer_token;
+use crate::extract::{bearer_token, request_scheme};
 use crate::ids::RoomId;
 use crate::realtime::Realtime;
+use crate::realtime::frame_limit::LimitedPayload;
 use crate::realtime::registry::Mode;
 use crate::realtime::session;
 use crate::services::access::{self, RoomAct};
@@ -31,7 +33,7 @@ async fn authenticate_upgrade(state: &State, req: &HttpRequest, params: SocketPa
     if let Some(origin) = req.headers().get(header::ORIGIN) {
         let origin = origin.to_str().unwrap_or("");
         let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok());
-        if !state.config.origin_allowed_for(origin, host) {
+        if !state.config.origin_allowed_for(origin, host, request_scheme(req.headers())) {
             return Err(ApiError::forbidden(Reason::OriginNotAllowed, format!("origin {origin} is not allowed")));
         }
     }
@@ -50,6 +52,11 @@ async fn upgrade(
     user: AuthUser,
     mode: Mode,
 ) -> ApiResult<HttpResponse> {
+    // The client's bytes pass the frame limit before actix-ws buffers them.
+    let limited = LimitedPayload::new(body.into_inner(), session::MAX_FRAME_BYTES);
+    let body = web::Payload::from_request(req, &mut Payload::Stream { payload: Box::pin(limited) })
+        .into_inner()
+        .map_err(|e| ApiError::invalid(format!("not a WebSocket upgrade: {e}")))?;
     let (response, socket, stream) = actix_ws::handle(req, body).map_err(|e| ApiError::invalid(format!("not a WebSocket upgrade: {e}")))?;
     let registered = session::register(&state, realtime, &user, mode).await?;
     actix_web::rt::spawn(session::run(state.into_inner(), realtime.clone(), socket, stream, user, registered));

@@ -112,8 +112,10 @@ pub async fn register(state: &State, registration: Registration) -> ApiResult<(U
 pub async fn login(state: &State, email: &str, password: String, address: &str) -> ApiResult<(User, TokenPair)> {
     // Failed attempts per account, from anywhere: a guessing attack spread over many
     // addresses is slowed down; the bucket refills within a minute, so nobody is locked out.
+    // The slot is taken before the password is checked, so parallel guesses cannot all pass,
+    // and given back when the password was right.
     let account_key = email.trim().to_lowercase();
-    state.limits.peek(crate::ratelimit::LOGIN_FAILURES_PER_ACCOUNT, &account_key).await?;
+    state.limits.check(crate::ratelimit::LOGIN_FAILURES_PER_ACCOUNT, &account_key).await?;
     let user = match EmailAddress::parse(email) {
         Ok(email) => state.db.run(move |conn| db::users::by_email(conn, email.as_str())).await?,
         Err(_) => None,
@@ -123,7 +125,6 @@ pub async fn login(state: &State, email: &str, password: String, address: &str) 
     let user = match user {
         Some(user) if matches => user,
         _ => {
-            let _ = state.limits.check(crate::ratelimit::LOGIN_FAILURES_PER_ACCOUNT, &account_key).await;
             let subject = user.as_ref().map(|u| u.id);
             let detail = if subject.is_some() { "wrong password" } else { "unknown account" };
             audit::record(state, Event { action: "login_failed", actor: None, subject, address: Some(address), detail: detail.into() })
@@ -131,6 +132,7 @@ pub async fn login(state: &State, email: &str, password: String, address: &str) 
             return Err(ApiError::InvalidCredentials);
         }
     };
+    state.limits.give_back(crate::ratelimit::LOGIN_FAILURES_PER_ACCOUNT, &account_key).await;
     if !user.is_active {
         return Err(ApiError::forbidden(Reason::AccountInactive, "this account has been deactivated"));
     }
@@ -208,12 +210,14 @@ pub async fn update_profile(state: &State, user_id: UserId, changes: ProfileChan
         .await
 }
 
-/// Changes the password after checking the current one; every other session is revoked.
+/// Changes the password after checking the current one; every other session and every pending
+/// reset link is revoked.
 pub async fn change_password(state: &State, caller: &AuthUser, current: String, new: Password) -> ApiResult<()> {
     let user = profile(state, caller.id).await?;
     if !verify_off_executor(current, user.password_hash.clone()).await? {
         return Err(ApiError::invalid_field("current_password", "the current password is not correct"));
     }
+    new.check_not_identity(&user.username, &user.email).map_err(|message| ApiError::invalid_field("password", message))?;
     if verify_off_executor(new.expose().to_owned(), user.password_hash).await? {
         return Err(ApiError::invalid_field("password", "the new password must differ from the current one"));
     }
@@ -224,6 +228,8 @@ pub async fn change_password(state: &State, caller: &AuthUser, current: String, 
         .run(move |conn| {
             write_tx(conn, |conn| {
                 db::users::set_password_hash(conn, user_id, &new_hash)?;
+                // A reset link sent before would undo the change: it dies with the old password.
+                db::one_time_tokens::use_up_all(conn, user_id, Purpose::ResetPassword)?;
                 db::sessions::revoke_all(conn, user_id, Some(&keep), RevokeReason::PasswordChange)
             })
         })
@@ -238,8 +244,19 @@ pub async fn change_password(state: &State, caller: &AuthUser, current: String, 
     Ok(())
 }
 
-/// Mails a reset link when an active account has this email; answers the same either way.
-pub async fn send_reset_email(state: &State, email: EmailAddress, address: &str) -> ApiResult<()> {
+/// Mails a reset link when an active account has this email; answers the same either way, and
+/// at once: the work a known address makes (a token written, a mail queued, an audit line)
+/// happens after the answer, so its time cannot tell who has an account.
+pub fn send_reset_email(state: &State, email: EmailAddress, address: &str) {
+    let (state, address) = (state.clone(), address.to_owned());
+    tokio::spawn(async move {
+        if let Err(error) = reset_email_work(&state, email, &address).await {
+            tracing::warn!(error = format!("{error:?}"), "a password reset request failed after it was answered");
+        }
+    });
+}
+
+async fn reset_email_work(state: &State, email: EmailAddress, address: &str) -> ApiResult<()> {
     let st = state.clone();
     let issued = state
         .db
@@ -285,6 +302,8 @@ pub async fn reset_password(state: &State, user_id: UserId, raw_token: String, p
         Some((id, false, false)) => id,
         _ => return Err(invalid_link("token")),
     };
+    let user = profile(state, user_id).await?;
+    password.check_not_identity(&user.username, &user.email).map_err(|message| ApiError::invalid_field("password", message))?;
     let new_hash = hash_off_executor(state, password).await?;
     state
         .db

@@ -141,14 +141,15 @@ fn build_request(state: &State, prepared: &Prepared, stream: bool) -> CreateChat
     request
 }
 
-/// Releases the reservation without a charge and reports the upstream failure.
+/// Releases the reservation without a charge and reports the upstream failure: the reason goes
+/// to the log only (a provider's error text can carry its URL or echo the API key).
 async fn refund(state: &State, prepared: &Prepared, reason: String) -> ApiError {
     let (user_id, reservation, stale) = (prepared.ask.user_id, prepared.reservation, state.ai.stale_before());
     if let Err(error) = state.db.run(move |conn| balance::settle(conn, user_id, reservation, 0, stale)).await {
         tracing::error!(error = format!("{error:?}"), "releasing an AI reservation failed");
     }
     tracing::warn!(user_id = %user_id, reason, "AI provider call failed");
-    ApiError::AiUnavailable(format!("the AI provider could not answer: {reason}"))
+    ApiError::AiUnavailable("the AI provider could not answer; try again later".into())
 }
 
 /// Charges `tokens`, stores the exchange and returns the reply.

@@ -12,6 +12,7 @@ use crate::dto::{FoundUser, FriendRequestLists, FriendRequestView, Relation, Use
 use crate::error::{ApiError, ApiResult, Reason};
 use crate::ids::UserId;
 use crate::ports::DomainEvent;
+use crate::ratelimit;
 use crate::services::presence::fill_online;
 use crate::state::State;
 
@@ -68,6 +69,8 @@ pub async fn send_request(state: &State, caller: UserId, receiver_id: UserId) ->
     if caller == receiver_id {
         return Err(ApiError::invalid_field("receiver_id", "you cannot send a friend request to yourself"));
     }
+    state.limits.check(ratelimit::FRIEND_REQUESTS_PER_USER, &caller.to_string()).await?;
+    state.limits.peek(ratelimit::FRIEND_REQUEST_AFTER_CLOSE, &request_pair(caller, receiver_id)).await?;
     let view = state
         .db
         .run(move |conn| {
@@ -160,13 +163,25 @@ pub async fn answer_request(state: &State, caller: UserId, request_id: i64, answ
         .await?;
     if view.status == RequestStatus::Accepted {
         announce_friendship(state, view.sender.id, view.receiver.id, true);
+    } else {
+        closed(state, view.sender.id, view.receiver.id).await;
     }
     Ok(with_presence(state, view))
 }
 
+/// The key of the requests from `sender` to `receiver` in [`ratelimit::FRIEND_REQUEST_AFTER_CLOSE`].
+fn request_pair(sender: UserId, receiver: UserId) -> String {
+    format!("{sender}>{receiver}")
+}
+
+/// A request from `sender` to `receiver` was rejected or cancelled: the next one waits.
+async fn closed(state: &State, sender: UserId, receiver: UserId) {
+    let _ = state.limits.check(ratelimit::FRIEND_REQUEST_AFTER_CLOSE, &request_pair(sender, receiver)).await;
+}
+
 /// The sender withdraws a pending request.
 pub async fn cancel_request(state: &State, caller: UserId, request_id: i64) -> ApiResult<()> {
-    state
+    let receiver = state
         .db
         .run(move |conn| {
             write_tx(conn, |conn| {
@@ -182,10 +197,12 @@ pub async fn cancel_request(state: &State, caller: UserId, request_id: i64) -> A
                 if !db::friend_requests::settle(conn, request_id, RequestStatus::Cancelled)? {
                     return Err(ApiError::Conflict(format!("this friend request is already {}", request.status.as_str())));
                 }
-                Ok(())
+                Ok(request.receiver_id)
             })
         })
-        .await
+        .await?;
+    closed(state, caller, receiver).await;
+    Ok(())
 }
 
 /// The caller's friends, by username.

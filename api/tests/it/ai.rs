@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::common::openai::{COMPLETION_TOKENS, FakeOpenAi, PROMPT_TOKENS};
+use crate::common::openai::{COMPLETION_TOKENS, FakeOpenAi, LEAKED_KEY, PROMPT_TOKENS};
 use crate::common::{Backend, TestApp, TestUser};
 use crate::{on_both_backends, spawn_app};
 
@@ -295,4 +295,22 @@ async fn admins_grant_tokens(backend: Backend) {
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     let nobody = app.post("/api/admin/ai-tokens/", json!({"user_id": 99999, "tokens": 5}), Some(&admin)).await;
     assert_eq!(nobody.status, StatusCode::NOT_FOUND);
+}
+
+/// #18, finding 10: a provider's error text (a 401 that echoes the API key, its URL) reached
+/// clients. It goes to the log; clients get a generic message, plain and streamed.
+#[tokio::test]
+async fn a_providers_error_text_reaches_the_log_and_never_the_client() {
+    let fake = FakeOpenAi::start().await;
+    let Some(app) = with_ai(Backend::Sqlite, &fake, &[("OPENAI_API_KEY", LEAKED_KEY)]).await else { return };
+    let user = app.register("ann").await;
+    let plain = ask(&app, &user, "please [leak]", None).await;
+    let streamed =
+        app.client.post(app.url("/api/contact/chat_ai/stream/")).bearer_auth(&user.access).json(&json!({"message": "[leak] again"}));
+    let streamed = streamed.send().await.unwrap().text().await.unwrap();
+    assert_eq!((plain.status, plain.code()), (StatusCode::SERVICE_UNAVAILABLE, "ai_unavailable"));
+    for answer in [plain.body.to_string(), streamed] {
+        assert!(!answer.contains("sk-test") && !answer.contains("127.0.0.1") && !answer.contains("Incorrect API key"), "{answer}");
+    }
+    assert!(app.server_log().contains("Incorrect API key"), "the operator still learns why");
 }

@@ -3,6 +3,7 @@
 mod account;
 mod admin;
 mod ai;
+mod attacks;
 mod chaos;
 mod cluster;
 mod common;

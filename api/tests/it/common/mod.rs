@@ -274,6 +274,14 @@ impl TestApp {
         panic!("{name} never reached {value} on {}\n{}", self.address, self.server_log());
     }
 
+    /// The server process's resident memory (VmRSS), in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let pid = self.child.as_ref().expect("a running server").id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let line = status.lines().find(|line| line.starts_with("VmRSS:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+
     /// What the server wrote to stderr so far.
     pub fn server_log(&self) -> String {
         let mut text = String::new();

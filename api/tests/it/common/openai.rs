@@ -1,6 +1,8 @@
 //! An OpenAI-compatible server on 127.0.0.1 for tests: `POST /v1/chat/completions`, plain and
 //! streamed (SSE, usage in the last chunk). The last user message picks a behaviour:
-//! `[fail]` answers 500, `[hang]` never answers, `[delay]` answers after 300 ms, `[slow]` streams 40 chunks 100 ms apart;
+//! `[fail]` answers 500, `[leak]` answers 401 with an error text that echoes [`LEAKED_KEY`] and the
+//! server's URL (as real providers do), `[hang]` never answers, `[delay]` answers after 300 ms,
+//! `[slow]` streams 40 chunks 100 ms apart;
 //! anything else is echoed back as `Echo: <message>` with usage 11 + 7 = 18 tokens.
 
 use std::sync::{Arc, Mutex};
@@ -9,6 +11,9 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+
+/// The API key `[leak]` echoes in its error text (tests configure it as the server's key).
+pub const LEAKED_KEY: &str = "sk-test-leak-0123456789";
 
 /// Prompt and completion tokens the fake reports for every reply.
 pub const PROMPT_TOKENS: i64 = 11;
@@ -63,13 +68,18 @@ impl FakeOpenAi {
                 tokio::time::sleep(Duration::from_secs(120)).await;
                 return;
             }
-            if prompt.contains("[fail]") {
-                let body = json!({"error": {"message": "the model is overloaded", "type": "server_error", "param": null, "code": null}})
-                    .to_string();
-                let response = format!(
-                    "HTTP/1.1 500 Internal Server Error\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-                    body.len()
-                );
+            if prompt.contains("[fail]") || prompt.contains("[leak]") {
+                let (status, message) = if prompt.contains("[leak]") {
+                    (
+                        "401 Unauthorized",
+                        format!("Incorrect API key provided: {LEAKED_KEY}. See http://127.0.0.1:{}/account/keys", self.port),
+                    )
+                } else {
+                    ("500 Internal Server Error", "the model is overloaded".to_owned())
+                };
+                let body = json!({"error": {"message": message, "type": "server_error", "param": null, "code": null}}).to_string();
+                let response =
+                    format!("HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}", body.len());
                 if socket.write_all(response.as_bytes()).await.is_err() {
                     return;
                 }
