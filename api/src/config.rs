@@ -42,6 +42,8 @@ pub struct Config {
     pub workers: usize,
     /// Frames a WebSocket connection may have waiting; past it the connection is dropped.
     pub ws_inbox_capacity: usize,
+    /// WebSocket connections one user may hold on one node; past it an upgrade answers 429.
+    pub ws_max_per_user: usize,
     /// Seconds between server pings; a connection silent for three intervals is dropped.
     pub ws_heartbeat: Duration,
     /// Sends the writer stores in one transaction, at most (1: one message per transaction).
@@ -126,6 +128,7 @@ impl Config {
             json_body_limit: parse_var("JSON_BODY_LIMIT", 64 * 1024)?,
             workers: parse_var("WORKERS", std::thread::available_parallelism().map_or(2, |n| n.get()))?,
             ws_inbox_capacity: parse_var("WS_INBOX_CAPACITY", 1024usize)?.max(1),
+            ws_max_per_user: parse_var("WS_MAX_CONNECTIONS_PER_USER", 20usize)?.max(1),
             ws_heartbeat: Duration::from_secs(parse_var("WS_HEARTBEAT_SECS", 15u64)?.max(1)),
             writer_max_batch: parse_var("WRITER_MAX_BATCH", 512usize)?.max(1),
             ai: match (var("OPENAI_API_KEY"), var("OPENAI_BASE_URL")) {

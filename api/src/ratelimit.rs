@@ -50,10 +50,8 @@ pub const FRIEND_REQUESTS_PER_USER: Rule = per_hour("friend requests per user", 
 pub const FRIEND_REQUEST_AFTER_CLOSE: Rule = per_hour("friend requests to one user after a reject or cancel", 1, 1);
 /// AI requests of one user.
 pub const AI_PER_USER: Rule = per_minute("AI requests per user", 20, 5);
-/// Messages sent over REST by one user.
+/// Messages one user sends, over REST and every socket together.
 pub const MESSAGES_PER_USER: Rule = Rule { name: "messages per user", count: 20, period: Duration::from_secs(1), burst: 50 };
-/// Messages sent on one WebSocket connection.
-pub const MESSAGES_PER_CONNECTION: Rule = Rule { name: "messages per connection", count: 20, period: Duration::from_secs(1), burst: 50 };
 
 /// Frames other than `send` on one WebSocket connection (`read`, `typing`, `sync`, `ping`):
 /// each may cost a database transaction.

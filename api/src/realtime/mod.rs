@@ -46,13 +46,18 @@ impl Realtime {
     /// sequencer reads through `db`.
     pub fn start(config: &Config, db: Db, writer_db: Db, metrics: Arc<Metrics>, trust: Arc<SessionTrust>) -> anyhow::Result<Realtime> {
         let Some(redis_url) = &config.redis_url else {
-            let registry = RegistryHandle::spawn(metrics.clone(), None, trust);
+            let registry = RegistryHandle::spawn(metrics.clone(), None, trust, config.ws_max_per_user);
             let writer = WriterHandle::spawn(writer_db, registry.clone(), metrics, config.writer_max_batch)?;
             return Ok(Realtime { registry, writer, cluster: None });
         };
         let link = Cluster::new(redis_url, &config.redis_channel)?;
         let (sequencer, sequencer_inbox) = Sequencer::channel();
-        let registry = RegistryHandle::spawn(metrics.clone(), Some((link.publisher.clone(), sequencer.clone())), trust.clone());
+        let registry = RegistryHandle::spawn(
+            metrics.clone(),
+            Some((link.publisher.clone(), sequencer.clone())),
+            trust.clone(),
+            config.ws_max_per_user,
+        );
         let fan_out = registry.clone();
         sequencer
             .start(sequencer_inbox, db.clone(), registry.online_users(), link.stats.clone(), move |ready| fan_out.deliver_in_order(ready));

@@ -63,10 +63,11 @@ pub struct Connection {
 }
 
 enum Command {
-    /// A new connection; `registered` is answered once presence counts it.
+    /// A new connection; `registered` is answered once presence counts it (`false`: refused,
+    /// its user holds the most connections allowed).
     Connect {
         connection: Connection,
-        registered: oneshot::Sender<()>,
+        registered: oneshot::Sender<bool>,
     },
     Disconnect(SessionId),
     Deliver(Vec<Delivery>),
@@ -131,7 +132,12 @@ impl RegistryHandle {
         &self.trust
     }
 
-    pub fn spawn(metrics: Arc<Metrics>, cluster: Option<(Publisher, Sequencer)>, trust: Arc<SessionTrust>) -> RegistryHandle {
+    pub fn spawn(
+        metrics: Arc<Metrics>,
+        cluster: Option<(Publisher, Sequencer)>,
+        trust: Arc<SessionTrust>,
+        max_per_user: usize,
+    ) -> RegistryHandle {
         let (tx, rx) = mpsc::unbounded_channel();
         let online = Arc::new(OnlineUsers::default());
         let registry = Registry {
@@ -139,6 +145,7 @@ impl RegistryHandle {
             sessions: FxHashMap::default(),
             users: FxHashMap::default(),
             presence: Presence::default(),
+            max_per_user,
             publisher: cluster.as_ref().map(|(publisher, _)| publisher.clone()),
             metrics,
         };
@@ -160,10 +167,11 @@ impl RegistryHandle {
 
     /// Registers a connection; returns once presence counts it, so that whatever the
     /// connection answers its client afterwards, a list of users already shows it online.
-    pub async fn connect(&self, connection: Connection) {
+    /// Registers a connection; `false` when its user holds the most this node allows.
+    pub async fn connect(&self, connection: Connection) -> bool {
         let (registered, answer) = oneshot::channel();
         self.send(Command::Connect { connection, registered });
-        let _ = answer.await;
+        answer.await.unwrap_or(false)
     }
 
     pub fn disconnect(&self, id: SessionId) {
@@ -298,6 +306,8 @@ struct Registry {
     users: FxHashMap<UserId, Vec<SessionId>>,
     /// Who is online here and on the other nodes, and their friends.
     presence: Presence,
+    /// Connections one user may hold here.
+    max_per_user: usize,
     publisher: Option<Publisher>,
     metrics: Arc<Metrics>,
 }
@@ -312,8 +322,11 @@ impl Registry {
     fn handle(&mut self, command: Command) {
         match command {
             Command::Connect { connection, registered } => {
-                self.connect(connection);
-                let _ = registered.send(());
+                let admitted = self.users.get(&connection.user_id).is_none_or(|ids| ids.len() < self.max_per_user);
+                if admitted {
+                    self.connect(connection);
+                }
+                let _ = registered.send(admitted);
             }
             Command::Disconnect(id) => self.remove(id, None),
             Command::Deliver(deliveries) => self.deliver(&deliveries),

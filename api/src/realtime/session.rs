@@ -107,7 +107,6 @@ struct SessionActor {
     written_unsynced_from: FxHashMap<RoomId, Seq>,
     hold_limit: usize,
     sends_in_flight: Arc<Semaphore>,
-    send_rate: LocalLimit,
     /// Every other frame kind, together.
     frame_rate: LocalLimit,
     /// The read position last stored per room from this connection: a `read` at or below it
@@ -143,7 +142,9 @@ pub async fn register(state: &AppState, realtime: &Realtime, user: &AuthUser, mo
     let registration = Registration { registry: realtime.registry.clone(), id };
     let connection =
         Connection { id, user_id, auth_session: user.session_id.clone(), mode, outbox: outbox.clone(), kick: kick_signal, friends };
-    realtime.registry.connect(connection).await;
+    if !realtime.registry.connect(connection).await {
+        return Err(ApiError::RateLimited { retry_after_secs: 10 });
+    }
     Ok(Registered { id, mode, outbox, inbox, kicked, _registration: registration })
 }
 
@@ -176,7 +177,6 @@ pub async fn run(
         written_unsynced_from: FxHashMap::default(),
         hold_limit: state.config.ws_inbox_capacity,
         sends_in_flight: Arc::new(Semaphore::new(MAX_SENDS_IN_FLIGHT)),
-        send_rate: LocalLimit::new(crate::ratelimit::MESSAGES_PER_CONNECTION, state.config.rate_limit_scale),
         frame_rate: LocalLimit::new(crate::ratelimit::FRAMES_PER_CONNECTION, state.config.rate_limit_scale),
         reads_stored: FxHashMap::default(),
         typing_sent: FxHashMap::default(),
@@ -347,7 +347,7 @@ impl SessionActor {
         }
         let outcome = match frame {
             ClientFrame::Ping => return socket.text(encode(&ServerFrame::Pong)).await.map(|()| Handled::Other),
-            ClientFrame::Send { room_id, client_id, body } => match self.submit(room_id, body, ClientId::parse(client_id.clone())) {
+            ClientFrame::Send { room_id, client_id, body } => match self.submit(room_id, body, ClientId::parse(client_id.clone())).await {
                 Ok(()) => Ok(()),
                 Err(error) => return socket.text(error_frame(&error, Some(client_id))).await.map(|()| Handled::Other),
             },
@@ -361,12 +361,12 @@ impl SessionActor {
         }
     }
 
-    /// Hands a send to the writer, within this connection's rate and allowance of sends in
-    /// flight.
-    fn submit(&mut self, room_id: RoomId, body: String, client_id: ApiResult<ClientId>) -> Result<(), ApiError> {
+    /// Hands a send to the writer, within the user's message budget (one for REST and every
+    /// socket of the user, on every node) and this connection's allowance of sends in flight.
+    async fn submit(&mut self, room_id: RoomId, body: String, client_id: ApiResult<ClientId>) -> Result<(), ApiError> {
         let body = MessageBody::parse(body)?;
         let client_id = client_id?;
-        self.send_rate.check()?;
+        self.state.limits.check(crate::ratelimit::MESSAGES_PER_USER, &self.user.id.to_string()).await?;
         let permit = self.sends_in_flight.clone().try_acquire_owned().map_err(|_| ApiError::RateLimited { retry_after_secs: 1 })?;
         let request = SendRequest { room_id, sender_id: self.user.id, body, client_id };
         self.realtime.writer.submit(request, self.id, self.outbox.clone(), permit)
@@ -444,11 +444,13 @@ impl SessionActor {
 
     /// `/ws/chat/{room_id}/`: `{"message": "…"}` in, the Channels shape out.
     async fn handle_channels(&mut self, socket: &mut Socket, room_id: RoomId, text: &str) -> Result<(), Closed> {
-        let submitted = serde_json::from_str::<ChannelsInbound>(text)
-            .map_err(|e| ApiError::invalid(format!("expected {{\"message\": \"…\"}}: {e}")))
-            .and_then(|inbound| {
-                self.submit(room_id, inbound.message, Ok(ClientId::generate("ch", &crate::auth::sessions::random_token(12))))
-            });
+        let submitted = match serde_json::from_str::<ChannelsInbound>(text) {
+            Ok(inbound) => {
+                let client_id = ClientId::generate("ch", &crate::auth::sessions::random_token(12));
+                self.submit(room_id, inbound.message, Ok(client_id)).await
+            }
+            Err(e) => Err(ApiError::invalid(format!("expected {{\"message\": \"…\"}}: {e}"))),
+        };
         match submitted {
             Ok(()) => Ok(()),
             Err(error) => socket.text(ByteString::from(serde_json::to_string(&error.body()).unwrap_or_default())).await,

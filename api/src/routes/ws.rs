@@ -73,6 +73,7 @@ async fn upgrade(
         (status = 101, description = "Switching to the WebSocket protocol"),
         (status = 401, description = "Missing, invalid or revoked token", body = ErrorBody),
         (status = 403, description = "Browser origin not allowed", body = ErrorBody),
+        (status = 429, description = "The user holds the most connections allowed (`WS_MAX_CONNECTIONS_PER_USER`); `Retry-After` says when to retry", body = ErrorBody),
         (status = 503, description = "The database is unavailable; retry", body = ErrorBody),
     )
 )]
@@ -98,6 +99,7 @@ pub async fn open_socket(
         (status = 401, description = "Missing, invalid or revoked token", body = ErrorBody),
         (status = 403, description = "Not a member, or browser origin not allowed", body = ErrorBody),
         (status = 404, description = "No such room", body = ErrorBody),
+        (status = 429, description = "The user holds the most connections allowed (`WS_MAX_CONNECTIONS_PER_USER`); `Retry-After` says when to retry", body = ErrorBody),
         (status = 503, description = "The database is unavailable; retry", body = ErrorBody),
     )
 )]

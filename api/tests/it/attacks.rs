@@ -370,3 +370,41 @@ async fn a_storm_of_read_and_typing_frames_is_limited_per_connection() {
     socket.send(serde_json::json!({"type": "ping"})).await;
     socket.next_of("pong").await;
 }
+
+/// Finding 5: the message limit was per socket and sockets per user were unlimited: after REST
+/// answered 429, six sockets × 50 sends were all stored, and 300 sockets were accepted for one
+/// user. One budget now covers REST and every socket of a user, and a node holds at most
+/// `WS_MAX_CONNECTIONS_PER_USER` sockets per user.
+#[tokio::test]
+async fn one_message_budget_covers_rest_and_every_socket_and_sockets_per_user_are_capped() {
+    let app = spawn_app!(Backend::Sqlite, &[("RATE_LIMIT_SCALE", "1"), ("WS_MAX_CONNECTIONS_PER_USER", "3")]);
+    let users = app.friends(&["ann", "bob"]).await;
+    let room = app.private_room(&users[0], &users[1]).await;
+    let path = format!("/api/contact/chat-room/message/{room}/");
+    let mut rest = Vec::new();
+    for n in 0..60 {
+        let answer = app.post(&path, serde_json::json!({"body": "flood", "client_id": format!("r{n}")}), Some(&users[0].access)).await;
+        rest.push(answer.status.as_u16());
+    }
+    assert!(rest.contains(&429), "REST is limited: {rest:?}");
+    let mut sockets = Vec::new();
+    for _ in 0..3 {
+        sockets.push(app.ws_ready(&users[0].access).await);
+    }
+    let fourth = tokio_tungstenite::connect_async(app.ws_url("/ws/", &users[0].access)).await;
+    match fourth {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => assert_eq!(response.status().as_u16(), 429),
+        other => panic!("a fourth socket was not refused with 429: {:?}", other.map(|_| "upgraded")),
+    }
+    // The budget REST used up is the sockets' too: their sends are refused, not stored.
+    for (i, socket) in sockets.iter_mut().enumerate() {
+        for n in 0..10 {
+            socket.send(serde_json::json!({"type": "send", "room_id": room, "client_id": format!("s{i}-{n}"), "body": "flood"})).await;
+        }
+    }
+    let mut acks = 0;
+    for socket in &mut sockets {
+        acks += socket.collect_of("ack", Duration::from_millis(500)).await.len();
+    }
+    assert!(acks <= 5, "{acks} of 30 socket sends were stored after the user's budget was spent");
+}

@@ -3659,6 +3659,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The user holds the most connections allowed (`WS_MAX_CONNECTIONS_PER_USER`); `Retry-After` says when to retry */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description The database is unavailable; retry */
             503: {
                 headers: {
@@ -3724,6 +3733,15 @@ export interface operations {
             };
             /** @description No such room */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The user holds the most connections allowed (`WS_MAX_CONNECTIONS_PER_USER`); `Retry-After` says when to retry */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
