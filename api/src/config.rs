@@ -24,6 +24,8 @@ pub struct Config {
     pub jwt_secret: Vec<u8>,
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
+    /// How long a rotated refresh token still gets the session's current pair (`REFRESH_REUSE_GRACE`).
+    pub refresh_reuse_grace: Duration,
     pub reset_token_ttl: Duration,
     pub verify_token_ttl: Duration,
     pub bcrypt_cost: u32,
@@ -112,6 +114,7 @@ impl Config {
             jwt_secret,
             access_token_ttl: Duration::from_secs(parse_var("ACCESS_TOKEN_TTL", 900)?),
             refresh_token_ttl: Duration::from_secs(parse_var("REFRESH_TOKEN_TTL", 604_800)?),
+            refresh_reuse_grace: Duration::from_secs(parse_var("REFRESH_REUSE_GRACE", 30)?),
             reset_token_ttl: Duration::from_secs(parse_var("RESET_TOKEN_TTL", 3_600)?),
             verify_token_ttl: Duration::from_secs(parse_var("VERIFY_TOKEN_TTL", 259_200)?),
             bcrypt_cost,

@@ -1,7 +1,8 @@
 //! Login sessions. Each is one refresh-token family: starting one issues a token pair, rotating
 //! swaps the one valid refresh jti for a new one (compare-and-swap in the database), and any
-//! other jti of the family presented again revokes the whole family. The rows are kept by
-//! `db::sessions`.
+//! other jti of the family presented again revokes the whole family — except the one just
+//! replaced, within `REFRESH_REUSE_GRACE`, which gets the current pair (a retry whose first
+//! answer was lost). The rows are kept by `db::sessions`.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -22,6 +23,10 @@ pub struct TokenPair {
     pub access: String,
     /// Long-lived, single-use token for `POST /api/account/token/refresh/`.
     pub refresh: String,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    /// Seconds until the refresh token expires.
+    pub refresh_expires_in: u64,
 }
 
 /// A random, URL-safe identifier or secret with `bytes` bytes of entropy.
@@ -39,6 +44,8 @@ fn issue_pair(keys: &JwtKeys, user_id: UserId, sid: &str, refresh_jti: &str) -> 
     Ok(TokenPair {
         access: keys.issue(TokenKind::Access, user_id, sid, &random_token(12))?,
         refresh: keys.issue(TokenKind::Refresh, user_id, sid, refresh_jti)?,
+        expires_in: keys.access_ttl.as_secs(),
+        refresh_expires_in: keys.refresh_ttl.as_secs(),
     })
 }
 
@@ -52,8 +59,10 @@ pub fn start(conn: &mut DbConn, keys: &JwtKeys, user_id: UserId) -> ApiResult<To
 }
 
 /// Exchanges the refresh token described by `claims` for a new pair. A refresh token that was
-/// already exchanged revokes its whole family.
-pub fn rotate(conn: &mut DbConn, keys: &JwtKeys, claims: &Claims) -> ApiResult<TokenPair> {
+/// already exchanged revokes its whole family — unless it is the one the last rotation replaced,
+/// presented again within `grace` of it (a client whose answer was lost, or two requests of
+/// one client racing): that gets the session's current pair instead.
+pub fn rotate(conn: &mut DbConn, keys: &JwtKeys, claims: &Claims, grace: std::time::Duration) -> ApiResult<TokenPair> {
     let user_id = claims.user_id()?;
     let now = db::now();
     let Some(session) = db::sessions::refresh_state(conn, &claims.sid)? else {
@@ -68,11 +77,19 @@ pub fn rotate(conn: &mut DbConn, keys: &JwtKeys, claims: &Claims) -> ApiResult<T
     let new_jti = random_token(16);
     let swapped = session.refresh_jti == claims.jti
         && db::sessions::swap_refresh_jti(conn, &claims.sid, &claims.jti, &new_jti, now, expiry(keys, now))?;
-    if !swapped {
-        // Either an old token of the family, or the same token racing itself: both are reuse.
-        db::sessions::revoke(conn, &claims.sid, RevokeReason::RefreshReuse)?;
-        tracing::warn!(user_id = %user_id, "refresh token reuse detected; session revoked");
-        return Err(ApiError::not_authenticated("refresh token was already used; the session has been revoked"));
+    if swapped {
+        return issue_pair(keys, user_id, &claims.sid, &new_jti);
     }
-    issue_pair(keys, user_id, &claims.sid, &new_jti)
+    // Read again: a rotation racing this one may have just replaced this very jti.
+    let current = db::sessions::refresh_state(conn, &claims.sid)?;
+    if let Some(current) = current.filter(|current| current.revoked_at.is_none())
+        && current.previous_refresh_jti.as_deref() == Some(claims.jti.as_str())
+        && current.rotated_at.is_some_and(|at| now <= at + chrono::Duration::from_std(grace).unwrap_or_default())
+    {
+        return issue_pair(keys, user_id, &claims.sid, &current.refresh_jti);
+    }
+    // An older token of the family, or this one after the grace: reuse.
+    db::sessions::revoke(conn, &claims.sid, RevokeReason::RefreshReuse)?;
+    tracing::warn!(user_id = %user_id, "refresh token reuse detected; session revoked");
+    Err(ApiError::not_authenticated("refresh token was already used; the session has been revoked"))
 }

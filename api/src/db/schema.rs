@@ -29,6 +29,8 @@ diesel::table! {
         expires_at -> Timestamp,
         revoked_at -> Nullable<Timestamp>,
         revoke_reason -> Nullable<Text>,
+        previous_refresh_jti -> Nullable<Text>,
+        rotated_at -> Nullable<Timestamp>,
     }
 }
 

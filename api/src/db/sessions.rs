@@ -39,6 +39,9 @@ impl RevokeReason {
 pub struct RefreshState {
     pub user_id: UserId,
     pub refresh_jti: String,
+    /// The jti the last rotation replaced, and when.
+    pub previous_refresh_jti: Option<String>,
+    pub rotated_at: Option<NaiveDateTime>,
     pub revoked_at: Option<NaiveDateTime>,
     pub expires_at: NaiveDateTime,
     pub user_active: bool,
@@ -61,15 +64,26 @@ pub fn insert(
 
 /// The refresh state of session `id`, if it exists.
 pub fn refresh_state(conn: &mut DbConn, id: &str) -> ApiResult<Option<RefreshState>> {
-    let session: Option<(UserId, String, Option<NaiveDateTime>, NaiveDateTime, bool)> = sessions::table
+    type Row = (UserId, String, Option<String>, Option<NaiveDateTime>, Option<NaiveDateTime>, NaiveDateTime, bool);
+    let session: Option<Row> = sessions::table
         .inner_join(users::table)
         .filter(sessions::id.eq(id))
-        .select((sessions::user_id, sessions::refresh_jti, sessions::revoked_at, sessions::expires_at, users::is_active))
+        .select((
+            sessions::user_id,
+            sessions::refresh_jti,
+            sessions::previous_refresh_jti,
+            sessions::rotated_at,
+            sessions::revoked_at,
+            sessions::expires_at,
+            users::is_active,
+        ))
         .first(conn)
         .optional()?;
-    Ok(session.map(|(user_id, refresh_jti, revoked_at, expires_at, user_active)| RefreshState {
+    Ok(session.map(|(user_id, refresh_jti, previous_refresh_jti, rotated_at, revoked_at, expires_at, user_active)| RefreshState {
         user_id,
         refresh_jti,
+        previous_refresh_jti,
+        rotated_at,
         revoked_at,
         expires_at,
         user_active,
@@ -89,7 +103,13 @@ pub fn swap_refresh_jti(
     let swapped = diesel::update(
         sessions::table.filter(sessions::id.eq(id)).filter(sessions::refresh_jti.eq(old_jti)).filter(sessions::revoked_at.is_null()),
     )
-    .set((sessions::refresh_jti.eq(new_jti), sessions::last_used_at.eq(now), sessions::expires_at.eq(expires_at)))
+    .set((
+        sessions::refresh_jti.eq(new_jti),
+        sessions::previous_refresh_jti.eq(old_jti),
+        sessions::rotated_at.eq(now),
+        sessions::last_used_at.eq(now),
+        sessions::expires_at.eq(expires_at),
+    ))
     .execute(conn)?;
     Ok(swapped != 0)
 }

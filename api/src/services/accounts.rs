@@ -160,7 +160,7 @@ pub async fn refresh(state: &State, refresh_token: &str) -> ApiResult<TokenPair>
     let claims = state.keys.verify(refresh_token, TokenKind::Refresh)?;
     let (user_id, sid) = (claims.user_id()?, claims.sid.clone());
     let st = state.clone();
-    let rotated = state.db.run(move |conn| sessions::rotate(conn, &st.keys, &claims)).await;
+    let rotated = state.db.run(move |conn| sessions::rotate(conn, &st.keys, &claims, st.config.refresh_reuse_grace)).await;
     if rotated.is_err() {
         // A reused refresh token revoked its family: its tokens and sockets go now.
         sessions_ended(state, user_id, Some(sid), None);

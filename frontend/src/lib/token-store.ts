@@ -1,4 +1,4 @@
-import type { TokenPair } from '@/types/models';
+import type { StoredTokens } from '@/types/models';
 
 type Listener = () => void;
 
@@ -21,7 +21,7 @@ export class TokenStore {
     }
   }
 
-  get(): TokenPair | null {
+  get(): StoredTokens | null {
     const raw = this.raw();
     if (!raw) return null;
     try {
@@ -29,10 +29,10 @@ export class TokenStore {
       if (
         typeof value === 'object' &&
         value !== null &&
-        typeof (value as TokenPair).access === 'string' &&
-        typeof (value as TokenPair).refresh === 'string'
+        typeof (value as StoredTokens).access === 'string' &&
+        typeof (value as StoredTokens).refresh === 'string'
       ) {
-        return { access: (value as TokenPair).access, refresh: (value as TokenPair).refresh };
+        return { access: (value as StoredTokens).access, refresh: (value as StoredTokens).refresh };
       }
     } catch {
       // Corrupt entry: treat as logged out.
@@ -49,7 +49,7 @@ export class TokenStore {
     }
   }
 
-  set(pair: TokenPair | null): void {
+  set(pair: StoredTokens | null): void {
     try {
       if (pair) this.storage.setItem(this.key, JSON.stringify({ access: pair.access, refresh: pair.refresh }));
       else this.storage.removeItem(this.key);

@@ -1184,8 +1184,18 @@ export interface components {
         TokenPair: {
             /** @description Short-lived bearer token for `Authorization: Bearer …`. */
             access: string;
+            /**
+             * Format: int64
+             * @description Seconds until the access token expires.
+             */
+            expires_in: number;
             /** @description Long-lived, single-use token for `POST /api/account/token/refresh/`. */
             refresh: string;
+            /**
+             * Format: int64
+             * @description Seconds until the refresh token expires.
+             */
+            refresh_expires_in: number;
         };
         /** @description Fields to change; absent fields stay as they are. */
         UpdateProfileRequest: {

@@ -16,5 +16,7 @@ export type Message = Schemas['MessageView'];
 export type MessagePage = Schemas['MessagePage'];
 export type AuthResponse = Schemas['AuthResponse'];
 export type TokenPair = Schemas['TokenPair'];
+/** What the SPA keeps of a token pair: the tokens themselves (their lifetimes are in the JWTs). */
+export type StoredTokens = Pick<TokenPair, 'access' | 'refresh'>;
 export type ErrorCode = Schemas['ErrorCode'];
 export type ErrorBody = Schemas['ErrorBody'];
