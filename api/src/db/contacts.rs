@@ -36,6 +36,15 @@ pub fn friends_among(conn: &mut DbConn, user: UserId, ids: &[UserId]) -> ApiResu
         .load(conn)?)
 }
 
+/// The friendships among `ids`, as (user, friend) pairs (each friendship both ways).
+pub fn friendships_among(conn: &mut DbConn, ids: &[UserId]) -> ApiResult<Vec<(UserId, UserId)>> {
+    Ok(friendships::table
+        .filter(friendships::user_id.eq_any(ids))
+        .filter(friendships::friend_id.eq_any(ids))
+        .select((friendships::user_id, friendships::friend_id))
+        .load(conn)?)
+}
+
 /// The public rows of `user`'s friends, by username.
 pub fn friends_by_username(conn: &mut DbConn, user: UserId) -> ApiResult<Vec<PublicUserRow>> {
     let mut rows: Vec<PublicUserRow> = crate::on_backend!(conn, c => friendships::table

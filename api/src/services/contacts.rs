@@ -13,7 +13,7 @@ use crate::error::{ApiError, ApiResult, Reason};
 use crate::ids::UserId;
 use crate::ports::DomainEvent;
 use crate::ratelimit;
-use crate::services::presence::fill_online;
+use crate::services::presence::{fill_online, fill_online_seen_by};
 use crate::state::State;
 
 /// How the receiver answers a friend request.
@@ -103,12 +103,15 @@ pub async fn send_request(state: &State, caller: UserId, receiver_id: UserId) ->
     if view.status == RequestStatus::Accepted {
         announce_friendship(state, caller, receiver_id, true);
     }
-    Ok(with_presence(state, view))
+    Ok(with_presence(state, caller, view))
 }
 
-/// Fills the online flags of a request's two users.
-fn with_presence(state: &State, mut view: FriendRequestView) -> FriendRequestView {
-    fill_online(state, [&mut view.sender, &mut view.receiver]);
+/// Fills the online flags of a request's two users as `viewer` sees them: the other one's only
+/// once the request made them friends.
+fn with_presence(state: &State, viewer: UserId, mut view: FriendRequestView) -> FriendRequestView {
+    let friends: HashSet<UserId> =
+        if view.status == RequestStatus::Accepted { HashSet::from([view.sender.id, view.receiver.id]) } else { HashSet::new() };
+    fill_online_seen_by(state, viewer, &friends, [&mut view.sender, &mut view.receiver]);
     view
 }
 
@@ -122,7 +125,8 @@ pub async fn pending_requests(state: &State, caller: UserId) -> ApiResult<Friend
             Ok(FriendRequestLists { received: views(conn, received)?, sent: views(conn, sent)? })
         })
         .await?;
-    fill_online(state, lists.received.iter_mut().chain(lists.sent.iter_mut()).flat_map(|r| [&mut r.sender, &mut r.receiver]));
+    let users = lists.received.iter_mut().chain(lists.sent.iter_mut()).flat_map(|r| [&mut r.sender, &mut r.receiver]);
+    fill_online_seen_by(state, caller, &HashSet::new(), users);
     Ok(lists)
 }
 
@@ -166,7 +170,7 @@ pub async fn answer_request(state: &State, caller: UserId, request_id: i64, answ
     } else {
         closed(state, view.sender.id, view.receiver.id).await;
     }
-    Ok(with_presence(state, view))
+    Ok(with_presence(state, caller, view))
 }
 
 /// The key of the requests from `sender` to `receiver` in [`ratelimit::FRIEND_REQUEST_AFTER_CLOSE`].
@@ -267,7 +271,8 @@ pub async fn block(state: &State, caller: UserId, target: UserId) -> ApiResult<U
 /// Users the caller blocked, by username.
 pub async fn blocked_users(state: &State, caller: UserId) -> ApiResult<Vec<UserPublic>> {
     let rows = state.db.run(move |conn| db::contacts::blocked_by(conn, caller)).await?;
-    Ok(public_with_presence(state, rows))
+    // Never presence across a block.
+    Ok(rows.into_iter().map(|row| UserPublic::new(row, false)).collect())
 }
 
 pub async fn unblock(state: &State, caller: UserId, target: UserId) -> ApiResult<()> {
@@ -333,9 +338,10 @@ pub async fn find_people(state: &State, caller: UserId, search: Search) -> ApiRe
                 .collect())
         })
         .await?;
-    let online = state.live.online(&mut found.iter().map(|f| f.id));
+    // Presence only for friends among the results.
+    let online = state.live.online(&mut found.iter().filter(|f| f.relation == Relation::Friend).map(|f| f.id));
     for user in &mut found {
-        user.online = online.contains(&user.id);
+        user.online = user.relation == Relation::Friend && online.contains(&user.id);
     }
     Ok(found)
 }

@@ -11,7 +11,7 @@ use crate::error::{ApiError, ApiResult, Reason};
 use crate::ids::{RoomId, Seq, UserId};
 use crate::ports::DomainEvent;
 use crate::services::access::{self, RoomAct};
-use crate::services::presence::fill_online;
+use crate::services::presence::fill_online_seen_by;
 use crate::state::State;
 
 /// Most members of a group.
@@ -89,21 +89,43 @@ fn view_for(conn: &mut DbConn, room: &Room, viewer: UserId) -> ApiResult<RoomVie
 
 /// Tells every member of the room (on every node) how the room now looks to them.
 async fn announce_room(state: &State, room_id: RoomId) -> ApiResult<()> {
-    let mut views = state
+    let (mut views, friendships) = state
         .db
         .run(move |conn| {
             let room = load_room(conn, room_id)?;
-            views(conn, std::slice::from_ref(&room), None)
+            let views = views(conn, std::slice::from_ref(&room), None)?;
+            let shown: Vec<UserId> = shown_users(views.iter().map(|(_, view)| view));
+            Ok((views, db::contacts::friendships_among(conn, &shown)?))
         })
         .await?;
-    fill_online(state, views.iter_mut().flat_map(|(_, view)| view.users_mut()));
+    for (viewer, view) in &mut views {
+        let friends: HashSet<UserId> = friendships.iter().filter(|(user, _)| user == viewer).map(|(_, friend)| *friend).collect();
+        fill_online_seen_by(state, *viewer, &friends, view.users_mut());
+    }
     state.live.announce(DomainEvent::RoomChanged { views });
     Ok(())
 }
 
-fn with_presence(state: &State, mut view: RoomView) -> RoomView {
-    fill_online(state, view.users_mut());
-    view
+/// Every user the views show (members, last messages' senders), once.
+fn shown_users<'a>(views: impl Iterator<Item = &'a RoomView>) -> Vec<UserId> {
+    let mut ids: Vec<UserId> =
+        views.flat_map(|view| view.members.iter().map(|m| m.id).chain(view.last_message.iter().map(|m| m.sender.id))).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// Fills the online flags of `views` as `viewer` may see them (friends only).
+async fn with_presence(state: &State, viewer: UserId, mut views: Vec<RoomView>) -> ApiResult<Vec<RoomView>> {
+    let shown = shown_users(views.iter());
+    let friends: HashSet<UserId> = state.db.run(move |conn| db::contacts::friends_among(conn, viewer, &shown)).await?.into_iter().collect();
+    fill_online_seen_by(state, viewer, &friends, views.iter_mut().flat_map(RoomView::users_mut));
+    Ok(views)
+}
+
+/// [`with_presence`] of one view.
+async fn one_with_presence(state: &State, viewer: UserId, view: RoomView) -> ApiResult<RoomView> {
+    Ok(with_presence(state, viewer, vec![view]).await?.pop().expect("one view in, one out"))
 }
 
 /// Opens the private room of `caller` and `other` (friends only, no block), creating it on
@@ -145,7 +167,7 @@ pub async fn open_private(state: &State, caller: UserId, other: UserId) -> ApiRe
     if created {
         announce_room(state, room_id).await?;
     }
-    Ok((with_presence(state, view), created))
+    Ok((one_with_presence(state, caller, view).await?, created))
 }
 
 /// Creates a group owned by `caller` with `member_ids` (friends of the caller) in it.
@@ -195,7 +217,7 @@ pub async fn create_group(state: &State, caller: UserId, name: GroupName, member
         })
         .await?;
     announce_room(state, room_id).await?;
-    Ok(with_presence(state, view))
+    one_with_presence(state, caller, view).await
 }
 
 /// A member of a group adds a friend to it.
@@ -220,7 +242,7 @@ pub async fn invite(state: &State, caller: UserId, group_id: RoomId, user_id: Us
         })
         .await?;
     announce_room(state, group_id).await?;
-    Ok(with_presence(state, view))
+    one_with_presence(state, caller, view).await
 }
 
 /// The caller leaves a group. An owner who leaves hands the group to the longest-standing
@@ -258,15 +280,14 @@ pub async fn leave(state: &State, caller: UserId, room_id: RoomId) -> ApiResult<
 
 /// The caller's rooms, newest activity first.
 pub async fn list(state: &State, caller: UserId) -> ApiResult<Vec<RoomView>> {
-    let mut list: Vec<RoomView> = state
+    let list: Vec<RoomView> = state
         .db
         .run(move |conn| {
             let room_list = db::rooms::of_member_newest_first(conn, caller)?;
             Ok(views(conn, &room_list, Some(caller))?.into_iter().map(|(_, view)| view).collect())
         })
         .await?;
-    fill_online(state, list.iter_mut().flat_map(RoomView::users_mut));
-    Ok(list)
+    with_presence(state, caller, list).await
 }
 
 /// The members of a room who hear that the caller is typing (refused as a send would be).

@@ -408,3 +408,41 @@ async fn one_message_budget_covers_rest_and_every_socket_and_sockets_per_user_ar
     }
     assert!(acks <= 5, "{acks} of 30 socket sends were stored after the user's budget was spent");
 }
+
+/// Finding 8: presence leaked past friendship: after B blocked A, A's room list still showed B
+/// online; fellow group members and strangers who searched saw it too. Presence is for friends
+/// only, and never across a block.
+#[tokio::test]
+async fn presence_is_shown_to_friends_only_and_never_across_a_block() {
+    let app = spawn_app!(Backend::Sqlite);
+    let users = app.friends(&["ann", "bob", "cat"]).await;
+    let (ann, bob, cat) = (&users[0], &users[1], &users[2]);
+    let dan = app.register("dan").await;
+    let room = app.private_room(ann, bob).await;
+    app.group(ann, "three", &[bob, cat]).await;
+    // Bob and cat stop being friends; dan is nobody's friend.
+    assert!(app.delete(&format!("/api/contact/friends/{}/", cat.id), Some(&bob.access)).await.status.is_success());
+    let _online = (app.ws_ready(&bob.access).await, app.ws_ready(&ann.access).await);
+    let online_in = |rooms: &serde_json::Value, who: i64| -> Vec<bool> {
+        let members = rooms.as_array().unwrap().iter().flat_map(|room| room["members"].as_array().unwrap().clone());
+        members.filter(|m| m["id"] == who).map(|m| m["online"].as_bool().unwrap()).collect()
+    };
+    let cats_rooms = app.get("/api/contact/chat-rooms/", Some(&cat.access)).await.body;
+    assert_eq!(online_in(&cats_rooms, ann.id), [true], "a friend's presence shows");
+    assert_eq!(online_in(&cats_rooms, bob.id), [false], "a fellow member who is no friend shows offline");
+
+    let found = app.get("/api/contact/find-friend/?query=bob", Some(&dan.access)).await.body;
+    assert_eq!(found[0]["online"], false, "a stranger's search: {found}");
+    let request = app.post("/api/contact/friend-request/", serde_json::json!({"receiver_id": bob.id}), Some(&dan.access)).await;
+    assert_eq!(request.body["receiver"]["online"], false, "{:?}", request.body);
+
+    assert!(
+        app.post("/api/contact/block-user/", serde_json::json!({"block_user_id": ann.id}), Some(&bob.access)).await.status.is_success()
+    );
+    let anns_rooms = app.get("/api/contact/chat-rooms/", Some(&ann.access)).await.body;
+    let private = anns_rooms.as_array().unwrap().iter().find(|r| r["id"] == room).unwrap();
+    let bob_there = private["members"].as_array().unwrap().iter().find(|m| m["id"] == bob.id).unwrap();
+    assert_eq!(bob_there["online"], false, "not across a block");
+    let blocked = app.get("/api/contact/blocked-users/", Some(&bob.access)).await.body;
+    assert_eq!(blocked[0]["online"], false, "{blocked}");
+}

@@ -425,7 +425,8 @@ async fn the_channels_endpoint_speaks_the_django_channels_shape(backend: Backend
 }
 
 async fn logout_closes_the_sessions_sockets(backend: Backend) {
-    let app = spawn_app!(backend);
+    // Reuse at once, not a retry within the grace: the session is revoked.
+    let app = spawn_app!(backend, &[("REFRESH_REUSE_GRACE", "0")]);
     let user = app.register("ann").await;
     let other = app.login(&user.email, &user.password).await;
     let mut this_session = app.ws_ready(&user.access).await;
