@@ -46,10 +46,21 @@ impl KnownRoutes {
 /// Requests no route took: 405 with `Allow` when the path exists under other methods, else
 /// 404, both in the contract's error shape.
 async fn not_found(req: HttpRequest, known: web::Data<KnownRoutes>) -> Result<HttpResponse, ApiError> {
-    if let Some((_, methods)) = known.0.iter().find(|(def, _)| def.is_match(req.path())) {
-        return Err(ApiError::MethodNotAllowed { allow: methods.join(", ") });
+    // The most literal documented paths that match (`/friend-request/view/` over
+    // `/friend-request/{id}/`).
+    let matches: Vec<&(ResourceDef, Vec<&'static str>)> = known.0.iter().filter(|(def, _)| def.is_match(req.path())).collect();
+    let parameters = |def: &ResourceDef| def.pattern().map_or(0, |pattern| pattern.matches('{').count());
+    let fewest = matches.iter().map(|(def, _)| parameters(def)).min();
+    let mut allow: Vec<&str> =
+        matches.iter().filter(|(def, _)| Some(parameters(def)) == fewest).flat_map(|(_, methods)| methods.iter().copied()).collect();
+    allow.sort_unstable();
+    allow.dedup();
+    // A documented method on a path that only looks documented (`/friend-request/abc/`, where an
+    // id is a number) is no route; another method on a documented path is 405.
+    if allow.is_empty() || allow.contains(&req.method().as_str()) {
+        return Err(ApiError::NotFound(format!("no route for {} {}", req.method(), req.path())));
     }
-    Err(ApiError::NotFound(format!("no route for {} {}", req.method(), req.path())))
+    Err(ApiError::MethodNotAllowed { allow: allow.join(", ") })
 }
 
 /// Browser access from other origins listed in `CORS_ORIGINS` (bearer tokens, no cookies, so

@@ -171,7 +171,7 @@ pub async fn respond_friend_request(
         (status = 409, description = "No longer pending", body = ErrorBody),
     )
 )]
-#[delete("/api/contact/friend-request/{id}/")]
+#[delete("/api/contact/friend-request/{id:\\d+}/")]
 pub async fn cancel_friend_request(state: State, caller: AuthUser, id: web::Path<i64>) -> ApiResult<HttpResponse> {
     contacts::cancel_request(&state, caller.id, id.into_inner()).await?;
     Ok(HttpResponse::NoContent().finish())

@@ -446,3 +446,17 @@ async fn presence_is_shown_to_friends_only_and_never_across_a_block() {
     let blocked = app.get("/api/contact/blocked-users/", Some(&bob.access)).await.body;
     assert_eq!(blocked[0]["online"], false, "{blocked}");
 }
+
+/// From the third-party client: `DELETE /api/contact/friend-request/view/` answered 400 (the
+/// word taken for a request id) instead of 405, and a non-numeric id is no route at all.
+#[tokio::test]
+async fn a_documented_path_with_another_method_is_405_and_a_non_numeric_id_is_404() {
+    let app = spawn_app!(Backend::Sqlite);
+    let ann = app.register("ann").await;
+    let view = app.delete("/api/contact/friend-request/view/", Some(&ann.access)).await;
+    assert_eq!((view.status.as_u16(), view.code()), (405, "method_not_allowed"), "{:?}", view.body);
+    let word = app.delete("/api/contact/friend-request/abc/", Some(&ann.access)).await;
+    assert_eq!((word.status.as_u16(), word.code()), (404, "not_found"), "{:?}", word.body);
+    let missing = app.delete("/api/contact/friend-request/999/", Some(&ann.access)).await;
+    assert_eq!(missing.status.as_u16(), 404, "a number still reaches the route: {:?}", missing.body);
+}
